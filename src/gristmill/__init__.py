@@ -1,0 +1,49 @@
+"""gristmill: parallel, resumable batch processing of document corpora and record sets."""
+
+from gristmill._exceptions import (
+    ConfigError,
+    DuplicateDataError,
+    GristmillError,
+    Interrupted,
+    ItemTimeout,
+    LedgerError,
+    ProcessingError,
+    SinkError,
+    SkipItem,
+    SourceError,
+    TransientError,
+    WorkerDied,
+)
+from gristmill.manifest import Item
+from gristmill.pipeline import Pipeline, RunOptions, RunResult
+from gristmill.processors import Cache, Compose, Processor, Save
+from gristmill.samples import BaseSample, Document, Element
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaseSample",
+    "Cache",
+    "Compose",
+    "ConfigError",
+    "Document",
+    "DuplicateDataError",
+    "Element",
+    "GristmillError",
+    "Interrupted",
+    "Item",
+    "ItemTimeout",
+    "LedgerError",
+    "Pipeline",
+    "ProcessingError",
+    "Processor",
+    "RunOptions",
+    "RunResult",
+    "Save",
+    "SinkError",
+    "SkipItem",
+    "SourceError",
+    "TransientError",
+    "WorkerDied",
+    "__version__",
+]

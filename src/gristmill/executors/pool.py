@@ -1,0 +1,363 @@
+"""A pool of local worker processes, with a watchdog, batching and a bounded queue.
+
+Each worker has its own pair of pipes (no lock shared between processes, so a worker killed
+mid-write cannot wedge the others) and a two-number shared array saying which item it is on
+and since when. From those the coordinator can tell, without a message per item, which item
+a dead worker held (``WorkerDied``) and which one has run past its timeout (``ItemTimeout``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import cloudpickle
+from pydantic import BaseModel, ConfigDict, Field
+
+from gristmill._exceptions import ConfigError, GristmillError, ItemTimeout, WorkerDied
+from gristmill.executors.base import Bundle, Result
+from gristmill.executors.worker import Worker
+from gristmill.ledger.base import Outcome, Status, Todo
+
+TARGET_BATCH_SECONDS = 0.05  # a batch long enough to amortise IPC, short enough to balance load
+MAX_BATCH = 2048
+FIRST_BATCH = 4
+PREFETCH = 2  # batches queued per worker, so it never waits for the coordinator
+FLUSH_SECONDS = 0.1  # a worker sends finished results at least this often
+STOP_GRACE = 3.0  # after a stop request, how long in-flight items may take before workers are killed
+IDLE = -1.0
+
+
+def default_start_method() -> str:
+    """forkserver where it exists (fast restarts, no inherited state), else spawn."""
+    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+
+
+class PoolExecutor(BaseModel):
+    """Runs items on ``workers`` local processes.
+
+    Args:
+        workers: number of worker processes (default: CPU count).
+        batch_size: items per message; by default sized so a batch takes about 50 ms.
+        timeout: seconds one item may take before its worker is killed and replaced.
+        max_items_per_worker: recycle a worker after this many items (leaky libraries).
+        start_method: ``forkserver`` or ``spawn``; ``fork`` only when asked for.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    batch_size: int | None = Field(default=None, ge=1)
+    timeout: float | None = Field(default=None, gt=0)
+    max_items_per_worker: int | None = Field(default=None, ge=1)
+    start_method: str = Field(default_factory=default_start_method)
+
+    def model_post_init(self, context: Any) -> None:
+        if self.start_method not in mp.get_all_start_methods():
+            raise ConfigError(
+                f"start method {self.start_method!r} is not available here; "
+                f"use one of {', '.join(mp.get_all_start_methods())}"
+            )
+
+    def map(self, bundle: Bundle, todo: Iterable[Todo], stop: threading.Event) -> Iterator[list[Result]]:
+        with _Pool(self, bundle) as pool:
+            yield from pool.run(iter(todo), stop)
+
+
+class _Slot:
+    """The coordinator's view of one worker process."""
+
+    def __init__(self, ctx: Any, index: int, generation: int, bundle_bytes: bytes, recycle: int | None) -> None:
+        self.name = f"w{index}" if generation == 0 else f"w{index}.{generation}"
+        task_r, self.tasks = ctx.Pipe(duplex=False)
+        self.results, result_w = ctx.Pipe(duplex=False)
+        self.state = ctx.RawArray("d", [IDLE, IDLE])  # item seq, monotonic start time
+        self.process = ctx.Process(
+            target=_worker_main,
+            args=(task_r, result_w, self.state, self.name, recycle),
+            name=f"gristmill-{self.name}",
+            daemon=True,
+        )
+        self.process.start()
+        task_r.close()
+        result_w.close()
+        self.tasks.send_bytes(bundle_bytes)
+        self.held: deque[Todo] = deque()  # sent and not yet reported, in processing order
+        self.batches = 0  # batches sent and not finished
+        self.leaving = False
+
+    def send(self, batch: list[Todo]) -> None:
+        self.held.extend(batch)  # before sending: if the worker dies now, they come back
+        self.batches += 1
+        try:
+            self.tasks.send(batch)
+        except OSError:
+            self.leaving = True  # it died; its sentinel says so next
+
+    def request_stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.tasks.send("stop")
+
+    def current(self) -> tuple[Todo | None, float]:
+        """The item the worker is on (if it is one it holds) and when it started."""
+        seq, started = self.state[0], self.state[1]
+        if started == IDLE:
+            return None, IDLE
+        for task in self.held:
+            if task.seq == seq:
+                return task, started
+        return None, IDLE
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            with contextlib.suppress(OSError):
+                self.process.kill()
+        self.process.join(5)
+        for conn in (self.tasks, self.results):
+            conn.close()
+
+
+class _Pool:
+    def __init__(self, options: PoolExecutor, bundle: Bundle) -> None:
+        self.options = options
+        self.ctx = mp.get_context(options.start_method)
+        if options.start_method == "forkserver":
+            self.ctx.set_forkserver_preload(["gristmill.executors.pool"])
+        self.retries = bundle.retries
+        self.bundle_bytes = cloudpickle.dumps(bundle)
+        self.generations = [0] * options.workers
+        self.slots: list[_Slot] = []
+        self.requeued: deque[Todo] = deque()  # items handed back by a worker that went away
+        self.deaths: dict[int, int] = {}  # seq -> workers it has killed in this run
+        self.batch_size = options.batch_size or FIRST_BATCH
+        self.per_item = 0.0  # running mean of item duration, for automatic batch sizes
+        self.stopping = False
+
+    def __enter__(self) -> _Pool:
+        self.slots = [self._start(i) for i in range(self.options.workers)]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for slot in self.slots:
+            with contextlib.suppress(OSError):
+                slot.tasks.send(None)
+        deadline = time.monotonic() + 2
+        for slot in self.slots:
+            slot.process.join(max(0.0, deadline - time.monotonic()))
+            slot.kill()
+
+    def _start(self, index: int) -> _Slot:
+        generation = self.generations[index]
+        self.generations[index] += 1
+        return _Slot(self.ctx, index, generation, self.bundle_bytes, self.options.max_items_per_worker)
+
+    def run(self, todo: Iterator[Todo], stop: threading.Event) -> Iterator[list[Result]]:
+        stopped_at = 0.0
+        while True:
+            if stop.is_set() and not self.stopping:
+                self.stopping, stopped_at = True, time.monotonic()
+                for slot in self.slots:
+                    slot.request_stop()
+            exhausted = self.stopping or self._fill(todo)
+            busy = [slot for slot in self.slots if slot.held]
+            if exhausted and not busy and not self.requeued:
+                return
+            if self.stopping and (not busy or time.monotonic() - stopped_at > STOP_GRACE):
+                return  # workers still busy are killed on exit; their items stay pending
+            yield from self._collect(busy or self.slots)
+
+    def _fill(self, todo: Iterator[Todo]) -> bool:
+        """Top every worker up to PREFETCH batches; True once there is nothing left to send."""
+        for slot in self.slots:
+            while slot.batches < PREFETCH and not slot.leaving:
+                batch = self._next_batch(todo)
+                if not batch:
+                    return True
+                slot.send(batch)
+        return False
+
+    def _next_batch(self, todo: Iterator[Todo]) -> list[Todo]:
+        batch: list[Todo] = []
+        while self.requeued and len(batch) < self.batch_size:
+            batch.append(self.requeued.popleft())
+        if len(batch) < self.batch_size:
+            batch.extend(islice(todo, self.batch_size - len(batch)))
+        return batch
+
+    def _tune(self, results: list[Result]) -> None:
+        if self.options.batch_size is not None:
+            return
+        mean = sum(outcome.duration for outcome, _ in results) / len(results)
+        self.per_item = mean if self.per_item == 0 else 0.8 * self.per_item + 0.2 * mean
+        ideal = int(TARGET_BATCH_SECONDS / max(self.per_item, 1e-7))
+        self.batch_size = max(1, min(MAX_BATCH, ideal, self.batch_size * 4))
+
+    def _collect(self, slots: list[_Slot]) -> Iterator[list[Result]]:
+        by_handle: dict[Any, _Slot] = {}
+        for slot in slots:
+            by_handle[slot.results] = slot
+            by_handle[slot.process.sentinel] = slot
+        tick = min(1.0, (self.options.timeout or 10.0) / 10)
+        ready = wait(list(by_handle), timeout=tick)
+        gone = []
+        for handle in ready:
+            slot = by_handle[handle]
+            if handle is slot.results:
+                yield from self._receive(slot)
+            else:
+                gone.append(slot)
+        for slot in gone:
+            yield from self._receive(slot)  # whatever it sent before it went
+            culprit, _ = slot.current()
+            if culprit is None:
+                self._replace(slot)
+            else:
+                yield from self._fail(slot, culprit, WorkerDied, _death_reason(slot))
+        yield from self._watchdog()
+
+    def _receive(self, slot: _Slot) -> Iterator[list[Result]]:
+        while True:
+            try:
+                if not slot.results.poll():
+                    return
+                kind, *rest = slot.results.recv()
+            except (EOFError, OSError):
+                return
+            if kind == "results":
+                results, batch_done = rest
+                for _ in results:
+                    slot.held.popleft()
+                slot.batches -= batch_done
+                if results:
+                    self._tune(results)
+                    if self.deaths:
+                        results = [self._count_deaths(r) for r in results]
+                    yield results
+            elif kind == "leaving":  # recycled or stopped; it holds nothing it started
+                slot.leaving = True
+            elif kind == "setup-failed":
+                raise ConfigError(f"a processor's setup() failed in worker {slot.name}:\n{rest[0]}")
+
+    def _count_deaths(self, result: Result) -> Result:
+        outcome, payload = result
+        deaths = self.deaths.pop(outcome.seq, 0)
+        return (outcome._replace(attempts=outcome.attempts + deaths), payload) if deaths else result
+
+    def _fail(self, slot: _Slot, task: Todo, error: type[GristmillError], reason: str) -> Iterator[list[Result]]:
+        """The worker is gone or hung on ``task``: retry it or record the failure, then replace the worker."""
+        slot.held.remove(task)
+        deaths = self.deaths.get(task.seq, 0) + 1
+        if error is WorkerDied and deaths <= self.retries:
+            self.deaths[task.seq] = deaths
+            self.requeued.append(task)
+            self._replace(slot)
+            return
+        self.deaths.pop(task.seq, None)
+        self._replace(slot)
+        outcome = Outcome(task.seq, Status.FAILED, deaths, error.__name__, reason, None, None, time.time(), 0.0, slot.name)
+        yield [(outcome, None)]
+
+    def _replace(self, slot: _Slot) -> None:
+        """Kill the worker, hand back the items it never started, and start another unless stopping."""
+        slot.kill()
+        self.requeued.extendleft(reversed(slot.held))
+        slot.held.clear()
+        index = self.slots.index(slot)
+        if self.stopping:
+            self.slots.pop(index)
+        else:
+            self.slots[index] = self._start(index)
+
+    def _watchdog(self) -> Iterator[list[Result]]:
+        timeout = self.options.timeout
+        if timeout is None:
+            return
+        now = time.monotonic()
+        for slot in list(self.slots):
+            task, started = slot.current()
+            if task is not None and now - started > timeout:
+                yield from self._fail(slot, task, ItemTimeout, f"timed out after {timeout:g} s; its worker was replaced")
+
+
+def _death_reason(slot: _Slot) -> str:
+    exitcode = slot.process.exitcode
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (killed: the OOM killer does this when memory runs out)" if name == "SIGKILL" else ""
+        return f"worker {slot.name} died from {name}{hint} while processing this item"
+    return f"worker {slot.name} exited with code {exitcode} while processing this item"
+
+
+# -- the worker process ------------------------------------------------------------------------
+
+
+def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, recycle: int | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    bundle: Bundle = cloudpickle.loads(tasks.recv_bytes())
+    worker = Worker(bundle, name)
+    try:
+        worker.setup()
+    except BaseException:
+        import traceback
+
+        results.send(("setup-failed", traceback.format_exc()))
+        return
+    inbox: deque[Any] = deque()
+    arrived = threading.Condition()
+    stopping = threading.Event()
+    threading.Thread(target=_read_tasks, args=(tasks, inbox, arrived, stopping), daemon=True).start()
+    done = 0
+    while True:
+        with arrived:
+            while not inbox:
+                arrived.wait()
+            batch = inbox.popleft()
+        if batch is None:
+            results.send(("leaving",))
+            return
+        finished: list[Result] = []
+        flushed = time.monotonic()
+        for task in batch:
+            if stopping.is_set():
+                break
+            state[0] = task.seq
+            state[1] = time.monotonic()
+            finished.append(worker.run(task))
+            state[1] = IDLE
+            if time.monotonic() - flushed > FLUSH_SECONDS:  # slow items: report as they end
+                results.send(("results", finished, 0))
+                finished = []
+                flushed = time.monotonic()
+        results.send(("results", finished, 1))
+        done += len(batch)
+        if stopping.is_set() or (recycle is not None and done >= recycle):
+            results.send(("leaving",))
+            return
+
+
+def _read_tasks(tasks: Connection, inbox: deque[Any], arrived: threading.Condition, stopping: threading.Event) -> None:
+    """Drain the task pipe as soon as batches arrive, so the coordinator never blocks on it."""
+    while True:
+        try:
+            message = tasks.recv()
+        except (EOFError, OSError):
+            os._exit(0)  # the coordinator is gone: nobody is left to report to
+        if message == "stop":
+            stopping.set()
+            message = None
+        with arrived:
+            inbox.append(message)
+            arrived.notify()

@@ -1,0 +1,92 @@
+"""A ledger held in memory: for tests, notebooks and throw-away runs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+
+from gristmill._exceptions import ConfigError
+from gristmill.ledger.base import Counts, Outcome, Record, Status, Todo
+from gristmill.manifest import Item, ManifestInfo, PlanChanges
+
+
+class MemoryLedger:
+    """Keeps the manifest and item states in this process; gone when it exits."""
+
+    def __init__(self) -> None:
+        self._items: dict[int, Item] = {}
+        self._rows: dict[int, list[object]] = {}  # seq -> Outcome fields after seq
+        self._seq_of: dict[str, int] = {}
+        self._source = ""
+        self._created: float | None = None
+
+    def manifest_info(self) -> ManifestInfo | None:
+        if self._created is None:
+            return None
+        total = sum(item.size or 0 for item in self._items.values())
+        return ManifestInfo(len(self._items), total, self._source, self._created)
+
+    def plan(self, items: Iterable[Item], *, source: str) -> PlanChanges:
+        listed: dict[str, Item] = {}
+        for item in items:
+            if item.id in listed:
+                raise ConfigError(f"the source listed the item {item.id!r} twice; ids must be unique")
+            listed[item.id] = item
+        added = changed = removed = 0
+        for id_, seq in list(self._seq_of.items()):
+            if id_ not in listed:
+                del self._seq_of[id_], self._items[seq], self._rows[seq]
+                removed += 1
+        next_seq = max(self._items, default=0) + 1
+        for id_, item in listed.items():
+            seq = self._seq_of.get(id_)
+            if seq is None:
+                self._seq_of[id_], self._items[next_seq] = next_seq, item
+                self._rows[next_seq] = _blank()
+                next_seq += 1
+                added += 1
+            elif self._items[seq][1:] != item[1:]:
+                self._items[seq] = item
+                self._rows[seq][0] = int(Status.PENDING)
+                changed += 1
+        self._source, self._created = source, time.time()
+        return PlanChanges(added, changed, removed)
+
+    def todo(self, *, reprocess: bool = False) -> Iterator[Todo]:
+        wanted = {int(Status.PENDING), int(Status.FAILED)}
+        for seq in sorted(self._items):
+            row = self._rows[seq]
+            if reprocess or row[0] in wanted:
+                yield Todo(seq, self._items[seq], int(row[1]))  # type: ignore[call-overload]
+
+    def record(self, outcomes: Sequence[Outcome]) -> None:
+        for outcome in outcomes:
+            row = self._rows[outcome.seq]
+            row[:] = [outcome.status, int(row[1]) + outcome.attempts, *outcome[3:]]  # type: ignore[call-overload]
+
+    def counts(self) -> Counts:
+        found = [0, 0, 0, 0]
+        for row in self._rows.values():
+            found[int(row[0])] += 1  # type: ignore[call-overload]
+        return Counts(*found)
+
+    def records(self, *, status: Status | None = None, limit: int | None = None) -> list[Record]:
+        rows = [
+            Record(self._items[seq].id, Status(row[0]), *row[1:])  # type: ignore[call-overload, arg-type]
+            for seq, row in sorted(self._rows.items())
+            if status is None or row[0] == status
+        ]
+        return rows[:limit]
+
+    def output_refs(self) -> Iterator[tuple[int, str]]:
+        for seq, row in sorted(self._rows.items()):
+            if row[5] is not None:
+                yield seq, str(row[5])
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _blank() -> list[object]:
+    # status, attempts, error_type, message, traceback, outputs, started, duration, worker
+    return [int(Status.PENDING), 0, None, None, None, None, None, None, None]

@@ -1,0 +1,204 @@
+"""The default ledger: one SQLite file (WAL) in the run's state folder."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from pathlib import Path
+
+from gristmill._exceptions import ConfigError, LedgerError
+from gristmill.ledger.base import Counts, Outcome, Record, Status, Todo
+from gristmill.manifest import Item, ManifestInfo, PlanChanges
+
+LEDGER_FILE = "ledger.sqlite"
+PAGE = 10_000  # rows per insert chunk and per todo page: big enough to amortise, small in memory
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    size INTEGER,
+    fingerprint TEXT,
+    status INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error_type TEXT,
+    message TEXT,
+    traceback TEXT,
+    outputs TEXT,
+    started REAL,
+    duration REAL,
+    worker TEXT
+);
+"""
+
+# Numbered parameters bind an Outcome tuple as it comes from the worker, without reshaping.
+_RECORD = """
+UPDATE items SET status = ?2, attempts = attempts + ?3, error_type = ?4, message = ?5,
+    traceback = ?6, outputs = ?7, started = ?8, duration = ?9, worker = ?10
+WHERE seq = ?1
+"""
+
+
+class SqliteLedger:
+    """Manifest and item states in ``<state folder>/ledger.sqlite``.
+
+    WAL mode lets ``gristmill status`` read while a run writes; every ``record`` call is
+    one transaction, so a crash loses at most the outcomes not yet recorded.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.path = Path(folder) / LEDGER_FILE
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(
+                f"cannot use the state folder {self.path.parent}: {exc}; "
+                "make it writable or choose another with --state"
+            ) from exc
+
+    def __repr__(self) -> str:
+        return f"SqliteLedger({str(self.path.parent)!r})"
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def manifest_info(self) -> ManifestInfo | None:
+        created = self._meta("created_at")
+        if created is None:
+            return None
+        count, total = self._db.execute("SELECT count(*), sum(size) FROM items").fetchone()
+        return ManifestInfo(count, total or 0, self._meta("source") or "", float(created))
+
+    def plan(self, items: Iterable[Item], *, source: str) -> PlanChanges:
+        fresh = self.manifest_info() is None
+        with self._transaction():
+            if fresh:
+                changes = self._insert_all(items)
+            else:
+                changes = self._merge(items)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [("source", source), ("created_at", repr(time.time()))],
+            )
+        return changes
+
+    def _insert_all(self, items: Iterable[Item]) -> PlanChanges:
+        added = 0
+        iterator = iter(items)
+        while chunk := list(islice(iterator, PAGE)):
+            self._db.executemany("INSERT INTO items (id, size, fingerprint) VALUES (?, ?, ?)", chunk)
+            added += len(chunk)
+        self._create_index()
+        return PlanChanges(added=added)
+
+    def _create_index(self) -> None:
+        # Built after the bulk insert: several times faster than maintaining it row by row.
+        try:
+            self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS items_id ON items (id)")
+        except sqlite3.IntegrityError as exc:
+            (dup,) = self._db.execute(
+                "SELECT id FROM items GROUP BY id HAVING count(*) > 1 LIMIT 1"
+            ).fetchone()
+            raise ConfigError(f"the source listed the item {dup!r} twice; ids must be unique") from exc
+
+    def _merge(self, items: Iterable[Item]) -> PlanChanges:
+        db = self._db
+        db.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS listing (id TEXT PRIMARY KEY, size INTEGER, fingerprint TEXT)"
+        )
+        db.execute("DELETE FROM listing")
+        iterator = iter(items)
+        while chunk := list(islice(iterator, PAGE)):
+            db.executemany("INSERT OR REPLACE INTO listing VALUES (?, ?, ?)", chunk)
+        removed = db.execute("DELETE FROM items WHERE id NOT IN (SELECT id FROM listing)").rowcount
+        changed = db.execute(
+            """UPDATE items SET size = l.size, fingerprint = l.fingerprint, status = 0
+               FROM listing AS l WHERE items.id = l.id
+               AND (items.fingerprint IS NOT l.fingerprint OR items.size IS NOT l.size)"""
+        ).rowcount
+        added = db.execute(
+            """INSERT INTO items (id, size, fingerprint) SELECT id, size, fingerprint FROM listing
+               WHERE id NOT IN (SELECT id FROM items) ORDER BY rowid"""
+        ).rowcount
+        db.execute("DELETE FROM listing")
+        return PlanChanges(added=added, changed=changed, removed=removed)
+
+    def todo(self, *, reprocess: bool = False) -> Iterator[Todo]:
+        where = "" if reprocess else f"AND status IN ({int(Status.PENDING)}, {int(Status.FAILED)})"
+        query = (
+            f"SELECT seq, id, size, fingerprint, attempts FROM items WHERE seq > ? {where} "
+            f"ORDER BY seq LIMIT {PAGE}"
+        )
+        last = 0
+        while rows := self._db.execute(query, (last,)).fetchall():
+            for seq, id_, size, fingerprint, attempts in rows:
+                yield Todo(seq, Item(id_, size, fingerprint), attempts)
+            last = rows[-1][0]
+
+    def record(self, outcomes: Sequence[Outcome]) -> None:
+        if outcomes:
+            with self._transaction():
+                self._db.executemany(_RECORD, outcomes)
+
+    def counts(self) -> Counts:
+        found = dict(self._db.execute("SELECT status, count(*) FROM items GROUP BY status"))
+        return Counts(*(found.get(status, 0) for status in Status))
+
+    def records(self, *, status: Status | None = None, limit: int | None = None) -> list[Record]:
+        query = (
+            "SELECT id, status, attempts, error_type, message, traceback, outputs, started, "
+            "duration, worker FROM items"
+        )
+        params: tuple[int, ...] = ()
+        if status is not None:
+            query += " WHERE status = ?"
+            params = (int(status),)
+        query += " ORDER BY seq"
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        return [Record(r[0], Status(r[1]), *r[2:]) for r in self._db.execute(query, params)]
+
+    def output_refs(self) -> Iterator[tuple[int, str]]:
+        yield from self._db.execute(
+            "SELECT seq, outputs FROM items WHERE outputs IS NOT NULL ORDER BY seq"
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db, self.path)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on error, SQLite errors made LedgerErrors."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db = db
+        self._path = path
+
+    def __enter__(self) -> None:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot write the ledger {self._path}: {exc}") from exc
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise LedgerError(f"cannot write the ledger {self._path}: {exc}") from exc
+            return
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as err:
+            raise LedgerError(f"cannot write the ledger {self._path}: {err}") from err

@@ -1,0 +1,243 @@
+"""Pipeline: a source, processors and a sink, run resumably over a ledger."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gristmill._exceptions import ConfigError, Interrupted
+from gristmill.executors.base import DEFAULT_BACKOFF, DEFAULT_RETRIES, Bundle, Executor, Result
+from gristmill.executors.inline import InlineExecutor
+from gristmill.executors.pool import PoolExecutor
+from gristmill.ledger.base import Counts, Ledger, Outcome, Status
+from gristmill.ledger.sqlite import SqliteLedger
+from gristmill.manifest import PlanChanges
+from gristmill.processors import Compose, Processor
+from gristmill.sinks.base import Sink
+from gristmill.sources.base import Source
+from gristmill.telemetry import make_progress
+
+log = logging.getLogger("gristmill")
+
+STATE_ROOT = Path(".gristmill")
+FLUSH_ITEMS = 20_000  # outcomes buffered before the ledger is written…
+FLUSH_SECONDS = 1.0  # …or this long after the last write, whichever comes first
+
+
+class RunOptions(BaseModel):
+    """How to run a pipeline. Every option of ``gristmill run`` is here."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state: Path | None = None
+    executor: Literal["pool", "inline"] = "pool"
+    workers: int | None = Field(default=None, ge=1)
+    batch_size: int | None = Field(default=None, ge=1)
+    max_items: int | None = Field(default=None, ge=0)
+    reprocess: bool = False
+    refresh: bool = False
+    retries: int = Field(default=DEFAULT_RETRIES, ge=0)
+    backoff: float = Field(default=DEFAULT_BACKOFF, ge=0)
+    timeout: float | None = Field(default=None, gt=0)
+    fail_fast: bool = False
+    progress: bool | None = None
+    start_method: str | None = None
+    max_items_per_worker: int | None = Field(default=None, ge=1)
+
+
+class RunResult(NamedTuple):
+    """What a run did, and where the whole manifest stands after it."""
+
+    done: int
+    failed: int
+    skipped: int
+    seconds: float
+    counts: Counts
+    interrupted: bool
+    changes: PlanChanges
+
+    @property
+    def exit_code(self) -> int:
+        """0 all done, 1 failed items remain, 130 interrupted."""
+        if self.interrupted:
+            return 130
+        return 1 if self.counts.failed else 0
+
+
+class Pipeline:
+    """A source, processors and a sink.
+
+    ``run`` lists the source once into the ledger (the manifest), then processes every item
+    that is not done yet; run it again after a crash or Ctrl-C and it carries on.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        processors: Processor | Sequence[Processor] = (),
+        sink: Sink | None = None,
+        *,
+        name: str = "pipeline",
+    ) -> None:
+        if not re.fullmatch(r"[\w.\-]+", name):
+            raise ConfigError(f"pipeline name {name!r} must be letters, digits, '.', '-' or '_'")
+        self.source = source
+        if isinstance(processors, Processor):
+            processors = [processors]
+        steps = list(processors)
+        self.processor: Processor | None = steps[0] if len(steps) == 1 else (Compose(*steps) if steps else None)
+        self.sink = sink
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Pipeline(name={self.name!r}, source={self.source!r}, sink={self.sink!r})"
+
+    def state_folder(self, state: Path | None = None) -> Path:
+        return state if state is not None else STATE_ROOT / self.name
+
+    def open_ledger(self, state: Path | None = None) -> SqliteLedger:
+        return SqliteLedger(self.state_folder(state))
+
+    def plan(self, ledger: Ledger, *, refresh: bool = False) -> PlanChanges:
+        """Make the manifest if there is none (or ``refresh``); a stored one is left as it is."""
+        if ledger.manifest_info() is not None and not refresh:
+            return PlanChanges()
+        self.source.check()
+        return ledger.plan(self.source.list(), source=self.source.describe())
+
+    def run(self, *, ledger: Ledger | None = None, executor: Executor | None = None, **options: Any) -> RunResult:
+        """Process every item not done yet. Options are those of `RunOptions`."""
+        opts = RunOptions(**options)
+        executor = executor or _executor(opts)
+        if self.sink is not None:
+            self.sink.check()
+        owned = ledger is None
+        ledger = ledger or self.open_ledger(opts.state)
+        try:
+            return self._run(ledger, executor, opts)
+        finally:
+            if owned:
+                ledger.close()
+
+    def _run(self, ledger: Ledger, executor: Executor, opts: RunOptions) -> RunResult:
+        start = time.monotonic()
+        changes = self.plan(ledger, refresh=opts.refresh)
+        bundle = Bundle(self.source, self.processor, self.sink, opts.retries, opts.backoff)
+        todo: Iterator[Any] = ledger.todo(reprocess=opts.reprocess)
+        before = ledger.counts()
+        planned = before.total if opts.reprocess else before.pending + before.failed
+        if opts.max_items is not None:
+            todo = islice(todo, opts.max_items)
+            planned = min(planned, opts.max_items)
+        stop = threading.Event()
+        recorder = _Recorder(ledger, self.sink, make_progress(planned, opts.progress))
+        with _signals_stop(stop) as signalled:
+            try:
+                for results in executor.map(bundle, todo, stop):
+                    recorder.add(results)
+                    if opts.fail_fast and recorder.failed:
+                        stop.set()
+            except KeyboardInterrupt:  # a second Ctrl-C: record what we have and leave now
+                stop.set()
+            finally:
+                recorder.close()
+        interrupted = bool(signalled)
+        if self.sink is not None and not interrupted:
+            self.sink.finish(ledger)
+        counts = ledger.counts()
+        return RunResult(
+            recorder.done, recorder.failed, recorder.skipped, time.monotonic() - start,
+            counts, interrupted, changes,
+        )
+
+
+class _Recorder:
+    """Writes outcomes (and a batched sink's payloads) in batches: checkpointing stays cheap."""
+
+    def __init__(self, ledger: Ledger, sink: Sink | None, progress: Any) -> None:
+        self.ledger = ledger
+        self.sink = sink if sink is not None and sink.batched else None
+        self.progress = progress
+        self.outcomes: list[Outcome] = []
+        self.payloads: list[Any] = []
+        self.flushed = time.monotonic()
+        self.done = self.failed = self.skipped = 0
+
+    def add(self, results: list[Result]) -> None:
+        for outcome, payload in results:
+            self.outcomes.append(outcome)
+            if outcome.status == Status.DONE:
+                self.done += 1
+                if self.sink is not None:
+                    self.payloads.append(payload)
+            elif outcome.status == Status.FAILED:
+                self.failed += 1
+                log.debug("failed: %s %s", outcome.error_type, outcome.message)
+            else:
+                self.skipped += 1
+        self.progress.update(self.done, self.failed, self.skipped)
+        if len(self.outcomes) >= FLUSH_ITEMS or time.monotonic() - self.flushed >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.sink is not None and self.payloads:
+            self.sink.commit(self.payloads)  # outputs first: an item is done only once they are in
+            self.payloads = []
+        self.ledger.record(self.outcomes)
+        self.outcomes = []
+        self.flushed = time.monotonic()
+
+    def close(self) -> None:
+        self.flush()
+        self.progress.close()
+
+
+@contextlib.contextmanager
+def _signals_stop(stop: threading.Event) -> Iterator[list[int]]:
+    """SIGINT/SIGTERM ask the run to drain and stop; a second SIGINT stops it at once."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+        log.warning("stopping: finishing the items in hand (Ctrl-C again to stop at once)")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _executor(opts: RunOptions) -> Executor:
+    if opts.executor == "inline":
+        return InlineExecutor()
+    settings: dict[str, Any] = {
+        "batch_size": opts.batch_size,
+        "timeout": opts.timeout,
+        "max_items_per_worker": opts.max_items_per_worker,
+    }
+    if opts.workers is not None:
+        settings["workers"] = opts.workers
+    if opts.start_method is not None:
+        settings["start_method"] = opts.start_method
+    return PoolExecutor(**settings)
+
+
+__all__ = ["Interrupted", "Pipeline", "RunOptions", "RunResult"]

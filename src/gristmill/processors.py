@@ -1,0 +1,195 @@
+"""Processors: one step of a pipeline, and the ways to combine them.
+
+A `Processor` is a pydantic model whose fields are its configuration. ``process(sample)``
+returns a sample, ``None`` to drop it, or an iterable of samples to fan out. ``setup()``
+runs once per worker before the first item (load a model, open a client); private
+attributes (``PrivateAttr``) hold what it makes. ``process_batch`` is the vectorised form;
+by default it calls ``process`` on each sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import cloudpickle
+import orjson
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from gristmill._exceptions import ConfigError
+from gristmill.samples import BaseSample
+
+Result = BaseSample | Iterable[BaseSample] | None
+
+
+class Processor(BaseModel):
+    """One step. Subclass it, declare configuration as fields, implement ``process``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    #: Bump when ``process`` changes in a way that invalidates cached outputs.
+    version: ClassVar[str] = "1"
+
+    _stamp: tuple[str, str] | None = PrivateAttr(default=None)
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def config_hash(self) -> str:
+        """A short, stable hash of the class, its version and its configuration."""
+        payload = orjson.dumps(
+            [self.name, self.version, self.model_dump(mode="json")],
+            option=orjson.OPT_SORT_KEYS,
+        )
+        return hashlib.sha256(payload).hexdigest()[:16]
+
+    def setup(self) -> None:
+        """Runs once per worker before the first item."""
+
+    def process(self, sample: BaseSample) -> Result:
+        raise NotImplementedError(f"{self.name} must implement process(sample)")
+
+    def process_batch(self, samples: Sequence[BaseSample]) -> list[BaseSample]:
+        """Process several samples at once; override for vectorised work."""
+        return [out for sample in samples for out in _as_list(self.process(sample))]
+
+    def __call__(self, sample: BaseSample) -> list[BaseSample]:
+        """Run ``process`` and stamp the history of every sample it returns."""
+        if self._stamp is None:  # hashed once, not per item
+            self._stamp = (self.name, self.config_hash())
+        stamp = self._stamp
+        outputs = _as_list(self.process(sample))
+        for out in outputs:
+            out.processing_history.append(stamp)
+        return outputs
+
+
+def _as_list(result: Result) -> list[BaseSample]:
+    if result is None:
+        return []
+    if isinstance(result, BaseSample):
+        return [result]
+    if isinstance(result, Iterable) and not isinstance(result, str | bytes):
+        outputs = list(result)
+        bad = [type(o).__name__ for o in outputs if not isinstance(o, BaseSample)]
+        if not bad:
+            return outputs
+        raise TypeError(f"a processor yielded {bad[0]}; expected samples (BaseSample)")
+    raise TypeError(
+        f"a processor returned {type(result).__name__}; "
+        "expected a sample, None (to drop it) or an iterable of samples"
+    )
+
+
+class Compose(Processor):
+    """Processors chained in order; a sample dropped by one step goes no further."""
+
+    steps: tuple[Processor, ...]
+
+    def __init__(self, *steps: Processor, **data: Any) -> None:
+        if steps:
+            data["steps"] = tuple(steps)
+        super().__init__(**data)
+
+    @property
+    def name(self) -> str:
+        return "Compose(" + ", ".join(step.name for step in self.steps) + ")"
+
+    def setup(self) -> None:
+        for step in self.steps:
+            step.setup()
+
+    def __call__(self, sample: BaseSample) -> list[BaseSample]:
+        samples = [sample]
+        for step in self.steps:
+            samples = [out for s in samples for out in step(s)]
+            if not samples:
+                break
+        return samples
+
+    def process(self, sample: BaseSample) -> Result:
+        return self(sample)
+
+    def __iter__(self) -> Iterator[Processor]:  # type: ignore[override]
+        return iter(self.steps)
+
+
+class Cache(Processor):
+    """Reuse a processor's stored outputs when the same input and configuration come again.
+
+    Entries live under ``folder/<processor name>/`` keyed by a hash of the processor's
+    configuration and of the input sample, so changing either recomputes. Outputs are
+    stored with cloudpickle, so any sample type (NumPy fields included) round-trips.
+    """
+
+    processor: Processor
+    folder: Path = Path(".gristmill/cache")
+
+    _hits: int = PrivateAttr(default=0)
+    _misses: int = PrivateAttr(default=0)
+
+    @property
+    def name(self) -> str:
+        return f"Cache({self.processor.name})"
+
+    @property
+    def stats(self) -> tuple[int, int]:
+        """(hits, misses) seen by this copy of the processor."""
+        return self._hits, self._misses
+
+    def setup(self) -> None:
+        self.processor.setup()
+
+    def _key_path(self, sample: BaseSample) -> Path:
+        digest = hashlib.sha256(self.processor.config_hash().encode())
+        digest.update(cloudpickle.dumps(sample.model_dump(exclude={"processing_history"})))
+        folder = self.folder / _safe_name(self.processor.name)
+        return folder / digest.hexdigest()[:2] / f"{digest.hexdigest()}.pkl"
+
+    def __call__(self, sample: BaseSample) -> list[BaseSample]:
+        path = self._key_path(sample)
+        if path.exists():
+            self._hits += 1
+            outputs: list[BaseSample] = cloudpickle.loads(path.read_bytes())
+            return outputs
+        self._misses += 1
+        outputs = self.processor(sample)
+        from gristmill.atomic import atomic_write_bytes
+
+        atomic_write_bytes(path, cloudpickle.dumps(outputs))
+        return outputs
+
+    def process(self, sample: BaseSample) -> Result:
+        return self(sample)
+
+
+class Save(Processor):
+    """Store every sample that reaches this point as JSON, then pass it on unchanged.
+
+    One file per sample, ``folder/<sample id>.json``, written atomically, so a redone item
+    replaces its file.
+    """
+
+    folder: Path
+
+    def __call__(self, sample: BaseSample) -> list[BaseSample]:
+        from gristmill.atomic import atomic_write_bytes
+        from gristmill.serialize import dumps
+
+        atomic_write_bytes(self.folder / f"{_safe_name(sample.id)}.json", dumps(sample))
+        return [sample]
+
+    def process(self, sample: BaseSample) -> Result:
+        return self(sample)
+
+
+def _safe_name(name: str) -> str:
+    """A file name made from an id: path separators and odd characters replaced."""
+    cleaned = re.sub(r"[^\w.\-()=,+ ]", "_", name).strip(". ")
+    if not cleaned:
+        raise ConfigError(f"cannot make a file name from {name!r}")
+    return cleaned[:200]

@@ -1,0 +1,37 @@
+"""Samples to JSON bytes (orjson), with NumPy arrays and raw bytes handled."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    tolist = getattr(value, "tolist", None)  # NumPy scalars and non-contiguous arrays
+    if callable(tolist):
+        return tolist()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def to_record(sample: BaseModel, *, exclude: set[str] | None = None) -> dict[str, Any]:
+    """A sample as a plain dict, fields in declaration order."""
+    return sample.model_dump(mode="python", exclude=exclude)
+
+
+def dumps(value: Any, *, indent: bool = False) -> bytes:
+    """JSON bytes for a sample, a record or a list of either."""
+    if isinstance(value, BaseModel):
+        value = to_record(value)
+    option = _OPTIONS | (orjson.OPT_INDENT_2 if indent else 0)
+    return orjson.dumps(value, default=_default, option=option)

@@ -1,0 +1,6 @@
+"""Sinks: where results go."""
+
+from gristmill.sinks.base import ListSink, Sink
+from gristmill.sinks.files import CsvFiles, FileSink, JsonFiles, JsonlFiles
+
+__all__ = ["CsvFiles", "FileSink", "JsonFiles", "JsonlFiles", "ListSink", "Sink"]

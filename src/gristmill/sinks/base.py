@@ -1,0 +1,70 @@
+"""The sink protocol: per-item sinks write in the worker, batched ones in the coordinator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from gristmill.manifest import Item
+from gristmill.samples import BaseSample
+
+if TYPE_CHECKING:
+    from gristmill.ledger.base import Ledger
+
+
+class Sink(BaseModel):
+    """Where results go. Its fields are its configuration; it travels to every worker.
+
+    A per-item sink (``batched = False``) writes an item's samples in the worker with
+    ``write`` and returns references to what it wrote, which the ledger keeps. A batched
+    sink turns the samples into a payload in the worker with ``encode``; the coordinator
+    collects payloads and writes them in bulk with ``commit`` before it marks the items
+    done. Either way, writing an item again replaces what it wrote before.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    batched: ClassVar[bool] = False
+
+    def check(self) -> None:
+        """Raise `ConfigError` if the destination cannot be written; runs before any work."""
+
+    def write(self, item: Item, samples: Sequence[BaseSample]) -> list[str]:
+        """Write one item's samples (per-item sinks); return references to the outputs."""
+        raise NotImplementedError
+
+    def encode(self, item: Item, samples: Sequence[BaseSample]) -> Any:
+        """Turn one item's samples into what ``commit`` needs (batched sinks)."""
+        return list(samples)
+
+    def commit(self, batch: Sequence[tuple[Item, Any]]) -> None:
+        """Write several items' payloads durably, replacing their earlier outputs."""
+        raise NotImplementedError
+
+    def finish(self, ledger: Ledger) -> None:
+        """Runs once in the coordinator after the last item (merge parts, refresh an index)."""
+
+
+class ListSink(Sink):
+    """Keeps every item's samples in the coordinator's memory, keyed by item id.
+
+    For tests and notebooks: ``sink.samples`` after ``Pipeline.run``.
+    """
+
+    batched: ClassVar[bool] = True
+
+    _by_item: dict[str, list[BaseSample]] = PrivateAttr(default_factory=dict)
+
+    def commit(self, batch: Sequence[tuple[Item, Any]]) -> None:
+        for item, samples in batch:
+            self._by_item[item.id] = samples
+
+    @property
+    def by_item(self) -> dict[str, list[BaseSample]]:
+        return self._by_item
+
+    @property
+    def samples(self) -> list[BaseSample]:
+        return [s for samples in self._by_item.values() for s in samples]

@@ -1,0 +1,102 @@
+"""Progress while a run goes: a bar on a terminal, a log line now and then elsewhere."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Protocol
+
+from gristmill.ledger.base import Counts
+
+log = logging.getLogger("gristmill")
+
+LOG_EVERY = 10.0  # seconds between progress lines when not on a terminal
+
+
+class Progress(Protocol):
+    def update(self, done: int, failed: int, skipped: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class NoProgress:
+    def update(self, done: int, failed: int, skipped: int) -> None:
+        """Shows nothing."""
+
+    def close(self) -> None:
+        """Shows nothing."""
+
+
+class LogProgress:
+    """One log line every ``LOG_EVERY`` seconds: for CI logs and files."""
+
+    def __init__(self, total: int, every: float = LOG_EVERY) -> None:
+        self.total = total
+        self.every = every
+        self.start = self.last = time.monotonic()
+        self.seen = (0, 0, 0)
+
+    def update(self, done: int, failed: int, skipped: int) -> None:
+        self.seen = (done, failed, skipped)
+        if time.monotonic() - self.last >= self.every:
+            self.last = time.monotonic()
+            log.info(_line(self.total, *self.seen, time.monotonic() - self.start))
+
+    def close(self) -> None:
+        if time.monotonic() - self.start >= self.every:
+            log.info(_line(self.total, *self.seen, time.monotonic() - self.start))
+
+
+class BarProgress:
+    """A rich progress bar: done, failed, items/s and time left."""
+
+    def __init__(self, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
+
+        self._bar = RichProgress(
+            TextColumn("[bold]processing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[red]{task.fields[failed]} failed"),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self._task = self._bar.add_task("items", total=total, failed=0, rate="")
+        self._start = time.monotonic()
+        self._bar.start()
+
+    def update(self, done: int, failed: int, skipped: int) -> None:
+        finished = done + failed + skipped
+        rate = finished / max(time.monotonic() - self._start, 1e-9)
+        self._bar.update(self._task, completed=finished, failed=failed, rate=f"{rate:,.0f} items/s")
+
+    def close(self) -> None:
+        self._bar.stop()
+
+
+def make_progress(total: int, enabled: bool | None) -> Progress:
+    """A bar on a terminal, log lines otherwise; ``enabled=False`` shows nothing."""
+    if enabled is False:
+        return NoProgress()
+    if enabled or sys.stderr.isatty():
+        return BarProgress(total)
+    return LogProgress(total)
+
+
+def _line(total: int, done: int, failed: int, skipped: int, elapsed: float) -> str:
+    finished = done + failed + skipped
+    rate = finished / max(elapsed, 1e-9)
+    left = (total - finished) / rate if rate else float("inf")
+    return (
+        f"{finished}/{total} items ({done} done, {failed} failed, {skipped} skipped), "
+        f"{rate:,.0f} items/s, about {left:,.0f} s left"
+    )
+
+
+def describe_counts(counts: Counts) -> str:
+    return (
+        f"{counts.done} done, {counts.failed} failed, {counts.skipped} skipped, "
+        f"{counts.pending} pending (of {counts.total})"
+    )
