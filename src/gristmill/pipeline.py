@@ -16,10 +16,10 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field
 
 from gristmill._exceptions import ConfigError, Interrupted
-from gristmill.executors.base import DEFAULT_BACKOFF, DEFAULT_RETRIES, Bundle, Executor, Result
+from gristmill.executors.base import DEFAULT_BACKOFF, DEFAULT_RETRIES, Bundle, Executor
 from gristmill.executors.inline import InlineExecutor
 from gristmill.executors.pool import PoolExecutor
-from gristmill.ledger.base import Counts, Ledger, Outcome, Status
+from gristmill.ledger.base import ERROR_TYPE, MESSAGE, SEQ, STATUS, Counts, Ledger, Outcome, Status
 from gristmill.ledger.sqlite import SqliteLedger
 from gristmill.manifest import PlanChanges
 from gristmill.processors import Compose, Processor
@@ -32,6 +32,7 @@ log = logging.getLogger("gristmill")
 STATE_ROOT = Path(".gristmill")
 FLUSH_ITEMS = 20_000  # outcomes buffered before the ledger is written…
 FLUSH_SECONDS = 1.0  # …or this long after the last write, whichever comes first
+DONE, FAILED = int(Status.DONE), int(Status.FAILED)
 
 
 class RunOptions(BaseModel):
@@ -40,7 +41,6 @@ class RunOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     state: Path | None = None
-    executor: Literal["pool", "inline"] = "pool"
     workers: int | None = Field(default=None, ge=1)
     batch_size: int | None = Field(default=None, ge=1)
     max_items: int | None = Field(default=None, ge=0)
@@ -110,15 +110,40 @@ class Pipeline:
 
     def plan(self, ledger: Ledger, *, refresh: bool = False) -> PlanChanges:
         """Make the manifest if there is none (or ``refresh``); a stored one is left as it is."""
-        if ledger.manifest_info() is not None and not refresh:
-            return PlanChanges()
         self.source.check()
+        info = ledger.manifest_info()
+        if info is not None and not refresh:
+            if info.source != self.source.describe():
+                raise ConfigError(
+                    f"this state folder holds the manifest of {info.source}, not of "
+                    f"{self.source.describe()}; add --force-refresh to list the new source into "
+                    "it, or give another --state"
+                )
+            return PlanChanges()
         return ledger.plan(self.source.list(), source=self.source.describe())
 
-    def run(self, *, ledger: Ledger | None = None, executor: Executor | None = None, **options: Any) -> RunResult:
-        """Process every item not done yet. Options are those of `RunOptions`."""
-        opts = RunOptions(**options)
-        executor = executor or _executor(opts)
+    def run(
+        self,
+        *,
+        executor: Executor | Literal["pool", "inline"] = "pool",
+        ledger: Ledger | None = None,
+        **options: Any,
+    ) -> RunResult:
+        """Process every item not done yet.
+
+        Args:
+            executor: ``"pool"`` (local processes), ``"inline"`` (this process), or an
+                executor instance.
+            ledger: where item states are kept; by default a `SqliteLedger` in the state
+                folder.
+            **options: those of `RunOptions` (``workers``, ``max_items``, ``timeout``…).
+        """
+        try:
+            opts = RunOptions(**options)
+        except ValueError as exc:
+            raise ConfigError(f"invalid run options: {exc}") from exc
+        if isinstance(executor, str):
+            executor = _executor(executor, opts)
         if self.sink is not None:
             self.sink.check()
         owned = ledger is None
@@ -143,8 +168,8 @@ class Pipeline:
         recorder = _Recorder(ledger, self.sink, make_progress(planned, opts.progress))
         with _signals_stop(stop) as signalled:
             try:
-                for results in executor.map(bundle, todo, stop):
-                    recorder.add(results)
+                for outcomes, payloads in executor.map(bundle, todo, stop):
+                    recorder.add(outcomes, payloads)
                     if opts.fail_fast and recorder.failed:
                         stop.set()
             except KeyboardInterrupt:  # a second Ctrl-C: record what we have and leave now
@@ -173,18 +198,19 @@ class _Recorder:
         self.flushed = time.monotonic()
         self.done = self.failed = self.skipped = 0
 
-    def add(self, results: list[Result]) -> None:
-        for outcome, payload in results:
-            self.outcomes.append(outcome)
-            if outcome.status == Status.DONE:
-                self.done += 1
-                if self.sink is not None:
-                    self.payloads.append(payload)
-            elif outcome.status == Status.FAILED:
-                self.failed += 1
-                log.debug("failed: %s %s", outcome.error_type, outcome.message)
-            else:
-                self.skipped += 1
+    def add(self, outcomes: list[Outcome], payloads: list[Any] | None) -> None:
+        self.outcomes.extend(outcomes)
+        if payloads and self.sink is not None:
+            self.payloads.extend(payloads)
+        done = sum(1 for outcome in outcomes if outcome[STATUS] == DONE)
+        self.done += done
+        if done < len(outcomes):
+            for outcome in outcomes:
+                if outcome[STATUS] == FAILED:
+                    self.failed += 1
+                    log.debug("%s failed: %s: %s", outcome[SEQ], outcome[ERROR_TYPE], outcome[MESSAGE])
+                elif outcome[STATUS] != DONE:
+                    self.skipped += 1
         self.progress.update(self.done, self.failed, self.skipped)
         if len(self.outcomes) >= FLUSH_ITEMS or time.monotonic() - self.flushed >= FLUSH_SECONDS:
             self.flush()
@@ -225,9 +251,11 @@ def _signals_stop(stop: threading.Event) -> Iterator[list[int]]:
             signal.signal(sig, old)
 
 
-def _executor(opts: RunOptions) -> Executor:
-    if opts.executor == "inline":
+def _executor(name: str, opts: RunOptions) -> Executor:
+    if name == "inline":
         return InlineExecutor()
+    if name != "pool":
+        raise ConfigError(f"unknown executor {name!r}: use pool or inline")
     settings: dict[str, Any] = {
         "batch_size": opts.batch_size,
         "timeout": opts.timeout,

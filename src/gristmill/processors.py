@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import cached_property
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,11 +34,14 @@ class Processor(BaseModel):
     #: Bump when ``process`` changes in a way that invalidates cached outputs.
     version: ClassVar[str] = "1"
 
-    _stamp: tuple[str, str] | None = PrivateAttr(default=None)
-
     @property
     def name(self) -> str:
         return type(self).__name__
+
+    @cached_property
+    def stamp(self) -> tuple[str, str]:
+        """What this step appends to ``processing_history``: (name, configuration hash)."""
+        return (self.name, self.config_hash())
 
     def config_hash(self) -> str:
         """A short, stable hash of the class, its version and its configuration."""
@@ -59,9 +63,7 @@ class Processor(BaseModel):
 
     def __call__(self, sample: BaseSample) -> list[BaseSample]:
         """Run ``process`` and stamp the history of every sample it returns."""
-        if self._stamp is None:  # hashed once, not per item
-            self._stamp = (self.name, self.config_hash())
-        stamp = self._stamp
+        stamp = self.stamp
         outputs = _as_list(self.process(sample))
         for out in outputs:
             out.processing_history.append(stamp)

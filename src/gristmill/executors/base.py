@@ -15,8 +15,9 @@ from gristmill.sources.base import Source
 DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF = 0.5  # seconds before the first retry; doubles each time, with jitter
 
-Result = tuple[Outcome, Any]
-"""An item's outcome and, for a batched sink, the payload the coordinator must write."""
+Results = tuple[list[Outcome], "list[Any] | None"]
+"""Outcomes of some items and, for a batched sink, the payloads of those done, which the
+coordinator writes before it records them."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Bundle:
 class Executor(Protocol):
     """Runs the worker loop over items and streams their results back."""
 
-    def map(self, bundle: Bundle, todo: Iterable[Todo], stop: threading.Event) -> Iterator[list[Result]]:
+    def map(self, bundle: Bundle, todo: Iterable[Todo], stop: threading.Event) -> Iterator[Results]:
         """Yield results as items finish. Once ``stop`` is set, send no new work, let the
         items in hand finish (briefly), and return; items without a result stay pending."""
         ...

@@ -4,33 +4,38 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
+from typing import Any
 
-from gristmill.executors.base import Bundle, Result
+from gristmill.executors.base import Bundle, Results
 from gristmill.executors.worker import Worker
-from gristmill.ledger.base import Todo
+from gristmill.ledger.base import Outcome, Todo
 
-INLINE_BATCH = 64  # results handed to the coordinator together
+INLINE_BATCH = 64  # outcomes handed to the coordinator together
 
 
 class InlineExecutor:
     """Serial, same process, no pickling: breakpoints and print() work in processors.
 
-    It cannot enforce ``timeout`` nor survive a processor that kills its process.
+    It cannot enforce a timeout nor survive a processor that kills its process.
     """
 
     def __repr__(self) -> str:
         return "InlineExecutor()"
 
-    def map(self, bundle: Bundle, todo: Iterable[Todo], stop: threading.Event) -> Iterator[list[Result]]:
+    def map(self, bundle: Bundle, todo: Iterable[Todo], stop: threading.Event) -> Iterator[Results]:
         worker = Worker(bundle, "inline")
         worker.setup()
-        results: list[Result] = []
+        outcomes: list[Outcome] = []
+        payloads: list[Any] = []
         for task in todo:
             if stop.is_set():
                 break
-            results.append(worker.run(task))
-            if len(results) >= INLINE_BATCH:
-                yield results
-                results = []
-        if results:
-            yield results
+            outcome, payload = worker.run(task)
+            outcomes.append(outcome)
+            if payload is not None:
+                payloads.append(payload)
+            if len(outcomes) >= INLINE_BATCH:
+                yield outcomes, payloads
+                outcomes, payloads = [], []
+        if outcomes:
+            yield outcomes, payloads

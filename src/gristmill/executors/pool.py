@@ -25,9 +25,9 @@ import cloudpickle
 from pydantic import BaseModel, ConfigDict, Field
 
 from gristmill._exceptions import ConfigError, GristmillError, ItemTimeout, WorkerDied
-from gristmill.executors.base import Bundle, Result
+from gristmill.executors.base import Bundle, Results
 from gristmill.executors.worker import Worker
-from gristmill.ledger.base import Outcome, Status, Todo
+from gristmill.ledger.base import ATTEMPTS, DURATION, SEQ, Outcome, Todo, failure
 
 TARGET_BATCH_SECONDS = 0.05  # a batch long enough to amortise IPC, short enough to balance load
 MAX_BATCH = 2048
@@ -69,7 +69,7 @@ class PoolExecutor(BaseModel):
                 f"use one of {', '.join(mp.get_all_start_methods())}"
             )
 
-    def map(self, bundle: Bundle, todo: Iterable[Todo], stop: threading.Event) -> Iterator[list[Result]]:
+    def map(self, bundle: Bundle, todo: Iterable[Todo], stop: threading.Event) -> Iterator[Results]:
         with _Pool(self, bundle) as pool:
             yield from pool.run(iter(todo), stop)
 
@@ -114,7 +114,7 @@ class _Slot:
         if started == IDLE:
             return None, IDLE
         for task in self.held:
-            if task.seq == seq:
+            if task[SEQ] == seq:
                 return task, started
         return None, IDLE
 
@@ -161,7 +161,7 @@ class _Pool:
         self.generations[index] += 1
         return _Slot(self.ctx, index, generation, self.bundle_bytes, self.options.max_items_per_worker)
 
-    def run(self, todo: Iterator[Todo], stop: threading.Event) -> Iterator[list[Result]]:
+    def run(self, todo: Iterator[Todo], stop: threading.Event) -> Iterator[Results]:
         stopped_at = 0.0
         while True:
             if stop.is_set() and not self.stopping:
@@ -194,15 +194,15 @@ class _Pool:
             batch.extend(islice(todo, self.batch_size - len(batch)))
         return batch
 
-    def _tune(self, results: list[Result]) -> None:
+    def _tune(self, outcomes: list[Outcome]) -> None:
         if self.options.batch_size is not None:
             return
-        mean = sum(outcome.duration for outcome, _ in results) / len(results)
+        mean = sum(outcome[DURATION] for outcome in outcomes) / len(outcomes)
         self.per_item = mean if self.per_item == 0 else 0.8 * self.per_item + 0.2 * mean
         ideal = int(TARGET_BATCH_SECONDS / max(self.per_item, 1e-7))
         self.batch_size = max(1, min(MAX_BATCH, ideal, self.batch_size * 4))
 
-    def _collect(self, slots: list[_Slot]) -> Iterator[list[Result]]:
+    def _collect(self, slots: list[_Slot]) -> Iterator[Results]:
         by_handle: dict[Any, _Slot] = {}
         for slot in slots:
             by_handle[slot.results] = slot
@@ -225,7 +225,7 @@ class _Pool:
                 yield from self._fail(slot, culprit, WorkerDied, _death_reason(slot))
         yield from self._watchdog()
 
-    def _receive(self, slot: _Slot) -> Iterator[list[Result]]:
+    def _receive(self, slot: _Slot) -> Iterator[Results]:
         while True:
             try:
                 if not slot.results.poll():
@@ -234,38 +234,39 @@ class _Pool:
             except (EOFError, OSError):
                 return
             if kind == "results":
-                results, batch_done = rest
-                for _ in results:
+                outcomes, payloads, batch_done = rest
+                for _ in outcomes:
                     slot.held.popleft()
                 slot.batches -= batch_done
-                if results:
-                    self._tune(results)
+                if outcomes:
+                    self._tune(outcomes)
                     if self.deaths:
-                        results = [self._count_deaths(r) for r in results]
-                    yield results
+                        outcomes = [self._count_deaths(outcome) for outcome in outcomes]
+                    yield outcomes, payloads
             elif kind == "leaving":  # recycled or stopped; it holds nothing it started
                 slot.leaving = True
             elif kind == "setup-failed":
                 raise ConfigError(f"a processor's setup() failed in worker {slot.name}:\n{rest[0]}")
 
-    def _count_deaths(self, result: Result) -> Result:
-        outcome, payload = result
-        deaths = self.deaths.pop(outcome.seq, 0)
-        return (outcome._replace(attempts=outcome.attempts + deaths), payload) if deaths else result
+    def _count_deaths(self, outcome: Outcome) -> Outcome:
+        deaths = self.deaths.pop(outcome[SEQ], 0)
+        if not deaths:
+            return outcome
+        return (*outcome[:ATTEMPTS], outcome[ATTEMPTS] + deaths, *outcome[ATTEMPTS + 1 :])  # type: ignore[return-value]
 
-    def _fail(self, slot: _Slot, task: Todo, error: type[GristmillError], reason: str) -> Iterator[list[Result]]:
+    def _fail(self, slot: _Slot, task: Todo, error: type[GristmillError], reason: str) -> Iterator[Results]:
         """The worker is gone or hung on ``task``: retry it or record the failure, then replace the worker."""
         slot.held.remove(task)
-        deaths = self.deaths.get(task.seq, 0) + 1
+        seq = task[SEQ]
+        deaths = self.deaths.get(seq, 0) + 1
         if error is WorkerDied and deaths <= self.retries:
-            self.deaths[task.seq] = deaths
+            self.deaths[seq] = deaths
             self.requeued.append(task)
             self._replace(slot)
             return
-        self.deaths.pop(task.seq, None)
+        self.deaths.pop(seq, None)
         self._replace(slot)
-        outcome = Outcome(task.seq, Status.FAILED, deaths, error.__name__, reason, None, None, time.time(), 0.0, slot.name)
-        yield [(outcome, None)]
+        yield [failure(seq, error.__name__, reason, attempts=deaths, worker=slot.name)], None
 
     def _replace(self, slot: _Slot) -> None:
         """Kill the worker, hand back the items it never started, and start another unless stopping."""
@@ -278,7 +279,7 @@ class _Pool:
         else:
             self.slots[index] = self._start(index)
 
-    def _watchdog(self) -> Iterator[list[Result]]:
+    def _watchdog(self) -> Iterator[Results]:
         timeout = self.options.timeout
         if timeout is None:
             return
@@ -328,20 +329,24 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
         if batch is None:
             results.send(("leaving",))
             return
-        finished: list[Result] = []
+        outcomes: list[Outcome] = []
+        payloads: list[Any] = []
         flushed = time.monotonic()
         for task in batch:
             if stopping.is_set():
                 break
-            state[0] = task.seq
+            state[0] = task[0]
             state[1] = time.monotonic()
-            finished.append(worker.run(task))
+            outcome, payload = worker.run(task)
             state[1] = IDLE
-            if time.monotonic() - flushed > FLUSH_SECONDS:  # slow items: report as they end
-                results.send(("results", finished, 0))
-                finished = []
+            outcomes.append(outcome)
+            if payload is not None:
+                payloads.append(payload)
+            if time.monotonic() - flushed > FLUSH_SECONDS:
+                results.send(("results", outcomes, payloads, 0))  # slow items: report as they end
+                outcomes, payloads = [], []
                 flushed = time.monotonic()
-        results.send(("results", finished, 1))
+        results.send(("results", outcomes, payloads, 1))
         done += len(batch)
         if stopping.is_set() or (recycle is not None and done >= recycle):
             results.send(("leaving",))

@@ -21,19 +21,32 @@ class Status(IntEnum):
         return self.name.lower()
 
 
-class Outcome(NamedTuple):
-    """What became of one item in one run: sent from a worker to the coordinator."""
+# Items and outcomes cross process boundaries by the hundred thousand, so they are plain
+# tuples (cheapest to pickle and to bind in SQL); the index names below say what is where.
 
-    seq: int
-    status: int
-    attempts: int = 1
-    error_type: str | None = None
-    message: str | None = None
-    traceback: str | None = None
-    outputs: str | None = None
-    started: float = 0.0
-    duration: float = 0.0
-    worker: str | None = None
+Todo = tuple[int, str, "int | None", "str | None", int]
+"""An item to process: (seq, id, size, fingerprint, attempts so far). ``seq`` is its place
+in the manifest."""
+
+Outcome = tuple[int, int, int, "str | None", "str | None", "str | None", "str | None", float, float, "str | None"]
+"""What became of one item: (seq, status, attempts, error type, message, traceback,
+outputs as JSON, started (epoch s), duration (s), worker)."""
+
+SEQ, STATUS, ATTEMPTS, ERROR_TYPE, MESSAGE, TRACEBACK, OUTPUTS, STARTED, DURATION, WORKER = range(10)
+
+
+def todo_item(todo: Todo) -> Item:
+    return Item(todo[1], todo[2], todo[3])
+
+
+def failure(
+    seq: int, error_type: str, message: str, *, attempts: int = 1, traceback: str | None = None,
+    status: Status = Status.FAILED, worker: str | None = None, duration: float = 0.0,
+) -> Outcome:
+    """The outcome of an item that did not get done."""
+    import time
+
+    return (seq, int(status), attempts, error_type, message, traceback, None, time.time() - duration, duration, worker)
 
 
 class Counts(NamedTuple):
@@ -62,14 +75,6 @@ class Record(NamedTuple):
     started: float | None
     duration: float | None
     worker: str | None
-
-
-class Todo(NamedTuple):
-    """An item to process, with its place in the manifest and the attempts it already had."""
-
-    seq: int
-    item: Item
-    attempts: int
 
 
 @runtime_checkable

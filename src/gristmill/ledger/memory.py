@@ -57,12 +57,13 @@ class MemoryLedger:
         for seq in sorted(self._items):
             row = self._rows[seq]
             if reprocess or row[0] in wanted:
-                yield Todo(seq, self._items[seq], int(row[1]))  # type: ignore[call-overload]
+                item = self._items[seq]
+                yield (seq, item.id, item.size, item.fingerprint, int(row[1]))  # type: ignore[call-overload]
 
     def record(self, outcomes: Sequence[Outcome]) -> None:
         for outcome in outcomes:
-            row = self._rows[outcome.seq]
-            row[:] = [outcome.status, int(row[1]) + outcome.attempts, *outcome[3:]]  # type: ignore[call-overload]
+            row = self._rows[outcome[0]]
+            row[:] = [outcome[1], int(row[1]) + outcome[2], *outcome[3:]]  # type: ignore[call-overload]
 
     def counts(self) -> Counts:
         found = [0, 0, 0, 0]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 
 from gristmill._exceptions import ConfigError, LedgerError
-from gristmill.ledger.base import Counts, Outcome, Record, Status, Todo
+from gristmill.ledger.base import DURATION, STARTED, WORKER, Counts, Outcome, Record, Status, Todo
 from gristmill.manifest import Item, ManifestInfo, PlanChanges
 
 LEDGER_FILE = "ledger.sqlite"
@@ -30,16 +31,33 @@ CREATE TABLE IF NOT EXISTS items (
     outputs TEXT,
     started REAL,
     duration REAL,
-    worker TEXT
+    worker TEXT,
+    batch INTEGER
+);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
+    first_seq INTEGER NOT NULL,
+    started REAL NOT NULL,
+    worker TEXT,
+    durations BLOB NOT NULL
 );
 """
 
-# Numbered parameters bind an Outcome tuple as it comes from the worker, without reshaping.
+# Numbered parameters bind an outcome tuple as it comes from the worker, without reshaping.
 _RECORD = """
 UPDATE items SET status = ?2, attempts = attempts + ?3, error_type = ?4, message = ?5,
-    traceback = ?6, outputs = ?7, started = ?8, duration = ?9, worker = ?10
+    traceback = ?6, outputs = ?7, started = ?8, duration = ?9, worker = ?10, batch = NULL
 WHERE seq = ?1
 """
+# A run of consecutive items done at the first attempt with no outputs to note is recorded
+# as one range update plus one row of packed timings: ~10x cheaper than a row update each.
+_RECORD_RUN = f"""
+UPDATE items SET status = {int(Status.DONE)}, attempts = attempts + 1, error_type = NULL,
+    message = NULL, traceback = NULL, outputs = NULL, started = NULL, duration = NULL,
+    worker = NULL, batch = ?
+WHERE seq BETWEEN ? AND ?
+"""
+MIN_RUN = 16
 
 
 class SqliteLedger:
@@ -140,14 +158,24 @@ class SqliteLedger:
         )
         last = 0
         while rows := self._db.execute(query, (last,)).fetchall():
-            for seq, id_, size, fingerprint, attempts in rows:
-                yield Todo(seq, Item(id_, size, fingerprint), attempts)
+            yield from rows
             last = rows[-1][0]
 
     def record(self, outcomes: Sequence[Outcome]) -> None:
-        if outcomes:
-            with self._transaction():
-                self._db.executemany(_RECORD, outcomes)
+        if not outcomes:
+            return
+        runs, singles = _split_runs(outcomes)
+        with self._transaction():
+            if singles:
+                self._db.executemany(_RECORD, singles)
+            for run in runs:
+                first = run[0]
+                timings = array("d", [outcome[DURATION] for outcome in run]).tobytes()
+                batch = self._db.execute(
+                    "INSERT INTO batches (first_seq, started, worker, durations) VALUES (?, ?, ?, ?)",
+                    (first[0], first[STARTED], first[WORKER], timings),
+                ).lastrowid
+                self._db.execute(_RECORD_RUN, (batch, first[0], run[-1][0]))
 
     def counts(self) -> Counts:
         found = dict(self._db.execute("SELECT status, count(*) FROM items GROUP BY status"))
@@ -155,8 +183,9 @@ class SqliteLedger:
 
     def records(self, *, status: Status | None = None, limit: int | None = None) -> list[Record]:
         query = (
-            "SELECT id, status, attempts, error_type, message, traceback, outputs, started, "
-            "duration, worker FROM items"
+            "SELECT items.id, status, attempts, error_type, message, traceback, outputs, items.started, "
+            "duration, items.worker, seq, first_seq, batches.started, batches.worker, durations "
+            "FROM items LEFT JOIN batches ON items.batch = batches.id"
         )
         params: tuple[int, ...] = ()
         if status is not None:
@@ -165,7 +194,7 @@ class SqliteLedger:
         query += " ORDER BY seq"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
-        return [Record(r[0], Status(r[1]), *r[2:]) for r in self._db.execute(query, params)]
+        return [_record(row) for row in self._db.execute(query, params)]
 
     def output_refs(self) -> Iterator[tuple[int, str]]:
         yield from self._db.execute(
@@ -202,3 +231,40 @@ class _Transaction:
             self._db.execute("COMMIT")
         except sqlite3.Error as err:
             raise LedgerError(f"cannot write the ledger {self._path}: {err}") from err
+
+
+def _split_runs(outcomes: Sequence[Outcome]) -> tuple[list[Sequence[Outcome]], list[Outcome]]:
+    """Separate runs of consecutive plain successes (see ``_RECORD_RUN``) from the rest."""
+    runs: list[Sequence[Outcome]] = []
+    singles: list[Outcome] = []
+    done = int(Status.DONE)
+    start = 0
+    count = len(outcomes)
+    while start < count:
+        end = start
+        head = outcomes[start]
+        if head[1] == done and head[2] == 1 and head[6] is None:
+            while (
+                end + 1 < count
+                and (o := outcomes[end + 1])[0] == outcomes[end][0] + 1
+                and o[1] == done and o[2] == 1 and o[6] is None and o[9] == head[9]
+            ):
+                end += 1
+        if end + 1 - start >= MIN_RUN:
+            runs.append(outcomes[start : end + 1])
+        else:
+            singles.extend(outcomes[start : end + 1])
+        start = end + 1
+    return runs, singles
+
+
+def _record(row: tuple[object, ...]) -> Record:
+    id_, status, attempts, error_type, message, traceback, outputs, started, duration, worker = row[:10]
+    seq, first_seq, run_started, run_worker, durations = row[10:]
+    if durations is not None:  # recorded as part of a run: unpack its timing
+        timings = array("d", durations)  # type: ignore[arg-type]
+        index = int(seq) - int(first_seq)  # type: ignore[call-overload]
+        duration = timings[index]
+        started = float(run_started) + sum(timings[:index])  # type: ignore[arg-type]
+        worker = run_worker
+    return Record(str(id_), Status(status), *(attempts, error_type, message, traceback, outputs, started, duration, worker))  # type: ignore[arg-type, call-overload]

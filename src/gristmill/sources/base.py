@@ -48,4 +48,4 @@ class Range(Source):
         return map(Item, map(str, range(self.count)))
 
     def open(self, item: Item) -> BaseSample:
-        return BaseSample.model_construct(id=item.id, processing_history=[])
+        return BaseSample(id=item.id)
