@@ -144,11 +144,11 @@ class Pipeline:
             raise ConfigError(f"invalid run options: {exc}") from exc
         if isinstance(executor, str):
             executor = _executor(executor, opts)
-        if self.sink is not None:
-            self.sink.check()
         owned = ledger is None
         ledger = ledger or self.open_ledger(opts.state)
         try:
+            if self.sink is not None:
+                self.sink.check()
             return self._run(ledger, executor, opts)
         finally:
             if owned:

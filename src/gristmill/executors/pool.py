@@ -291,6 +291,7 @@ class _Pool:
 
 
 def _death_reason(slot: _Slot) -> str:
+    slot.process.join(1)  # its sentinel fired; reap it so the exit code is known
     exitcode = slot.process.exitcode
     if exitcode is not None and exitcode < 0:
         try:

@@ -1,0 +1,59 @@
+"""Processors and pipelines the tests share. Shipped to workers by value (see conftest)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from gristmill import BaseSample, Document, Pipeline, Processor, TransientError
+from gristmill.sinks import JsonlFiles
+from gristmill.sources import Files, Range
+
+
+class Numbered(BaseSample):
+    value: int = 0
+
+
+class Square(Processor):
+    """Squares the item's number; misbehaves on the ids it is told to."""
+
+    fail: tuple[str, ...] = ()
+    die: tuple[str, ...] = ()
+    hang: tuple[str, ...] = ()
+    flaky_folder: str | None = None  # ids fail once with a transient error, marked by a file here
+    sleep: float = 0.0
+
+    def process(self, sample: BaseSample) -> BaseSample:
+        if sample.id in self.fail:
+            raise ValueError(f"cannot square {sample.id}")
+        if sample.id in self.die:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if sample.id in self.hang:
+            time.sleep(3600)
+        if self.flaky_folder is not None:
+            marker = Path(self.flaky_folder) / sample.id
+            if not marker.exists():
+                marker.touch()
+                raise TransientError("rate limited, try later", retry_after=0.01)
+        if self.sleep:
+            time.sleep(self.sleep)
+        number = int(sample.id)
+        return Numbered(id=sample.id, value=number * number)
+
+
+class ReadText(Processor):
+    def process(self, doc: Document) -> Document:
+        assert doc.content is not None
+        doc.text = doc.content.decode("utf-8")
+        doc.content = None
+        return doc
+
+
+def squares(count: int, output: Path, **square: object) -> Pipeline:
+    return Pipeline(Range(count=count), [Square(**square)], JsonlFiles(folder=output / "items", merged=output / "all.jsonl"), name="squares")
+
+
+def texts(folder: Path, output: Path) -> Pipeline:
+    return Pipeline(Files(url=str(folder)), [ReadText()], JsonlFiles(folder=output), name="texts")

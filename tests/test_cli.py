@@ -1,0 +1,164 @@
+"""The command line as a user meets it: real subprocesses, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+GRISTMILL = [sys.executable, "-m", "gristmill"]
+
+PIPELINE = """
+from gristmill import BaseSample, Pipeline, Processor
+from gristmill.sinks import JsonlFiles
+from gristmill.sources import Range
+import time
+
+class Cube(Processor):
+    sleep: float = {sleep}
+    def process(self, sample):
+        time.sleep(self.sleep)
+        if sample.id == "{bad}":
+            raise ValueError("bad input in " + sample.id)
+        return BaseSample(id=sample.id + "^3=" + str(int(sample.id) ** 3))
+
+pipeline = Pipeline(Range(count={count}), [Cube()], JsonlFiles(folder="out/items", merged="out/all.jsonl"), name="cubes")
+"""
+
+
+def write_pipeline(folder: Path, *, count: int, sleep: float = 0.0, bad: str = "none") -> Path:
+    path = folder / "cubes.py"
+    path.write_text(textwrap.dedent(PIPELINE.format(count=count, sleep=sleep, bad=bad)))
+    return path
+
+
+def gristmill(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*GRISTMILL, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def merged(cwd: Path) -> list[str]:
+    return [orjson.loads(line)["id"] for line in (cwd / "out" / "all.jsonl").read_bytes().splitlines()]
+
+
+def test_run_status_and_failures(tmp_path: Path) -> None:
+    write_pipeline(tmp_path, count=30, bad="4")
+    ran = gristmill("run", "cubes.py", "--workers", "2", "--no-progress", cwd=tmp_path)
+    assert ran.returncode == 1, ran.stderr
+    assert "29 done, 1 failed" in ran.stdout
+    assert "gristmill failures" in ran.stderr
+    status = json.loads(gristmill("status", "--state", ".gristmill/cubes", "--json", cwd=tmp_path).stdout)
+    assert (status["done"], status["failed"], status["total"]) == (29, 1, 30)
+    failures = json.loads(gristmill("failures", "cubes.py", "--json", cwd=tmp_path).stdout)
+    assert failures[0]["id"] == "4"
+    assert failures[0]["message"] == "bad input in 4"
+    assert "Traceback" in failures[0]["traceback"]
+    report = gristmill("manifest", "report", "cubes.py", cwd=tmp_path)
+    assert "items: 30" in report.stdout and "failed: 1" in report.stdout
+
+
+def test_manifest_is_frozen_until_refreshed(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in "abc":
+        (corpus / f"{name}.txt").write_text(name)
+    (tmp_path / "texts.py").write_text(
+        "from gristmill import Pipeline\nfrom gristmill.sources import Files\n"
+        "pipeline = Pipeline(Files(url='corpus'), name='texts')\n"
+    )
+    made = gristmill("manifest", "generate", "texts.py", cwd=tmp_path)
+    assert made.returncode == 0 and "3 items" in made.stdout
+    (corpus / "d.txt").write_text("d")
+    (corpus / "a.txt").write_text("changed")
+    again = gristmill("manifest", "generate", "texts.py", cwd=tmp_path)
+    assert "manifest exists (3 items)" in again.stdout
+    refreshed = gristmill("manifest", "generate", "texts.py", "--force-refresh", cwd=tmp_path)
+    assert "4 items" in refreshed.stdout and "1 added, 1 changed, 0 removed" in refreshed.stdout
+
+
+BAD_INPUT = [
+    pytest.param(["run", "missing.py"], "does not exist", id="missing-pipeline-file"),
+    pytest.param(["run", "empty.py"], "defines no Pipeline", id="file-without-pipeline"),
+    pytest.param(["run", "cubes.py:nothing"], "no attribute 'nothing'", id="unknown-name"),
+    pytest.param(["run", "broken.py"], "failed to load: SyntaxError", id="broken-pipeline-file"),
+    pytest.param(["run", "files.py", "--source", "no/such/folder"], "does not exist", id="missing-source"),
+    pytest.param(["run", "cubes.py", "--state", "afile/state"], "cannot use the state folder", id="unwritable-state"),
+    pytest.param(["run", "cubes.py", "--workers", "0"], "--workers", id="zero-workers"),
+    pytest.param(["run", "cubes.py", "--bogus"], "No such option", id="unknown-flag"),
+    pytest.param(["status"], "give the pipeline or --state", id="status-without-run"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT)
+def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path, args: list[str], message: str) -> None:
+    write_pipeline(tmp_path, count=3)
+    (tmp_path / "empty.py").write_text("x = 1\n")
+    (tmp_path / "broken.py").write_text("def (:\n")
+    (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "files.py").write_text(
+        "from gristmill import Pipeline\nfrom gristmill.sources import Files\n"
+        "pipeline = Pipeline(Files(url='.'))\n"
+    )
+    result = gristmill(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "out").exists()  # nothing was processed
+
+
+def test_sigint_exits_130_quickly_and_a_rerun_completes(tmp_path: Path) -> None:
+    write_pipeline(tmp_path, count=400, sleep=0.02)
+    proc = subprocess.Popen(
+        [*GRISTMILL, "run", "cubes.py", "--workers", "2", "--no-progress"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(2.5)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 5
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    rerun = gristmill("run", "cubes.py", "--workers", "2", "--no-progress", cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    ids = merged(tmp_path)
+    assert len(ids) == 400 == len(set(ids))
+
+
+def test_coordinator_killed_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    clean_dir, crash_dir = tmp_path / "clean", tmp_path / "crash"
+    for folder in (clean_dir, crash_dir):
+        folder.mkdir()
+        write_pipeline(folder, count=2000, sleep=0.001)
+    clean = gristmill("run", "cubes.py", "--workers", "2", "--no-progress", cwd=clean_dir)
+    assert clean.returncode == 0, clean.stderr
+    rng = random.Random(20261123)
+    kills = 0
+    for _ in range(6):
+        proc = subprocess.Popen(
+            [*GRISTMILL, "run", "cubes.py", "--workers", "2", "--no-progress"],
+            cwd=crash_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.3, 2.0))
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait(30)
+    assert kills >= 3
+    final = gristmill("run", "cubes.py", "--workers", "2", "--no-progress", cwd=crash_dir)
+    assert final.returncode == 0, final.stderr
+    status = json.loads(gristmill("status", "cubes.py", "--json", cwd=crash_dir).stdout)
+    assert status["done"] == status["total"] == 2000
+    assert status["pending"] + status["failed"] + status["skipped"] == 0
+    ids = merged(crash_dir)
+    assert len(ids) == 2000 == len(set(ids))
+    assert (crash_dir / "out" / "all.jsonl").read_bytes() == (clean_dir / "out" / "all.jsonl").read_bytes()

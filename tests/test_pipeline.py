@@ -1,0 +1,145 @@
+"""The guarantees of DESIGN.md, over every executor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from helpers import Square, squares
+from gristmill import Pipeline
+from gristmill.executors import PoolExecutor
+from gristmill.ledger import MemoryLedger, SqliteLedger, Status
+from gristmill.sinks import ListSink
+from gristmill.sources import Range
+
+
+def lines(path: Path) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def test_every_item_done_once(make_executor, tmp_path: Path) -> None:
+    result = squares(50, tmp_path / "out").run(executor=make_executor(), state=tmp_path / "state", progress=False)
+    assert (result.done, result.failed, result.exit_code) == (50, 0, 0)
+    values = sorted(int(r["value"]) for r in lines(tmp_path / "out" / "all.jsonl"))
+    assert values == [i * i for i in range(50)]
+
+
+def test_a_failing_item_is_recorded_and_the_rest_finish(make_executor, tmp_path: Path) -> None:
+    pipeline = squares(30, tmp_path / "out", fail=("7",))
+    result = pipeline.run(executor=make_executor(), state=tmp_path / "state", progress=False)
+    assert (result.done, result.failed, result.exit_code) == (29, 1, 1)
+    ledger = SqliteLedger(tmp_path / "state")
+    (failed,) = ledger.records(status=Status.FAILED)
+    assert failed.id == "7"
+    assert failed.error_type == "ValueError"
+    assert failed.message == "cannot square 7"
+    assert failed.traceback is not None and "in process" in failed.traceback
+    assert "raise ValueError" in failed.traceback
+    counts = ledger.counts()
+    assert counts.total == 30 == counts.done + counts.failed
+
+
+def test_a_rerun_retries_failures_and_skips_what_is_done(make_executor, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    squares(20, tmp_path / "out", fail=("3", "4")).run(executor=make_executor(), state=state, progress=False)
+    again = squares(20, tmp_path / "out").run(executor=make_executor(), state=state, progress=False)
+    assert (again.done, again.failed, again.exit_code) == (2, 0, 0)
+    assert len(lines(tmp_path / "out" / "all.jsonl")) == 20
+    records = {r.id: r for r in SqliteLedger(state).records()}
+    assert records["3"].attempts == 2 and records["5"].attempts == 1
+
+
+def test_reprocess_redoes_everything_without_duplicating(make_executor, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    squares(15, tmp_path / "out").run(executor=make_executor(), state=state, progress=False)
+    again = squares(15, tmp_path / "out").run(executor=make_executor(), state=state, progress=False, reprocess=True)
+    assert again.done == 15
+    assert len(lines(tmp_path / "out" / "all.jsonl")) == 15
+
+
+def test_max_items_limits_one_run(make_executor, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = squares(25, tmp_path / "out").run(executor=make_executor(), state=state, progress=False, max_items=10)
+    assert first.done == 10 and first.counts.pending == 15 and first.exit_code == 0
+    rest = squares(25, tmp_path / "out").run(executor=make_executor(), state=state, progress=False)
+    assert rest.done == 15 and rest.counts.done == 25
+
+
+def test_transient_errors_are_retried(make_executor, tmp_path: Path) -> None:
+    flaky = tmp_path / "flaky"
+    flaky.mkdir()
+    pipeline = squares(6, tmp_path / "out", flaky_folder=str(flaky))
+    result = pipeline.run(executor=make_executor(), state=tmp_path / "state", progress=False, backoff=0.01)
+    assert (result.done, result.failed) == (6, 0)
+    assert {r.attempts for r in SqliteLedger(tmp_path / "state").records()} == {2}
+
+
+def test_transient_errors_give_up_after_the_retries(make_executor, tmp_path: Path) -> None:
+    flaky = tmp_path / "flaky"
+    flaky.mkdir()
+    pipeline = squares(3, tmp_path / "out", flaky_folder=str(flaky))
+    result = pipeline.run(executor=make_executor(), state=tmp_path / "state", progress=False, retries=0)
+    assert result.failed == 3
+    (record, *_) = SqliteLedger(tmp_path / "state").records()
+    assert record.error_type == "TransientError"
+
+
+def test_fail_fast_stops_at_the_first_failure(tmp_path: Path) -> None:
+    pipeline = squares(500, tmp_path / "out", fail=("0",))
+    result = pipeline.run(executor="inline", state=tmp_path / "state", progress=False, fail_fast=True)
+    assert result.failed == 1 and result.exit_code == 1
+    assert result.counts.pending > 0
+
+
+def test_a_worker_that_kills_itself_fails_only_its_item(make_pool, tmp_path: Path) -> None:
+    pipeline = squares(40, tmp_path / "out", die=("11",))
+    result = pipeline.run(executor=make_pool(), state=tmp_path / "state", progress=False, retries=1)
+    assert (result.done, result.failed, result.exit_code) == (39, 1, 1)
+    (record,) = SqliteLedger(tmp_path / "state").records(status=Status.FAILED)
+    assert record.id == "11"
+    assert record.error_type == "WorkerDied"
+    assert "SIGKILL" in (record.message or "")
+    assert record.attempts == 2  # the first death was retried once
+
+
+def test_a_hung_item_times_out_and_the_rest_finish(make_pool, tmp_path: Path) -> None:
+    pipeline = squares(20, tmp_path / "out", hang=("5",))
+    executor = make_pool().model_copy(update={"timeout": 1.0})
+    result = pipeline.run(executor=executor, state=tmp_path / "state", progress=False)
+    assert (result.done, result.failed) == (19, 1)
+    (record,) = SqliteLedger(tmp_path / "state").records(status=Status.FAILED)
+    assert record.id == "5" and record.error_type == "ItemTimeout"
+
+
+def test_workers_are_recycled_after_n_items(tmp_path: Path) -> None:
+    executor = PoolExecutor(workers=2, max_items_per_worker=5, batch_size=2)
+    result = squares(40, tmp_path / "out").run(executor=executor, state=tmp_path / "state", progress=False)
+    assert result.done == 40
+    workers = {r.worker for r in SqliteLedger(tmp_path / "state").records()}
+    assert len(workers) >= 7  # a worker leaves after the batch that takes it to 5 items: 6 each
+
+
+def test_memory_ledger_and_list_sink_for_notebooks(make_executor) -> None:
+    sink = ListSink()
+    ledger = MemoryLedger()
+    result = Pipeline(Range(count=10), [Square()], sink).run(executor=make_executor(), ledger=ledger, progress=False)
+    assert result.done == 10
+    assert sorted(s.value for s in sink.samples) == [i * i for i in range(10)]  # type: ignore[attr-defined]
+    assert ledger.counts().done == 10
+
+
+def test_samples_keep_their_processing_history(tmp_path: Path) -> None:
+    squares(3, tmp_path / "out").run(executor="inline", state=tmp_path / "state", progress=False)
+    (record, *_) = lines(tmp_path / "out" / "all.jsonl")
+    assert record["processing_history"] == [["Square", Square().config_hash()]]
+
+
+def test_invalid_options_are_config_errors(tmp_path: Path) -> None:
+    from gristmill import ConfigError
+
+    with pytest.raises(ConfigError, match="workers"):
+        squares(3, tmp_path).run(workers=0, state=tmp_path / "s")
+    with pytest.raises(ConfigError, match="executor"):
+        squares(3, tmp_path).run(executor="threads", state=tmp_path / "s")  # type: ignore[arg-type]
