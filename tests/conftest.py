@@ -7,15 +7,14 @@ import cloudpickle
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import helpers  # noqa: E402
-
-from gristmill.executors import InlineExecutor, PoolExecutor  # noqa: E402
+import helpers
+from gristmill.executors import InlineExecutor, PoolExecutor
 
 # Workers started by spawn/forkserver may not find the tests folder: ship helpers by value.
 cloudpickle.register_pickle_by_value(helpers)
 
 EXECUTORS = [
-    pytest.param(lambda: InlineExecutor(), id="inline"),
+    pytest.param(InlineExecutor, id="inline"),
     pytest.param(lambda: PoolExecutor(workers=2, start_method="forkserver"), id="pool-forkserver"),
     pytest.param(lambda: PoolExecutor(workers=2, start_method="spawn"), id="pool-spawn"),
     pytest.param(lambda: PoolExecutor(workers=2, start_method="fork"), id="pool-fork"),

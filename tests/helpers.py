@@ -52,7 +52,12 @@ class ReadText(Processor):
 
 
 def squares(count: int, output: Path, **square: object) -> Pipeline:
-    return Pipeline(Range(count=count), [Square(**square)], JsonlFiles(folder=output / "items", merged=output / "all.jsonl"), name="squares")
+    return Pipeline(
+        Range(count=count),
+        [Square(**square)],
+        JsonlFiles(folder=output / "items", merged=output / "all.jsonl"),
+        name="squares",
+    )
 
 
 def texts(folder: Path, output: Path) -> Pipeline:

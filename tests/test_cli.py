@@ -31,7 +31,8 @@ class Cube(Processor):
             raise ValueError("bad input in " + sample.id)
         return BaseSample(id=sample.id + "^3=" + str(int(sample.id) ** 3))
 
-pipeline = Pipeline(Range(count={count}), [Cube()], JsonlFiles(folder="out/items", merged="out/all.jsonl"), name="cubes")
+sink = JsonlFiles(folder="out/items", merged="out/all.jsonl")
+pipeline = Pipeline(Range(count={count}), [Cube()], sink, name="cubes")
 """
 
 
@@ -90,7 +91,9 @@ BAD_INPUT = [
     pytest.param(["run", "cubes.py:nothing"], "no attribute 'nothing'", id="unknown-name"),
     pytest.param(["run", "broken.py"], "failed to load: SyntaxError", id="broken-pipeline-file"),
     pytest.param(["run", "files.py", "--source", "no/such/folder"], "does not exist", id="missing-source"),
-    pytest.param(["run", "cubes.py", "--state", "afile/state"], "cannot use the state folder", id="unwritable-state"),
+    pytest.param(
+        ["run", "cubes.py", "--state", "afile/state"], "cannot use the state folder", id="unwritable-state"
+    ),
     pytest.param(["run", "cubes.py", "--workers", "0"], "--workers", id="zero-workers"),
     pytest.param(["run", "cubes.py", "--bogus"], "No such option", id="unknown-flag"),
     pytest.param(["status"], "give the pipeline or --state", id="status-without-run"),
@@ -118,13 +121,16 @@ def test_sigint_exits_130_quickly_and_a_rerun_completes(tmp_path: Path) -> None:
     write_pipeline(tmp_path, count=400, sleep=0.02)
     proc = subprocess.Popen(
         [*GRISTMILL, "run", "cubes.py", "--workers", "2", "--no-progress"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     time.sleep(2.5)
     assert proc.poll() is None
     proc.send_signal(signal.SIGINT)
     sent = time.monotonic()
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert time.monotonic() - sent < 5
     assert proc.returncode == 130, err
     assert "interrupted" in err
@@ -146,7 +152,9 @@ def test_coordinator_killed_at_random_points_loses_and_duplicates_nothing(tmp_pa
     for _ in range(6):
         proc = subprocess.Popen(
             [*GRISTMILL, "run", "cubes.py", "--workers", "2", "--no-progress"],
-            cwd=crash_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=crash_dir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         time.sleep(rng.uniform(0.3, 2.0))
         if proc.poll() is None:

@@ -7,12 +7,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from helpers import Square, squares
 from gristmill import Pipeline
 from gristmill.executors import PoolExecutor
 from gristmill.ledger import MemoryLedger, SqliteLedger, Status
 from gristmill.sinks import ListSink
 from gristmill.sources import Range
+from helpers import Square, squares
 
 
 def lines(path: Path) -> list[dict[str, object]]:
@@ -20,7 +20,9 @@ def lines(path: Path) -> list[dict[str, object]]:
 
 
 def test_every_item_done_once(make_executor, tmp_path: Path) -> None:
-    result = squares(50, tmp_path / "out").run(executor=make_executor(), state=tmp_path / "state", progress=False)
+    result = squares(50, tmp_path / "out").run(
+        executor=make_executor(), state=tmp_path / "state", progress=False
+    )
     assert (result.done, result.failed, result.exit_code) == (50, 0, 0)
     values = sorted(int(r["value"]) for r in lines(tmp_path / "out" / "all.jsonl"))
     assert values == [i * i for i in range(50)]
@@ -54,14 +56,18 @@ def test_a_rerun_retries_failures_and_skips_what_is_done(make_executor, tmp_path
 def test_reprocess_redoes_everything_without_duplicating(make_executor, tmp_path: Path) -> None:
     state = tmp_path / "state"
     squares(15, tmp_path / "out").run(executor=make_executor(), state=state, progress=False)
-    again = squares(15, tmp_path / "out").run(executor=make_executor(), state=state, progress=False, reprocess=True)
+    again = squares(15, tmp_path / "out").run(
+        executor=make_executor(), state=state, progress=False, reprocess=True
+    )
     assert again.done == 15
     assert len(lines(tmp_path / "out" / "all.jsonl")) == 15
 
 
 def test_max_items_limits_one_run(make_executor, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    first = squares(25, tmp_path / "out").run(executor=make_executor(), state=state, progress=False, max_items=10)
+    first = squares(25, tmp_path / "out").run(
+        executor=make_executor(), state=state, progress=False, max_items=10
+    )
     assert first.done == 10 and first.counts.pending == 15 and first.exit_code == 0
     rest = squares(25, tmp_path / "out").run(executor=make_executor(), state=state, progress=False)
     assert rest.done == 15 and rest.counts.done == 25
@@ -124,7 +130,9 @@ def test_workers_are_recycled_after_n_items(tmp_path: Path) -> None:
 def test_memory_ledger_and_list_sink_for_notebooks(make_executor) -> None:
     sink = ListSink()
     ledger = MemoryLedger()
-    result = Pipeline(Range(count=10), [Square()], sink).run(executor=make_executor(), ledger=ledger, progress=False)
+    result = Pipeline(Range(count=10), [Square()], sink).run(
+        executor=make_executor(), ledger=ledger, progress=False
+    )
     assert result.done == 10
     assert sorted(s.value for s in sink.samples) == [i * i for i in range(10)]  # type: ignore[attr-defined]
     assert ledger.counts().done == 10

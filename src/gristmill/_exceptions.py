@@ -46,9 +46,7 @@ class SourceError(GristmillError):
 class ProcessingError(GristmillError):
     """A processor failed on an item."""
 
-    def __init__(
-        self, message: str, *, item_id: str | None = None, processor: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, item_id: str | None = None, processor: str | None = None) -> None:
         super().__init__(message, item_id=item_id)
         self.processor = processor
 

@@ -38,10 +38,15 @@ OptionalPipeline = Annotated[
 ]
 StateOpt = Annotated[
     Path | None,
-    typer.Option("--state", envvar="GRISTMILL_STATE", help="state folder (default .gristmill/<pipeline name>)"),
+    typer.Option(
+        "--state", envvar="GRISTMILL_STATE", help="state folder (default .gristmill/<pipeline name>)"
+    ),
 ]
 SourceOpt = Annotated[
-    str | None, typer.Option("--source", envvar="GRISTMILL_SOURCE", help="process files under this folder or URL instead")
+    str | None,
+    typer.Option(
+        "--source", envvar="GRISTMILL_SOURCE", help="process files under this folder or URL instead"
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
@@ -119,20 +124,68 @@ def _state(pipeline: str | None, state: Path | None) -> Path:
 def run(
     pipeline: PipelineArg,
     source: SourceOpt = None,
-    output: Annotated[str | None, typer.Option("--output", envvar="GRISTMILL_OUTPUT", help="write outputs under this folder")] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", envvar="GRISTMILL_OUTPUT", help="write outputs under this folder"),
+    ] = None,
     state: StateOpt = None,
-    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, envvar="GRISTMILL_WORKERS", help="worker processes (default: CPU count)")] = None,
-    executor: Annotated[str, typer.Option("--executor", envvar="GRISTMILL_EXECUTOR", help="pool or inline")] = "pool",
-    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, envvar="GRISTMILL_BATCH_SIZE", help="items per message to a worker (default: automatic)")] = None,
-    max_items: Annotated[int | None, typer.Option("--max-items", min=0, envvar="GRISTMILL_MAX_ITEMS", help="process at most this many items in this run")] = None,
-    reprocess: Annotated[bool, typer.Option("--reprocess", help="process every item again, done or not")] = False,
-    force_refresh: Annotated[bool, typer.Option("--force-refresh", help="list the source again before running")] = False,
-    retries: Annotated[int, typer.Option("--retries", min=0, envvar="GRISTMILL_RETRIES", help="retries of transient errors and dead workers")] = 2,
-    timeout: Annotated[float | None, typer.Option("--timeout", min=0.001, envvar="GRISTMILL_TIMEOUT", help="seconds one item may take")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", "-w", min=1, envvar="GRISTMILL_WORKERS", help="worker processes (default: CPU count)"
+        ),
+    ] = None,
+    executor: Annotated[
+        str, typer.Option("--executor", envvar="GRISTMILL_EXECUTOR", help="pool or inline")
+    ] = "pool",
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            envvar="GRISTMILL_BATCH_SIZE",
+            help="items per message to a worker (default: automatic)",
+        ),
+    ] = None,
+    max_items: Annotated[
+        int | None,
+        typer.Option(
+            "--max-items",
+            min=0,
+            envvar="GRISTMILL_MAX_ITEMS",
+            help="process at most this many items in this run",
+        ),
+    ] = None,
+    reprocess: Annotated[
+        bool, typer.Option("--reprocess", help="process every item again, done or not")
+    ] = False,
+    force_refresh: Annotated[
+        bool, typer.Option("--force-refresh", help="list the source again before running")
+    ] = False,
+    retries: Annotated[
+        int,
+        typer.Option(
+            "--retries",
+            min=0,
+            envvar="GRISTMILL_RETRIES",
+            help="retries of transient errors and dead workers",
+        ),
+    ] = 2,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0.001, envvar="GRISTMILL_TIMEOUT", help="seconds one item may take"),
+    ] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="stop at the first failed item")] = False,
-    progress: Annotated[bool | None, typer.Option("--progress/--no-progress", help="progress bar (default: on a terminal)")] = None,
-    start_method: Annotated[str | None, typer.Option("--start-method", help="forkserver, spawn or fork")] = None,
-    max_items_per_worker: Annotated[int | None, typer.Option("--max-items-per-worker", min=1, help="recycle workers after this many items")] = None,
+    progress: Annotated[
+        bool | None, typer.Option("--progress/--no-progress", help="progress bar (default: on a terminal)")
+    ] = None,
+    start_method: Annotated[
+        str | None, typer.Option("--start-method", help="forkserver, spawn or fork")
+    ] = None,
+    max_items_per_worker: Annotated[
+        int | None,
+        typer.Option("--max-items-per-worker", min=1, help="recycle workers after this many items"),
+    ] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="more detail")] = 0,
 ) -> None:
     """Process every item of PIPELINE that is not done yet; rerun to resume."""
@@ -140,9 +193,17 @@ def run(
     loaded = _load(pipeline, source, output)
     result = loaded.run(
         executor=executor,  # type: ignore[arg-type]  # checked by Pipeline.run
-        state=state, workers=workers, batch_size=batch_size, max_items=max_items,
-        reprocess=reprocess, refresh=force_refresh, retries=retries, timeout=timeout,
-        fail_fast=fail_fast, progress=progress, start_method=start_method,
+        state=state,
+        workers=workers,
+        batch_size=batch_size,
+        max_items=max_items,
+        reprocess=reprocess,
+        refresh=force_refresh,
+        retries=retries,
+        timeout=timeout,
+        fail_fast=fail_fast,
+        progress=progress,
+        start_method=start_method,
         max_items_per_worker=max_items_per_worker,
     )
     _summary(result, loaded.state_folder(state))
@@ -197,11 +258,22 @@ def failures(
     rows = ledger.records(status=Status.FAILED, limit=limit)
     ledger.close()
     if as_json:
-        typer.echo(json.dumps([
-            {"id": r.id, "attempts": r.attempts, "error_type": r.error_type, "message": r.message,
-             "traceback": r.traceback, "worker": r.worker}
-            for r in rows
-        ], indent=2))
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "attempts": r.attempts,
+                        "error_type": r.error_type,
+                        "message": r.message,
+                        "traceback": r.traceback,
+                        "worker": r.worker,
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
         return
     if not rows:
         typer.echo("no failed items")
@@ -217,7 +289,9 @@ def manifest_generate(
     pipeline: PipelineArg,
     source: SourceOpt = None,
     state: StateOpt = None,
-    force_refresh: Annotated[bool, typer.Option("--force-refresh", help="list the source again and merge")] = False,
+    force_refresh: Annotated[
+        bool, typer.Option("--force-refresh", help="list the source again and merge")
+    ] = False,
 ) -> None:
     """List the source once and store the manifest (kept until --force-refresh)."""
     loaded = _load(pipeline, source, None)
@@ -228,17 +302,19 @@ def manifest_generate(
     ledger.close()
     assert info is not None
     if existed and not force_refresh:
-        typer.echo(f"manifest exists ({info.count} items); use --force-refresh to list the source again")
+        typer.echo(f"manifest exists ({info.items} items); use --force-refresh to list the source again")
         return
     typer.echo(
-        f"manifest: {info.count} items, {info.total_size:,} bytes "
+        f"manifest: {info.items} items, {info.total_size:,} bytes "
         f"({changes.added} added, {changes.changed} changed, {changes.removed} removed)"
     )
 
 
 @manifest_app.command("report")
 @_handle_errors
-def manifest_report(pipeline: OptionalPipeline = None, state: StateOpt = None, as_json: JsonOpt = False) -> None:
+def manifest_report(
+    pipeline: OptionalPipeline = None, state: StateOpt = None, as_json: JsonOpt = False
+) -> None:
     """Item count, total size, and how many are done, failed and pending."""
     ledger = SqliteLedger(_state(pipeline, state))
     info, counts = ledger.manifest_info(), ledger.counts()
@@ -246,8 +322,13 @@ def manifest_report(pipeline: OptionalPipeline = None, state: StateOpt = None, a
     if info is None:
         raise ConfigError("no manifest yet: run `gristmill manifest generate` first")
     report = {
-        "items": info.count, "total_size": info.total_size, "source": info.source,
-        "done": counts.done, "failed": counts.failed, "skipped": counts.skipped, "pending": counts.pending,
+        "items": info.items,
+        "total_size": info.total_size,
+        "source": info.source,
+        "done": counts.done,
+        "failed": counts.failed,
+        "skipped": counts.skipped,
+        "pending": counts.pending,
     }
     if as_json:
         typer.echo(json.dumps(report))

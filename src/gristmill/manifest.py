@@ -21,7 +21,7 @@ class Item(NamedTuple):
 class ManifestInfo(NamedTuple):
     """What is known about a stored manifest."""
 
-    count: int
+    items: int
     total_size: int
     source: str
     created_at: float

@@ -95,7 +95,9 @@ class Pipeline:
         if isinstance(processors, Processor):
             processors = [processors]
         steps = list(processors)
-        self.processor: Processor | None = steps[0] if len(steps) == 1 else (Compose(*steps) if steps else None)
+        self.processor: Processor | None = (
+            steps[0] if len(steps) == 1 else (Compose(*steps) if steps else None)
+        )
         self.sink = sink
         self.name = name
 
@@ -181,8 +183,13 @@ class Pipeline:
             self.sink.finish(ledger)
         counts = ledger.counts()
         return RunResult(
-            recorder.done, recorder.failed, recorder.skipped, time.monotonic() - start,
-            counts, interrupted, changes,
+            recorder.done,
+            recorder.failed,
+            recorder.skipped,
+            time.monotonic() - start,
+            counts,
+            interrupted,
+            changes,
         )
 
 

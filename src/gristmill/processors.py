@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import cached_property
 from collections.abc import Iterable, Iterator, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 

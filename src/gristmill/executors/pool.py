@@ -12,7 +12,6 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
-import sys
 import threading
 import time
 from collections import deque
@@ -77,7 +76,9 @@ class PoolExecutor(BaseModel):
 class _Slot:
     """The coordinator's view of one worker process."""
 
-    def __init__(self, ctx: Any, index: int, generation: int, bundle_bytes: bytes, recycle: int | None) -> None:
+    def __init__(
+        self, ctx: Any, index: int, generation: int, bundle_bytes: bytes, recycle: int | None
+    ) -> None:
         self.name = f"w{index}" if generation == 0 else f"w{index}.{generation}"
         task_r, self.tasks = ctx.Pipe(duplex=False)
         self.results, result_w = ctx.Pipe(duplex=False)
@@ -287,7 +288,9 @@ class _Pool:
         for slot in list(self.slots):
             task, started = slot.current()
             if task is not None and now - started > timeout:
-                yield from self._fail(slot, task, ItemTimeout, f"timed out after {timeout:g} s; its worker was replaced")
+                yield from self._fail(
+                    slot, task, ItemTimeout, f"timed out after {timeout:g} s; its worker was replaced"
+                )
 
 
 def _death_reason(slot: _Slot) -> str:
@@ -354,7 +357,9 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
             return
 
 
-def _read_tasks(tasks: Connection, inbox: deque[Any], arrived: threading.Condition, stopping: threading.Event) -> None:
+def _read_tasks(
+    tasks: Connection, inbox: deque[Any], arrived: threading.Condition, stopping: threading.Event
+) -> None:
     """Drain the task pipe as soon as batches arrive, so the coordinator never blocks on it."""
     while True:
         try:

@@ -69,9 +69,14 @@ class Worker:
 
     def _failed(self, seq: int, status: Status, attempt: int, exc: BaseException, clock: float) -> Outcome:
         return failure(
-            seq, type(exc).__name__, str(exc) or repr(exc), attempts=attempt, status=status,
+            seq,
+            type(exc).__name__,
+            str(exc) or repr(exc),
+            attempts=attempt,
+            status=status,
             traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-            worker=self.name, duration=time.perf_counter() - clock,
+            worker=self.name,
+            duration=time.perf_counter() - clock,
         )
 
 

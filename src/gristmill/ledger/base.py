@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from enum import IntEnum
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Final, NamedTuple, Protocol, runtime_checkable
 
 from gristmill.manifest import Item, ManifestInfo, PlanChanges
 
@@ -28,11 +28,22 @@ Todo = tuple[int, str, "int | None", "str | None", int]
 """An item to process: (seq, id, size, fingerprint, attempts so far). ``seq`` is its place
 in the manifest."""
 
-Outcome = tuple[int, int, int, "str | None", "str | None", "str | None", "str | None", float, float, "str | None"]
+Outcome = tuple[
+    int, int, int, "str | None", "str | None", "str | None", "str | None", float, float, "str | None"
+]
 """What became of one item: (seq, status, attempts, error type, message, traceback,
 outputs as JSON, started (epoch s), duration (s), worker)."""
 
-SEQ, STATUS, ATTEMPTS, ERROR_TYPE, MESSAGE, TRACEBACK, OUTPUTS, STARTED, DURATION, WORKER = range(10)
+SEQ: Final = 0
+STATUS: Final = 1
+ATTEMPTS: Final = 2
+ERROR_TYPE: Final = 3
+MESSAGE: Final = 4
+TRACEBACK: Final = 5
+OUTPUTS: Final = 6
+STARTED: Final = 7
+DURATION: Final = 8
+WORKER: Final = 9
 
 
 def todo_item(todo: Todo) -> Item:
@@ -40,13 +51,31 @@ def todo_item(todo: Todo) -> Item:
 
 
 def failure(
-    seq: int, error_type: str, message: str, *, attempts: int = 1, traceback: str | None = None,
-    status: Status = Status.FAILED, worker: str | None = None, duration: float = 0.0,
+    seq: int,
+    error_type: str,
+    message: str,
+    *,
+    attempts: int = 1,
+    traceback: str | None = None,
+    status: Status = Status.FAILED,
+    worker: str | None = None,
+    duration: float = 0.0,
 ) -> Outcome:
     """The outcome of an item that did not get done."""
     import time
 
-    return (seq, int(status), attempts, error_type, message, traceback, None, time.time() - duration, duration, worker)
+    return (
+        seq,
+        int(status),
+        attempts,
+        error_type,
+        message,
+        traceback,
+        None,
+        time.time() - duration,
+        duration,
+        worker,
+    )
 
 
 class Counts(NamedTuple):

@@ -39,15 +39,15 @@ class MemoryLedger:
                 removed += 1
         next_seq = max(self._items, default=0) + 1
         for id_, item in listed.items():
-            seq = self._seq_of.get(id_)
-            if seq is None:
+            known = self._seq_of.get(id_)
+            if known is None:
                 self._seq_of[id_], self._items[next_seq] = next_seq, item
                 self._rows[next_seq] = _blank()
                 next_seq += 1
                 added += 1
-            elif self._items[seq][1:] != item[1:]:
-                self._items[seq] = item
-                self._rows[seq][0] = int(Status.PENDING)
+            elif self._items[known][1:] != item[1:]:
+                self._items[known] = item
+                self._rows[known][0] = int(Status.PENDING)
                 changed += 1
         self._source, self._created = source, time.time()
         return PlanChanges(added, changed, removed)

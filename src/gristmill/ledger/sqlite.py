@@ -8,6 +8,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from gristmill._exceptions import ConfigError, LedgerError
 from gristmill.ledger.base import DURATION, STARTED, WORKER, Counts, Outcome, Record, Status, Todo
@@ -99,10 +100,7 @@ class SqliteLedger:
     def plan(self, items: Iterable[Item], *, source: str) -> PlanChanges:
         fresh = self.manifest_info() is None
         with self._transaction():
-            if fresh:
-                changes = self._insert_all(items)
-            else:
-                changes = self._merge(items)
+            changes = self._insert_all(items) if fresh else self._merge(items)
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                 [("source", source), ("created_at", repr(time.time()))],
@@ -197,9 +195,7 @@ class SqliteLedger:
         return [_record(row) for row in self._db.execute(query, params)]
 
     def output_refs(self) -> Iterator[tuple[int, str]]:
-        yield from self._db.execute(
-            "SELECT seq, outputs FROM items WHERE outputs IS NOT NULL ORDER BY seq"
-        )
+        yield from self._db.execute("SELECT seq, outputs FROM items WHERE outputs IS NOT NULL ORDER BY seq")
 
     def close(self) -> None:
         self._db.close()
@@ -247,7 +243,10 @@ def _split_runs(outcomes: Sequence[Outcome]) -> tuple[list[Sequence[Outcome]], l
             while (
                 end + 1 < count
                 and (o := outcomes[end + 1])[0] == outcomes[end][0] + 1
-                and o[1] == done and o[2] == 1 and o[6] is None and o[9] == head[9]
+                and o[1] == done
+                and o[2] == 1
+                and o[6] is None
+                and o[9] == head[9]
             ):
                 end += 1
         if end + 1 - start >= MIN_RUN:
@@ -258,13 +257,15 @@ def _split_runs(outcomes: Sequence[Outcome]) -> tuple[list[Sequence[Outcome]], l
     return runs, singles
 
 
-def _record(row: tuple[object, ...]) -> Record:
+def _record(row: Any) -> Record:
     id_, status, attempts, error_type, message, traceback, outputs, started, duration, worker = row[:10]
     seq, first_seq, run_started, run_worker, durations = row[10:]
     if durations is not None:  # recorded as part of a run: unpack its timing
-        timings = array("d", durations)  # type: ignore[arg-type]
-        index = int(seq) - int(first_seq)  # type: ignore[call-overload]
+        timings = array("d", durations)
+        index = seq - first_seq
         duration = timings[index]
-        started = float(run_started) + sum(timings[:index])  # type: ignore[arg-type]
+        started = run_started + sum(timings[:index])
         worker = run_worker
-    return Record(str(id_), Status(status), *(attempts, error_type, message, traceback, outputs, started, duration, worker))  # type: ignore[arg-type, call-overload]
+    return Record(
+        id_, Status(status), attempts, error_type, message, traceback, outputs, started, duration, worker
+    )

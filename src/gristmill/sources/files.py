@@ -114,7 +114,16 @@ class Files(Source):
 
 def _fingerprint(info: dict[str, Any]) -> str:
     """Size plus the strongest change marker the store gives."""
-    for key in ("version_id", "VersionId", "ETag", "etag", "mtime", "LastModified", "last_modified", "created"):
+    for key in (
+        "version_id",
+        "VersionId",
+        "ETag",
+        "etag",
+        "mtime",
+        "LastModified",
+        "last_modified",
+        "created",
+    ):
         marker = info.get(key)
         if marker is not None:
             if isinstance(marker, datetime):
