@@ -73,7 +73,7 @@ class MemoryLedger:
 
     def records(self, *, status: Status | None = None, limit: int | None = None) -> list[Record]:
         rows = [
-            Record(self._items[seq].id, Status(row[0]), *row[1:])  # type: ignore[call-overload, arg-type]
+            Record(self._items[seq].id, Status(row[0]), *row[1:])  # type: ignore[arg-type]
             for seq, row in sorted(self._rows.items())
             if status is None or row[0] == status
         ]
