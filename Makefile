@@ -1,0 +1,40 @@
+# The commands a developer runs are the commands CI runs (.ci/run calls `make test`).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CODE := src tests examples benchmarks
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+## make demo: install gristmill, build the sample corpus, process it, show what failed
+demo: $(VENV)/.installed
+	$(BIN)/python examples/demo/make_corpus.py
+	$(BIN)/gristmill run examples/demo/pipeline.py; test $$? -le 1
+	$(BIN)/gristmill failures examples/demo/pipeline.py
+
+## make test: install the dev dependencies, lint, type-check and run the whole test suite
+test: lint
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/mypy
+
+## make bench: compare gristmill's pool with multiprocessing, concurrent.futures and mpire
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/dispatch.py
+
+clean:
+	rm -rf .gristmill demo-output examples-output examples/demo/corpus

@@ -1,0 +1,103 @@
+"""Both ledgers keep the same promises: counts add up, refresh merges, records round-trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gristmill import ConfigError, Item
+from gristmill.ledger import Ledger, MemoryLedger, SqliteLedger, Status
+from gristmill.ledger.base import failure
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
+    return SqliteLedger(tmp_path) if request.param == "sqlite" else MemoryLedger()
+
+
+def items(*ids: str, size: int = 1) -> list[Item]:
+    return [Item(i, size, f"fp-{i}") for i in ids]
+
+
+def done(seq: int, worker: str = "w0", duration: float = 0.5, outputs: str | None = None) -> tuple:
+    return (seq, int(Status.DONE), 1, None, None, None, outputs, 1000.0 + seq, duration, worker)
+
+
+def test_plan_then_todo_in_manifest_order(ledger: Ledger) -> None:
+    assert ledger.manifest_info() is None
+    ledger.plan(items("a", "b", "c"), source="test")
+    info = ledger.manifest_info()
+    assert info is not None
+    assert (info.items, info.total_size, info.source) == (3, 3, "test")
+    assert [t[1] for t in ledger.todo()] == ["a", "b", "c"]
+    assert ledger.counts().pending == 3
+
+
+def test_duplicate_ids_are_refused(ledger: Ledger) -> None:
+    with pytest.raises(ConfigError, match="listed the item 'a' twice"):
+        ledger.plan(items("a", "b", "a"), source="test")
+
+
+def test_record_and_counts_add_up(ledger: Ledger) -> None:
+    ledger.plan(items(*"abcd"), source="test")
+    seqs = [t[0] for t in ledger.todo()]
+    ledger.record(
+        [
+            done(seqs[0]),
+            failure(seqs[1], "ValueError", "bad", traceback="tb"),
+            failure(seqs[2], "SkipItem", "empty", status=Status.SKIPPED),
+        ]
+    )
+    counts = ledger.counts()
+    assert counts == (1, 1, 1, 1)
+    assert counts.total == 4
+    assert [t[1] for t in ledger.todo()] == ["b", "d"]  # failed ones are retried
+    assert len(list(ledger.todo(reprocess=True))) == 4
+    (failed,) = ledger.records(status=Status.FAILED)
+    assert (failed.id, failed.error_type, failed.message, failed.traceback) == (
+        "b",
+        "ValueError",
+        "bad",
+        "tb",
+    )
+
+
+def test_long_runs_of_successes_keep_per_item_timings(ledger: Ledger) -> None:
+    ids = [f"i{n:03d}" for n in range(100)]
+    ledger.plan(items(*ids), source="test")
+    seqs = [t[0] for t in ledger.todo()]
+    ledger.record([done(seq, duration=0.001 * n) for n, seq in enumerate(seqs)])
+    records = ledger.records()
+    assert [r.status for r in records] == [Status.DONE] * 100
+    assert [round(r.duration or 0, 6) for r in records] == [round(0.001 * n, 6) for n in range(100)]
+    assert {r.worker for r in records} == {"w0"}
+    assert records[0].attempts == 1
+    ledger.record([done(seqs[5], outputs='["x"]')])  # redone alone later: its own row wins
+    assert ledger.records()[5].outputs == '["x"]'
+    assert ledger.records()[5].attempts == 2
+
+
+def test_refresh_adds_resets_changed_and_removes_vanished(ledger: Ledger) -> None:
+    ledger.plan(items("a", "b", "c"), source="test")
+    ledger.record([done(t[0]) for t in ledger.todo()])
+    changes = ledger.plan([Item("a", 1, "fp-a"), Item("b", 2, "fp-b2"), Item("d", 1, "fp-d")], source="test")
+    assert tuple(changes) == (1, 1, 1)
+    assert [t[1] for t in ledger.todo()] == ["b", "d"]
+    assert ledger.counts() == (2, 1, 0, 0)
+
+
+def test_sqlite_ledger_survives_reopening(tmp_path: Path) -> None:
+    first = SqliteLedger(tmp_path)
+    first.plan(items("a", "b"), source="test")
+    first.record([done(1)])
+    first.close()
+    again = SqliteLedger(tmp_path)
+    assert again.counts() == (1, 1, 0, 0)
+    assert [t[1] for t in again.todo()] == ["b"]
+
+
+def test_unwritable_state_folder_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="cannot use the state folder"):
+        SqliteLedger(tmp_path / "file" / "state")

@@ -1,0 +1,126 @@
+"""Processors: history, dropping, fan-out, Compose, Cache, Save, NumPy samples."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import orjson
+import pytest
+
+from gristmill import BaseSample, Cache, Compose, Pipeline, Processor, Save
+from gristmill.ledger import MemoryLedger
+from gristmill.sinks import ListSink
+from gristmill.sources import Range
+
+
+class Vector(BaseSample):
+    values: np.ndarray
+
+
+class MakeVector(Processor):
+    length: int = 4
+
+    def process(self, sample: BaseSample) -> Vector:
+        return Vector(
+            id=sample.id,
+            processing_history=sample.processing_history,
+            values=np.arange(self.length) * int(sample.id),
+        )
+
+
+class Double(Processor):
+    calls: ClassVar[list[str]] = []  # counts calls within this process
+
+    def process(self, sample: Vector) -> Vector:
+        Double.calls.append(sample.id)
+        sample.values = sample.values * 2
+        return sample
+
+
+class Split(Processor):
+    def process(self, sample: Vector) -> Iterator[Vector]:
+        for part, values in enumerate(np.array_split(sample.values, 2)):
+            yield Vector(
+                id=f"{sample.id}.{part}", processing_history=list(sample.processing_history), values=values
+            )
+
+
+class DropOdd(Processor):
+    def process(self, sample: BaseSample) -> BaseSample | None:
+        return None if int(sample.id) % 2 else sample
+
+
+def run_inline(processors: list[Processor], count: int = 4) -> ListSink:
+    sink = ListSink()
+    Pipeline(Range(count=count), processors, sink).run(
+        executor="inline", ledger=MemoryLedger(), progress=False
+    )
+    return sink
+
+
+def test_history_records_each_step_and_its_configuration() -> None:
+    sink = run_inline([MakeVector(length=3), Double()])
+    sample = sink.by_item["2"][0]
+    assert sample.processing_history == [
+        ("MakeVector", MakeVector(length=3).config_hash()),
+        ("Double", Double().config_hash()),
+    ]
+    assert MakeVector(length=3).config_hash() != MakeVector(length=4).config_hash()
+    assert np.array_equal(sample.values, np.array([0, 4, 8]))  # type: ignore[attr-defined]
+
+
+def test_none_drops_and_iterables_fan_out() -> None:
+    assert sorted(run_inline([DropOdd()]).by_item.get("1", [])) == []
+    split = run_inline([MakeVector(), Split()]).by_item["3"]
+    assert [s.id for s in split] == ["3.0", "3.1"]
+    assert all(s.processing_history[-1][0] == "Split" for s in split)
+
+
+def test_compose_is_a_processor() -> None:
+    composed = Compose(MakeVector(), Double())
+    assert composed.name == "Compose(MakeVector, Double)"
+    assert [s.id for s in composed(BaseSample(id="5"))] == ["5"]
+
+
+def test_a_bad_return_value_fails_the_item_clearly() -> None:
+    class Wrong(Processor):
+        def process(self, sample: BaseSample) -> BaseSample:
+            return "not a sample"  # type: ignore[return-value]
+
+    ledger = MemoryLedger()
+    Pipeline(Range(count=1), [Wrong()]).run(executor="inline", ledger=ledger, progress=False)
+    (record,) = ledger.records()
+    assert record.error_type == "TypeError"
+    assert "expected a sample" in (record.message or "")
+
+
+def test_cache_reuses_outputs_for_same_input_and_configuration(tmp_path: Path) -> None:
+    Double.calls.clear()
+    steps: list[Processor] = [MakeVector(), Cache(processor=Double(), folder=tmp_path)]
+    first = run_inline(steps)
+    assert len(Double.calls) == 4
+    second = run_inline([MakeVector(), Cache(processor=Double(), folder=tmp_path)])
+    assert len(Double.calls) == 4  # all four came from the cache
+    for item in first.by_item:
+        assert np.array_equal(first.by_item[item][0].values, second.by_item[item][0].values)  # type: ignore[attr-defined]
+    assert sorted(p.parent.parent.name for p in tmp_path.rglob("*.pkl")) == ["Double"] * 4
+    run_inline([MakeVector(length=5), Cache(processor=Double(), folder=tmp_path)])
+    assert len(Double.calls) == 8  # a different input is computed again
+
+
+def test_save_writes_each_sample_with_its_numpy_field(tmp_path: Path) -> None:
+    run_inline([MakeVector(), Save(folder=tmp_path)])
+    saved = orjson.loads((tmp_path / "3.json").read_bytes())
+    assert saved["values"] == [0, 3, 6, 9]
+
+
+@pytest.mark.parametrize("length", [1, 1000])
+def test_numpy_samples_cross_process_boundaries(length: int, make_pool) -> None:  # type: ignore[no-untyped-def]
+    sink = ListSink()
+    Pipeline(Range(count=6), [MakeVector(length=length), Double()], sink).run(
+        executor=make_pool(), ledger=MemoryLedger(), progress=False
+    )
+    assert np.array_equal(sink.by_item["5"][0].values, np.arange(length) * 10)  # type: ignore[attr-defined]

@@ -1,0 +1,113 @@
+"""Files over fsspec (local and memory://) and the file sinks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fsspec
+import orjson
+import pytest
+
+from gristmill import BaseSample, ConfigError, Item, SinkError, SourceError
+from gristmill.ledger import MemoryLedger
+from gristmill.sinks import CsvFiles, JsonFiles, JsonlFiles
+from gristmill.sources import Files
+
+
+def test_local_files_ids_fingerprints_and_patterns(corpus: Path) -> None:
+    listed = list(Files(url=str(corpus)).list())
+    ids = [item.id for item in listed]
+    assert ids == sorted(ids)
+    assert "part0/doc00.txt" in ids
+    assert "naïve résumé.txt" in ids
+    assert all(item.size and item.fingerprint for item in listed)
+    only = [i.id for i in Files(url=str(corpus), pattern="part1/*").list()]
+    assert only == ["part1/doc01.txt", "part1/doc04.txt", "part1/doc07.txt", "part1/doc10.txt"]
+    some = [i.id for i in Files(url=str(corpus), pattern="**/*.txt", exclude=("part0/*", "part2/*")).list()]
+    assert some == ["naïve résumé.txt", *only]
+
+
+def test_fingerprint_changes_with_the_content(corpus: Path) -> None:
+    source = Files(url=str(corpus))
+    before = {i.id: i.fingerprint for i in source.list()}
+    (corpus / "part0" / "doc00.txt").write_text("a longer, different text")
+    after = {i.id: i.fingerprint for i in source.list()}
+    assert [k for k in before if before[k] != after[k]] == ["part0/doc00.txt"]
+
+
+def test_memory_filesystem() -> None:
+    fs = fsspec.filesystem("memory")
+    fs.pipe({"/corpus/a.txt": b"alpha", "/corpus/sub/b.txt": b"beta"})
+    source = Files(url="memory://corpus")
+    source.check()
+    listed = list(source.list())
+    assert [i.id for i in listed] == ["a.txt", "sub/b.txt"]
+    document = source.open(listed[1])
+    assert document.content == b"beta"
+    assert document.source_uri == "memory:///corpus/sub/b.txt"
+
+
+def test_a_missing_source_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        Files(url=str(tmp_path / "nowhere")).check()
+
+
+def test_a_file_gone_since_listing_fails_clearly(corpus: Path) -> None:
+    source = Files(url=str(corpus))
+    item = next(iter(source.list()))
+    (corpus / item.id).unlink()
+    with pytest.raises(SourceError, match="gone now") as caught:
+        source.open(item)
+    assert caught.value.item_id == item.id
+
+
+class Row(BaseSample):
+    name: str
+    tags: list[str] = []
+
+
+def rows(n: int) -> list[Row]:
+    return [Row(id=f"r{i}", name=f"name, {i}", tags=["x"]) for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("sink_type", "suffix"), [(JsonFiles, ".json"), (JsonlFiles, ".jsonl"), (CsvFiles, ".csv")]
+)
+def test_file_sinks_write_atomically_and_replace_on_redo(
+    tmp_path: Path, sink_type: type, suffix: str
+) -> None:
+    sink = sink_type(folder=tmp_path / "out", merged=tmp_path / f"all{suffix}")
+    sink.check()
+    item = Item("deep/er/doc.txt")
+    assert sink.write(item, rows(3)) == [f"deep/er/doc.txt{suffix}"]
+    first = (tmp_path / "out" / "deep" / "er" / f"doc.txt{suffix}").read_bytes()
+    sink.write(item, rows(2))  # redone: replaced, not appended
+    second = (tmp_path / "out" / "deep" / "er" / f"doc.txt{suffix}").read_bytes()
+    assert first != second
+    assert not [p for p in (tmp_path / "out").rglob("*.tmp")]
+
+
+def test_csv_merge_has_one_header(tmp_path: Path) -> None:
+    sink = CsvFiles(folder=tmp_path / "out", merged=tmp_path / "all.csv", columns=("id", "name", "tags"))
+    ledger = MemoryLedger()
+    ledger.plan([Item("a"), Item("b")], source="test")
+    for seq, item_id in ((1, "a"), (2, "b")):
+        refs = sink.write(Item(item_id), rows(2))
+        ledger.record([(seq, 1, 1, None, None, None, orjson.dumps(refs).decode(), 0.0, 0.0, "w")])
+    sink.finish(ledger)
+    lines = (tmp_path / "all.csv").read_text().splitlines()
+    assert lines[0] == "id,name,tags"
+    assert lines[1] == 'r0,"name, 0","[""x""]"'
+    assert len(lines) == 5
+
+
+def test_unsafe_item_ids_are_refused(tmp_path: Path) -> None:
+    sink = JsonFiles(folder=tmp_path)
+    with pytest.raises(SinkError, match="not a safe relative path"):
+        sink.write(Item("../escape"), rows(1))
+
+
+def test_an_unwritable_output_folder_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="cannot write to the output folder"):
+        JsonFiles(folder=tmp_path / "file" / "out").check()
