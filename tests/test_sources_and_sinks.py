@@ -84,7 +84,7 @@ def test_file_sinks_write_atomically_and_replace_on_redo(
     sink.write(item, rows(2))  # redone: replaced, not appended
     second = (tmp_path / "out" / "deep" / "er" / f"doc.txt{suffix}").read_bytes()
     assert first != second
-    assert not [p for p in (tmp_path / "out").rglob("*.tmp")]
+    assert not list((tmp_path / "out").rglob("*.tmp"))
 
 
 def test_csv_merge_has_one_header(tmp_path: Path) -> None:

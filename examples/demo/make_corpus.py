@@ -11,7 +11,47 @@ import random
 import sys
 from pathlib import Path
 
-WORDS = ["mill", "grain", "stone", "water", "wheel", "flour", "river", "harvest", "barley", "wheat", "miller", "sack", "cart", "road", "village", "market", "bread", "oven", "baker", "field", "season", "rain", "wind", "storm", "ledger", "record", "archive", "letter", "book", "page", "chapter", "index", "catalogue", "library", "shelf", "reader", "scribe", "ink", "paper"]
+WORDS = [
+    "mill",
+    "grain",
+    "stone",
+    "water",
+    "wheel",
+    "flour",
+    "river",
+    "harvest",
+    "barley",
+    "wheat",
+    "miller",
+    "sack",
+    "cart",
+    "road",
+    "village",
+    "market",
+    "bread",
+    "oven",
+    "baker",
+    "field",
+    "season",
+    "rain",
+    "wind",
+    "storm",
+    "ledger",
+    "record",
+    "archive",
+    "letter",
+    "book",
+    "page",
+    "chapter",
+    "index",
+    "catalogue",
+    "library",
+    "shelf",
+    "reader",
+    "scribe",
+    "ink",
+    "paper",
+]
 SECTIONS = ("library/fiction", "library/science", "archive/2023", "archive/2024/letters", "notes")
 
 
