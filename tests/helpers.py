@@ -62,3 +62,16 @@ def squares(count: int, output: Path, **square: object) -> Pipeline:
 
 def texts(folder: Path, output: Path) -> Pipeline:
     return Pipeline(Files(url=str(folder)), [ReadText()], JsonlFiles(folder=output), name="texts")
+
+
+class Locked(BaseSample):
+    lock: object
+
+
+class AddLock(Processor):
+    """Makes samples that cannot be pickled: a lock travels nowhere."""
+
+    def process(self, sample: BaseSample) -> Locked:
+        import threading
+
+        return Locked(id=sample.id, lock=threading.Lock())

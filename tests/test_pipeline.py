@@ -12,7 +12,7 @@ from gristmill.executors import PoolExecutor
 from gristmill.ledger import MemoryLedger, SqliteLedger, Status
 from gristmill.sinks import ListSink
 from gristmill.sources import Range
-from helpers import Square, squares
+from helpers import AddLock, Square, squares
 
 
 def lines(path: Path) -> list[dict[str, object]]:
@@ -151,3 +151,14 @@ def test_invalid_options_are_config_errors(tmp_path: Path) -> None:
         squares(3, tmp_path).run(workers=0, state=tmp_path / "s")
     with pytest.raises(ConfigError, match="executor"):
         squares(3, tmp_path).run(executor="threads", state=tmp_path / "s")  # type: ignore[arg-type]
+
+
+def test_samples_that_cannot_travel_fail_their_items_clearly(make_pool, tmp_path: Path) -> None:
+    ledger = MemoryLedger()
+    result = Pipeline(Range(count=5), [AddLock()], ListSink()).run(
+        executor=make_pool(), ledger=ledger, progress=False
+    )
+    assert (result.done, result.failed) == (0, 5)
+    record = ledger.records()[0]
+    assert record.error_type == "SinkError"
+    assert "could not be sent to the coordinator" in (record.message or "")

@@ -19,19 +19,20 @@ from gristmill._exceptions import ConfigError, Interrupted
 from gristmill.executors.base import DEFAULT_BACKOFF, DEFAULT_RETRIES, Bundle, Executor
 from gristmill.executors.inline import InlineExecutor
 from gristmill.executors.pool import PoolExecutor
-from gristmill.ledger.base import ERROR_TYPE, MESSAGE, SEQ, STATUS, Counts, Ledger, Outcome, Status
+from gristmill.ledger.base import ERROR_TYPE, MESSAGE, SEQ, STATUS, Counts, Ledger, Outcome, Status, Todo
 from gristmill.ledger.sqlite import SqliteLedger
 from gristmill.manifest import PlanChanges
 from gristmill.processors import Compose, Processor
 from gristmill.sinks.base import Sink
 from gristmill.sources.base import Source
-from gristmill.telemetry import make_progress
+from gristmill.telemetry import Progress, make_progress
 
 log = logging.getLogger("gristmill")
 
 STATE_ROOT = Path(".gristmill")
 FLUSH_ITEMS = 20_000  # outcomes buffered before the ledger is written…
 FLUSH_SECONDS = 1.0  # …or this long after the last write, whichever comes first
+LIST_CHUNK = 5_000  # items listed, stored and handed to workers at a time on a first run
 DONE, FAILED = int(Status.DONE), int(Status.FAILED)
 
 
@@ -158,16 +159,25 @@ class Pipeline:
 
     def _run(self, ledger: Ledger, executor: Executor, opts: RunOptions) -> RunResult:
         start = time.monotonic()
-        changes = self.plan(ledger, refresh=opts.refresh)
         bundle = Bundle(self.source, self.processor, self.sink, opts.retries, opts.backoff)
-        todo: Iterator[Any] = ledger.todo(reprocess=opts.reprocess)
-        before = ledger.counts()
-        planned = before.total if opts.reprocess else before.pending + before.failed
-        if opts.max_items is not None:
-            todo = islice(todo, opts.max_items)
-            planned = min(planned, opts.max_items)
+        progress = make_progress(None, opts.progress)
+        listed: list[int] = []
+        changes = PlanChanges()
+        todo: Iterator[Todo]
+        if ledger.counts().total == 0 and opts.max_items is None:
+            self.source.check()
+            todo = self._list_and_process(ledger, progress, listed)
+        else:
+            changes = self.plan(ledger, refresh=opts.refresh)
+            todo = ledger.todo(reprocess=opts.reprocess)
+            before = ledger.counts()
+            planned = before.total if opts.reprocess else before.pending + before.failed
+            if opts.max_items is not None:
+                todo = islice(todo, opts.max_items)
+                planned = min(planned, opts.max_items)
+            progress.set_total(planned)
         stop = threading.Event()
-        recorder = _Recorder(ledger, self.sink, make_progress(planned, opts.progress))
+        recorder = _Recorder(ledger, self.sink, progress)
         with _signals_stop(stop) as signalled:
             try:
                 for outcomes, payloads in executor.map(bundle, todo, stop):
@@ -182,6 +192,8 @@ class Pipeline:
         if self.sink is not None and not interrupted:
             self.sink.finish(ledger)
         counts = ledger.counts()
+        if listed:
+            changes = PlanChanges(added=listed[0])
         return RunResult(
             recorder.done,
             recorder.failed,
@@ -191,6 +203,21 @@ class Pipeline:
             interrupted,
             changes,
         )
+
+    def _list_and_process(self, ledger: Ledger, progress: Progress, listed: list[int]) -> Iterator[Todo]:
+        """First run: store the listing a chunk at a time and hand each chunk straight on,
+        so workers start on the first items while the rest are still being listed. A run
+        stopped before the listing ends leaves the manifest unsealed; the next run lists
+        again and merges, keeping what was done."""
+        items = iter(self.source.list())
+        total = 0
+        while chunk := list(islice(items, LIST_CHUNK)):
+            todo = ledger.extend(chunk)
+            total += len(todo)
+            yield from todo
+        ledger.seal(source=self.source.describe())
+        progress.set_total(total)
+        listed.append(total)
 
 
 class _Recorder:

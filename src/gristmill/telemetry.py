@@ -15,11 +15,15 @@ LOG_EVERY = 10.0  # seconds between progress lines when not on a terminal
 
 
 class Progress(Protocol):
+    def set_total(self, total: int) -> None: ...
     def update(self, done: int, failed: int, skipped: int) -> None: ...
     def close(self) -> None: ...
 
 
 class NoProgress:
+    def set_total(self, total: int) -> None:
+        """Shows nothing."""
+
     def update(self, done: int, failed: int, skipped: int) -> None:
         """Shows nothing."""
 
@@ -30,11 +34,14 @@ class NoProgress:
 class LogProgress:
     """One log line every ``LOG_EVERY`` seconds: for CI logs and files."""
 
-    def __init__(self, total: int, every: float = LOG_EVERY) -> None:
+    def __init__(self, total: int | None, every: float = LOG_EVERY) -> None:
         self.total = total
         self.every = every
         self.start = self.last = time.monotonic()
         self.seen = (0, 0, 0)
+
+    def set_total(self, total: int) -> None:
+        self.total = total
 
     def update(self, done: int, failed: int, skipped: int) -> None:
         self.seen = (done, failed, skipped)
@@ -50,7 +57,7 @@ class LogProgress:
 class BarProgress:
     """A rich progress bar: done, failed, items/s and time left."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int | None) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as RichProgress
 
@@ -67,6 +74,9 @@ class BarProgress:
         self._start = time.monotonic()
         self._bar.start()
 
+    def set_total(self, total: int) -> None:
+        self._bar.update(self._task, total=total)
+
     def update(self, done: int, failed: int, skipped: int) -> None:
         finished = done + failed + skipped
         rate = finished / max(time.monotonic() - self._start, 1e-9)
@@ -76,7 +86,7 @@ class BarProgress:
         self._bar.stop()
 
 
-def make_progress(total: int, enabled: bool | None) -> Progress:
+def make_progress(total: int | None, enabled: bool | None) -> Progress:
     """A bar on a terminal, log lines otherwise; ``enabled=False`` shows nothing."""
     if enabled is False:
         return NoProgress()
@@ -85,14 +95,13 @@ def make_progress(total: int, enabled: bool | None) -> Progress:
     return LogProgress(total)
 
 
-def _line(total: int, done: int, failed: int, skipped: int, elapsed: float) -> str:
+def _line(total: int | None, done: int, failed: int, skipped: int, elapsed: float) -> str:
     finished = done + failed + skipped
     rate = finished / max(elapsed, 1e-9)
-    left = (total - finished) / rate if rate else float("inf")
-    return (
-        f"{finished}/{total} items ({done} done, {failed} failed, {skipped} skipped), "
-        f"{rate:,.0f} items/s, about {left:,.0f} s left"
-    )
+    line = f"{finished}/{total if total is not None else '?'} items ({done} done, {failed} failed, {skipped} skipped), {rate:,.0f} items/s"
+    if total is not None and rate:
+        line += f", about {(total - finished) / rate:,.0f} s left"
+    return line
 
 
 def describe_counts(counts: Counts) -> str:

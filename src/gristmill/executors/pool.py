@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gristmill._exceptions import ConfigError, GristmillError, ItemTimeout, WorkerDied
 from gristmill.executors.base import Bundle, Results
 from gristmill.executors.worker import Worker
-from gristmill.ledger.base import ATTEMPTS, DURATION, SEQ, Outcome, Todo, failure
+from gristmill.ledger.base import ATTEMPTS, DURATION, SEQ, STATUS, WORKER, Outcome, Status, Todo, failure
 
 TARGET_BATCH_SECONDS = 0.05  # a batch long enough to amortise IPC, short enough to balance load
 MAX_BATCH = 2048
@@ -35,6 +35,7 @@ PREFETCH = 2  # batches queued per worker, so it never waits for the coordinator
 FLUSH_SECONDS = 0.1  # a worker sends finished results at least this often
 STOP_GRACE = 3.0  # after a stop request, how long in-flight items may take before workers are killed
 IDLE = -1.0
+DONE = int(Status.DONE)
 
 
 def default_start_method() -> str:
@@ -220,6 +221,8 @@ class _Pool:
         for slot in gone:
             yield from self._receive(slot)  # whatever it sent before it went
             culprit, _ = slot.current()
+            if culprit is None and slot.held and not slot.leaving:
+                culprit = slot.held[0]  # it died between items: charge the next one, so this ends
             if culprit is None:
                 self._replace(slot)
             else:
@@ -347,14 +350,33 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
             if payload is not None:
                 payloads.append(payload)
             if time.monotonic() - flushed > FLUSH_SECONDS:
-                results.send(("results", outcomes, payloads, 0))  # slow items: report as they end
+                _report(results, outcomes, payloads, 0)  # slow items: report as they end
                 outcomes, payloads = [], []
                 flushed = time.monotonic()
-        results.send(("results", outcomes, payloads, 1))
+        _report(results, outcomes, payloads, 1)
         done += len(batch)
         if stopping.is_set() or (recycle is not None and done >= recycle):
             results.send(("leaving",))
             return
+
+
+def _report(results: Connection, outcomes: list[Outcome], payloads: list[Any], batch_done: int) -> None:
+    """Send outcomes (plain pickle: fast) and payloads (cloudpickle: samples may be of
+    classes defined in a script). Payloads that cannot be sent fail their items."""
+    if not payloads:
+        results.send(("results", outcomes, payloads, batch_done))
+        return
+    try:
+        data = cloudpickle.dumps(("results", outcomes, payloads, batch_done))
+    except Exception as exc:
+        reason = f"its output could not be sent to the coordinator: {type(exc).__name__}: {exc}"
+        failed = [
+            failure(o[SEQ], "SinkError", reason, worker=o[WORKER]) if o[STATUS] == DONE else o
+            for o in outcomes
+        ]
+        results.send(("results", failed, [], batch_done))
+        return
+    results.send_bytes(data)
 
 
 def _read_tasks(

@@ -120,6 +120,13 @@ class Ledger(Protocol):
         pending, and items no longer listed are removed.
         """
 
+    def extend(self, items: Sequence[Item]) -> list[Todo]:
+        """Append items to a manifest being made (the first run streams its listing this
+        way, processing while it lists); returns them as todo."""
+
+    def seal(self, *, source: str) -> None:
+        """Mark the manifest complete: later runs use it as it is."""
+
     def todo(self, *, reprocess: bool = False) -> Iterator[Todo]:
         """Stream the items to process in manifest order: pending and failed (all with
         ``reprocess``)."""

@@ -32,25 +32,36 @@ class MemoryLedger:
             if item.id in listed:
                 raise ConfigError(f"the source listed the item {item.id!r} twice; ids must be unique")
             listed[item.id] = item
-        added = changed = removed = 0
+        removed = changed = 0
         for id_, seq in list(self._seq_of.items()):
             if id_ not in listed:
                 del self._seq_of[id_], self._items[seq], self._rows[seq]
                 removed += 1
-        next_seq = max(self._items, default=0) + 1
-        for id_, item in listed.items():
+        for id_, item in list(listed.items()):
             known = self._seq_of.get(id_)
-            if known is None:
-                self._seq_of[id_], self._items[next_seq] = next_seq, item
-                self._rows[next_seq] = _blank()
-                next_seq += 1
-                added += 1
-            elif self._items[known][1:] != item[1:]:
-                self._items[known] = item
-                self._rows[known][0] = int(Status.PENDING)
-                changed += 1
-        self._source, self._created = source, time.time()
+            if known is not None:
+                del listed[id_]
+                if self._items[known][1:] != item[1:]:
+                    self._items[known] = item
+                    self._rows[known][0] = int(Status.PENDING)
+                    changed += 1
+        added = len(self.extend(list(listed.values())))
+        self.seal(source=source)
         return PlanChanges(added, changed, removed)
+
+    def extend(self, items: Sequence[Item]) -> list[Todo]:
+        todo: list[Todo] = []
+        next_seq = max(self._items, default=0) + 1
+        for item in items:
+            if item.id in self._seq_of:
+                raise ConfigError(f"the source listed the item {item.id!r} twice; ids must be unique")
+            self._seq_of[item.id], self._items[next_seq], self._rows[next_seq] = next_seq, item, _blank()
+            todo.append((next_seq, item.id, item.size, item.fingerprint, 0))
+            next_seq += 1
+        return todo
+
+    def seal(self, *, source: str) -> None:
+        self._source, self._created = source, time.time()
 
     def todo(self, *, reprocess: bool = False) -> Iterator[Todo]:
         wanted = {int(Status.PENDING), int(Status.FAILED)}

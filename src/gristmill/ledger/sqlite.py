@@ -98,26 +98,33 @@ class SqliteLedger:
         return ManifestInfo(count, total or 0, self._meta("source") or "", float(created))
 
     def plan(self, items: Iterable[Item], *, source: str) -> PlanChanges:
-        fresh = self.manifest_info() is None
-        with self._transaction():
-            changes = self._insert_all(items) if fresh else self._merge(items)
-            self._db.executemany(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [("source", source), ("created_at", repr(time.time()))],
-            )
+        if self._is_empty():
+            added = 0
+            iterator = iter(items)
+            while chunk := list(islice(iterator, PAGE)):
+                added += len(self.extend(chunk))
+            changes = PlanChanges(added=added)
+        else:  # a stored manifest, or one a crash left half made: merge, keeping states
+            with self._transaction():
+                changes = self._merge(items)
+        self.seal(source=source)
         return changes
 
-    def _insert_all(self, items: Iterable[Item]) -> PlanChanges:
-        added = 0
-        iterator = iter(items)
-        while chunk := list(islice(iterator, PAGE)):
-            self._db.executemany("INSERT INTO items (id, size, fingerprint) VALUES (?, ?, ?)", chunk)
-            added += len(chunk)
-        self._create_index()
-        return PlanChanges(added=added)
+    def _is_empty(self) -> bool:
+        return self._db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
 
-    def _create_index(self) -> None:
-        # Built after the bulk insert: several times faster than maintaining it row by row.
+    def extend(self, items: Sequence[Item]) -> list[Todo]:
+        first = self._db.execute("SELECT coalesce(max(seq), 0) + 1 FROM items").fetchone()[0]
+        todo: list[Todo] = [(first + n, *item, 0) for n, item in enumerate(items)]
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO items (seq, id, size, fingerprint, attempts) VALUES (?, ?, ?, ?, ?)", todo
+            )
+        return todo
+
+    def seal(self, *, source: str) -> None:
+        # The id index is built once the listing is in: several times cheaper than keeping
+        # it up to date row by row while a first run streams its listing.
         try:
             self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS items_id ON items (id)")
         except sqlite3.IntegrityError as exc:
@@ -125,6 +132,11 @@ class SqliteLedger:
                 "SELECT id FROM items GROUP BY id HAVING count(*) > 1 LIMIT 1"
             ).fetchone()
             raise ConfigError(f"the source listed the item {dup!r} twice; ids must be unique") from exc
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [("source", source), ("created_at", repr(time.time()))],
+            )
 
     def _merge(self, items: Iterable[Item]) -> PlanChanges:
         db = self._db

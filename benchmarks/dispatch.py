@@ -1,0 +1,329 @@
+"""Dispatch benchmark: gristmill's local process pool against its peers, in one run.
+
+What it measures, on this machine, with the same workers for every method:
+
+* items/s on two workloads: ``noop`` (200,000 items that do nothing: pure dispatch cost) and
+  ``cpu2ms`` (5,000 items of ~2 ms of pure-Python CPU each, calibrated once at start; the
+  same function for every method);
+* for gristmill, ``Pipeline(Range(count=N), [processor]).run(state=<fresh folder>)`` with the
+  SQLite ledger on, end to end ("gristmill") and with the manifest listed beforehand
+  ("gristmill (manifest made)");
+* against ``multiprocessing.Pool.imap_unordered``, ``concurrent.futures.ProcessPoolExecutor.map``
+  and ``mpire.WorkerPool.imap_unordered`` (if installed), each at its best of a few chunk sizes;
+* every timing starts before the pool is created and ends after it is shut down;
+* the coordinator's peak RSS over a 1,000,000-item and a 100,000-item no-op run (2 workers),
+  and how long a second ``run()`` of the finished 1,000,000-item state takes to return.
+
+Run it::
+
+    python benchmarks/dispatch.py                 # full run, a few minutes on 2 cores
+    python benchmarks/dispatch.py --quick         # smoke test, a few seconds
+    python benchmarks/dispatch.py --cpu-ms 10 --json /tmp/dispatch-10ms.json
+
+It prints a table per workload (items/s and gristmill's ratio to each method: gristmill
+items/s ÷ method items/s) and writes the figures as JSON (default benchmarks/results/dispatch.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import json
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+import gristmill
+from gristmill import BaseSample, Pipeline, Processor
+from gristmill.executors.pool import default_start_method
+from gristmill.ledger import SqliteLedger
+from gristmill.sources import Range
+
+# mpire is imported only where it is used: a forkserver or spawn worker re-imports this module,
+# and mpire's import (~0.25 s) would otherwise be charged to every worker start.
+HAVE_MPIRE = importlib.util.find_spec("mpire") is not None
+
+FULL = {"noop_items": 200_000, "cpu_items": 5_000, "memory_items": 1_000_000}
+QUICK = {"noop_items": 20_000, "cpu_items": 500, "memory_items": 100_000}
+CHUNKS = {"noop": (256, 1024, 4096), "cpu": (1, 4, 16)}
+MEMORY_WORKERS = 2
+SAMPLE_EVERY = 0.05  # seconds between RSS samples
+MB = 1024 * 1024
+Func = Callable[[int], int]
+
+
+# -- the work, shared by every method (module level: shipped to workers) ----------------------
+
+
+def noop(i: int) -> int:
+    return i
+
+
+def burn(i: int, loops: int) -> int:
+    """Pure-Python CPU work; ``loops`` is calibrated so one call takes ``--cpu-ms``."""
+    total = 0
+    for k in range(loops):
+        total += k * k
+    return i
+
+
+class Noop(Processor):
+    def process(self, sample: BaseSample) -> BaseSample:
+        return sample
+
+
+class Burn(Processor):
+    loops: int
+
+    def process(self, sample: BaseSample) -> BaseSample:
+        burn(0, self.loops)
+        return sample
+
+
+def calibrate(ms: float) -> tuple[int, float]:
+    """Loop count for one ``burn`` call of about ``ms`` milliseconds, and the ms it measures."""
+
+    def typical(loops: int, repeat: int) -> float:
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            burn(0, loops)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    loops = 10_000
+    while (took := typical(loops, 3)) < 0.05:
+        loops *= 4
+    for _ in range(2):  # scale, then correct with calls of the size actually used
+        loops = max(1, round(loops * ms / 1000 / took))
+        took = typical(loops, 51)
+    return loops, took * 1000
+
+
+def gristmill_first_start(start: str | None) -> float:
+    """Seconds of a 1-item run, the first in this process: it includes launching the forkserver.
+
+    That happens once per coordinator process; doing it here, reported on its own, keeps it out
+    of the first timed gristmill run only (every timed run still starts its own workers).
+    """
+    return time_gristmill(Noop(), 1, 1, start, planned=False)
+
+
+# -- one timed run per method -----------------------------------------------------------------
+
+
+def _counted(results: Iterator[Any], n: int) -> None:
+    count = sum(1 for _ in results)
+    assert count == n, f"expected {n} results, got {count}"
+
+
+def time_mp_pool(func: Func, n: int, workers: int, chunk: int | None, start: str | None) -> float:
+    t0 = time.perf_counter()
+    with mp.get_context(start).Pool(workers) as pool:
+        _counted(pool.imap_unordered(func, range(n), chunksize=chunk or 1), n)
+    return time.perf_counter() - t0
+
+
+def time_futures(func: Func, n: int, workers: int, chunk: int | None, start: str | None) -> float:
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context(start)) as pool:
+        _counted(pool.map(func, range(n), chunksize=chunk or 1), n)
+    return time.perf_counter() - t0
+
+
+def time_mpire(func: Func, n: int, workers: int, chunk: int | None, start: str | None) -> float:
+    from mpire import WorkerPool
+
+    t0 = time.perf_counter()
+    with WorkerPool(n_jobs=workers, **({"start_method": start} if start else {})) as pool:
+        _counted(pool.imap_unordered(func, range(n), chunk_size=chunk), n)
+    return time.perf_counter() - t0
+
+
+def time_gristmill(processor: Processor, n: int, workers: int, start: str | None, *, planned: bool) -> float:
+    pipeline = Pipeline(Range(count=n), [processor], name="bench")
+    with tempfile.TemporaryDirectory(prefix="gristmill-bench-") as folder:
+        if planned:
+            ledger = SqliteLedger(folder)
+            pipeline.plan(ledger)
+            ledger.close()
+        t0 = time.perf_counter()
+        result = pipeline.run(state=Path(folder), workers=workers, progress=False, start_method=start)
+        took = time.perf_counter() - t0
+    assert result.done == n and result.failed == 0, f"gristmill: {result}"
+    return took
+
+
+# -- throughput -------------------------------------------------------------------------------
+
+
+def bench_workload(
+    n: int, func: Func, processor: Processor, chunks: tuple[int, ...], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Every method on one workload: best of ``--repeat`` runs per chunk size, best chunk size kept."""
+    w, start = args.workers, args.start_method
+    rows: list[dict[str, Any]] = []
+
+    def add(method: str, runs: dict[str, Callable[[], float]]) -> None:
+        tried = {label: min(run() for _ in range(args.repeat)) for label, run in runs.items()}
+        best = min(tried, key=tried.__getitem__)
+        row = {"method": method, "chunk": best, "seconds": tried[best], "items_per_s": n / tried[best]}
+        rows.append({**row, "tried": tried})
+        print(
+            f"  {method:<26} {n / tried[best]:>10,.0f} items/s  (chunk {best}; tried {', '.join(tried)})",
+            flush=True,
+        )
+
+    add("gristmill", {"auto": partial(time_gristmill, processor, n, w, start, planned=False)})
+    add("gristmill (manifest made)", {"auto": partial(time_gristmill, processor, n, w, start, planned=True)})
+    add("multiprocessing.Pool", {str(c): partial(time_mp_pool, func, n, w, c, start) for c in chunks})
+    add("ProcessPoolExecutor", {str(c): partial(time_futures, func, n, w, c, start) for c in chunks})
+    if not HAVE_MPIRE:
+        print("  mpire: skipped (not installed)")
+    else:
+        mpire_chunks = (None, *chunks)  # None: mpire picks its own chunk size
+        add("mpire", {str(c or "auto"): partial(time_mpire, func, n, w, c, start) for c in mpire_chunks})
+    ratios = {g["method"]: {r["method"]: g["items_per_s"] / r["items_per_s"] for r in rows} for g in rows[:2]}
+    skipped = [] if HAVE_MPIRE else ["mpire"]
+    return {"items": n, "workers": w, "methods": rows, "gristmill_ratio": ratios, "skipped": skipped}
+
+
+def print_table(name: str, result: dict[str, Any]) -> None:
+    ratios = result["gristmill_ratio"]
+    print(f"\n{name}: {result['items']:,} items, {result['workers']} workers")
+    print("  ratio = gristmill items/s ÷ method items/s ('made': gristmill with the manifest made)")
+    print(f"  {'method':<26}{'chunk':>6}{'seconds':>9}{'items/s':>11}{'gristmill ÷':>13}{'made ÷':>8}")
+    for row in result["methods"]:
+        r1, r2 = (ratios[g][row["method"]] for g in ratios)
+        print(
+            f"  {row['method']:<26}{row['chunk']:>6}{row['seconds']:>9.2f}{row['items_per_s']:>11,.0f}"
+            f"{r1:>13.2f}{r2:>8.2f}"
+        )
+
+
+# -- coordinator memory and resume ------------------------------------------------------------
+
+
+@contextmanager
+def peak_rss() -> Iterator[dict[str, float]]:
+    """Samples this process's RSS every 50 ms in a thread; yields a dict filled in on exit (MB)."""
+    me, stop, peak = psutil.Process(), threading.Event(), [0]
+    figures = {"before_mb": me.memory_info().rss / MB}
+
+    def sample() -> None:
+        while True:
+            peak[0] = max(peak[0], me.memory_info().rss)
+            if stop.wait(SAMPLE_EVERY):
+                return
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield figures
+    finally:
+        stop.set()
+        thread.join()
+        figures["peak_mb"] = peak[0] / MB
+
+
+def bench_memory(counts: list[int], start: str | None, folder: Path) -> dict[str, Any]:
+    """Peak coordinator RSS for no-op runs of each count; then the resume time of the last one."""
+    runs = []
+    for n in counts:
+        state = folder / f"memory-{n}"
+        pipeline = Pipeline(Range(count=n), [Noop()], name="bench")
+        gc.collect()
+        t0 = time.perf_counter()
+        with peak_rss() as figures:
+            result = pipeline.run(state=state, workers=MEMORY_WORKERS, progress=False, start_method=start)
+        assert result.done == n, f"memory run over {n:,} items: {result}"
+        runs.append({"items": n, "seconds": time.perf_counter() - t0, **figures})
+        print(f"  {n:>9,} items: RSS before {figures['before_mb']:.1f} MB, peak {figures['peak_mb']:.1f} MB")
+    t0 = time.perf_counter()
+    again = pipeline.run(state=state, workers=MEMORY_WORKERS, progress=False, start_method=start)
+    resume = time.perf_counter() - t0
+    assert again.done == 0 and again.counts.done == counts[-1], f"resume: {again}"
+    print(f"  resume of the finished {counts[-1]:,}-item run: {resume:.2f} s")
+    return {"workers": MEMORY_WORKERS, "runs": runs, "resume": {"items": counts[-1], "seconds": resume}}
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--noop-items", type=int, help="noop workload size (200,000)")
+    parser.add_argument("--cpu-items", type=int, help="cpu workload size (5,000)")
+    parser.add_argument("--cpu-ms", type=float, default=2.0, help="CPU time per cpu item, ms (2)")
+    parser.add_argument("--memory-items", type=int, help="the large memory run (1,000,000; also ÷10)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="workers for every method")
+    parser.add_argument("--repeat", type=int, default=1, help="best of this many runs per configuration")
+    parser.add_argument("--start-method", help="for every method (default: each library's own default)")
+    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "dispatch.json")
+    args = parser.parse_args()
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    busy = psutil.cpu_percent(interval=1.0)  # before we start anything: is someone else running?
+    if busy > 20:
+        print(f"warning: the CPUs were {busy:.0f}% busy before the benchmark started; figures will be noisy")
+    loops, ms = calibrate(args.cpu_ms)
+    cpu_name = f"cpu{args.cpu_ms:g}ms"
+    print(f"gristmill {gristmill.__version__}, Python {platform.python_version()}, {platform.platform()}")
+    starts = (
+        args.start_method or f"defaults (gristmill {default_start_method()}, peers {mp.get_start_method()})"
+    )
+    print(f"{os.cpu_count()} CPUs, {args.workers} workers, start method: {starts}")
+    print(f"calibration: burn(loops={loops:,}) takes {ms:.2f} ms here (target {args.cpu_ms:g} ms)")
+    report: dict[str, Any] = {
+        "machine": {"python": sys.version, "platform": platform.platform(), "cpus": os.cpu_count()},
+        "gristmill": gristmill.__version__,
+        "start_method": args.start_method,
+        "cpu_busy_before_pct": busy,
+        "calibration": {"target_ms": args.cpu_ms, "loops": loops, "measured_ms": ms},
+        "workloads": {},
+    }
+    tune = slice(1, 2) if args.quick else slice(None)  # --quick: one chunk size, no tuning
+    workloads = [
+        ("noop", args.noop_items, noop, Noop(), CHUNKS["noop"][tune]),
+        (cpu_name, args.cpu_items, partial(burn, loops=loops), Burn(loops=loops), CHUNKS["cpu"][tune]),
+    ]
+    first = gristmill_first_start(args.start_method)
+    report["gristmill_first_start_s"] = first
+    print(f"gristmill's first run in this process (1 item, launches the forkserver): {first:.2f} s")
+    for name, n, func, processor, chunks in workloads:
+        print(f"\n{name}: {n:,} items", flush=True)
+        report["workloads"][name] = bench_workload(n, func, processor, chunks, args)
+    for name, result in report["workloads"].items():
+        print_table(name, result)
+    print(f"\ngristmill coordinator memory ({MEMORY_WORKERS} workers, noop, ledger on):")
+    with tempfile.TemporaryDirectory(prefix="gristmill-bench-") as folder:
+        counts = [args.memory_items // 10, args.memory_items]
+        report["memory"] = bench_memory(counts, args.start_method, Path(folder))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nfigures written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
