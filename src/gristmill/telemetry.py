@@ -98,7 +98,8 @@ def make_progress(total: int | None, enabled: bool | None) -> Progress:
 def _line(total: int | None, done: int, failed: int, skipped: int, elapsed: float) -> str:
     finished = done + failed + skipped
     rate = finished / max(elapsed, 1e-9)
-    line = f"{finished}/{total if total is not None else '?'} items ({done} done, {failed} failed, {skipped} skipped), {rate:,.0f} items/s"
+    shown = "?" if total is None else total
+    line = f"{finished}/{shown} items ({done} done, {failed} failed, {skipped} skipped), {rate:,.0f} items/s"
     if total is not None and rate:
         line += f", about {(total - finished) / rate:,.0f} s left"
     return line
