@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from gristmill import BaseSample, Document, Pipeline, Processor, TransientError
 from gristmill.sinks import JsonlFiles
@@ -75,3 +77,21 @@ class AddLock(Processor):
         import threading
 
         return Locked(id=sample.id, lock=threading.Lock())
+
+
+class Sized(BaseSample):
+    batch: int
+
+
+class BatchSquare(Processor):
+    """Vectorised: records how many samples each call received; id "13" poisons its batch."""
+
+    batch_size: ClassVar[int | None] = 4
+
+    def process_batch(self, samples: Sequence[BaseSample]) -> list[BaseSample]:
+        if any(s.id == "13" for s in samples):
+            raise ValueError("13 is unlucky")
+        return [Sized(id=s.id, batch=len(samples)) for s in samples]
+
+    def process(self, sample: BaseSample) -> BaseSample:
+        return self.process_batch([sample])[0]

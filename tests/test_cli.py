@@ -117,7 +117,8 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path, args: list[str],
     assert not (tmp_path / "out").exists()  # nothing was processed
 
 
-def test_sigint_exits_130_quickly_and_a_rerun_completes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_exits_130_quickly_and_a_rerun_completes(tmp_path: Path, signum: int) -> None:
     write_pipeline(tmp_path, count=400, sleep=0.02)
     proc = subprocess.Popen(
         [*GRISTMILL, "run", "cubes.py", "--workers", "2", "--no-progress"],
@@ -128,7 +129,7 @@ def test_sigint_exits_130_quickly_and_a_rerun_completes(tmp_path: Path) -> None:
     )
     time.sleep(2.5)
     assert proc.poll() is None
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     sent = time.monotonic()
     _, err = proc.communicate(timeout=30)
     assert time.monotonic() - sent < 5

@@ -12,7 +12,7 @@ from gristmill.executors import PoolExecutor
 from gristmill.ledger import MemoryLedger, SqliteLedger, Status
 from gristmill.sinks import ListSink
 from gristmill.sources import Range
-from helpers import AddLock, Square, squares
+from helpers import AddLock, BatchSquare, Square, squares
 
 
 def lines(path: Path) -> list[dict[str, object]]:
@@ -162,3 +162,18 @@ def test_samples_that_cannot_travel_fail_their_items_clearly(make_pool, tmp_path
     record = ledger.records()[0]
     assert record.error_type == "SinkError"
     assert "could not be sent to the coordinator" in (record.message or "")
+
+
+def test_vectorised_processors_get_batches_and_a_bad_item_fails_alone(make_executor) -> None:
+    sink = ListSink()
+    ledger = MemoryLedger()
+    result = Pipeline(Range(count=20), [BatchSquare()], sink).run(
+        executor=make_executor(), ledger=ledger, progress=False
+    )
+    assert (result.done, result.failed) == (19, 1)
+    sizes = {s.id: s.batch for s in sink.samples}  # type: ignore[attr-defined]
+    assert max(sizes.values()) == 4  # handed over four at a time
+    assert sizes["12"] == 1  # 13's batch was redone item by item
+    (failed,) = ledger.records(status=Status.FAILED)
+    assert failed.id == "13"
+    assert failed.message == "13 is unlucky"

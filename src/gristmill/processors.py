@@ -3,8 +3,8 @@
 A `Processor` is a pydantic model whose fields are its configuration. ``process(sample)``
 returns a sample, ``None`` to drop it, or an iterable of samples to fan out. ``setup()``
 runs once per worker before the first item (load a model, open a client); private
-attributes (``PrivateAttr``) hold what it makes. ``process_batch`` is the vectorised form;
-by default it calls ``process`` on each sample.
+attributes (``PrivateAttr``) hold what it makes. ``process_batch`` is the vectorised form,
+used when the class sets ``batch_size``.
 """
 
 from __future__ import annotations
@@ -57,9 +57,20 @@ class Processor(BaseModel):
     def process(self, sample: BaseSample) -> Result:
         raise NotImplementedError(f"{self.name} must implement process(sample)")
 
-    def process_batch(self, samples: Sequence[BaseSample]) -> list[BaseSample]:
-        """Process several samples at once; override for vectorised work."""
-        return [out for sample in samples for out in _as_list(self.process(sample))]
+    def process_batch(self, samples: Sequence[BaseSample]) -> Sequence[Result]:
+        """The vectorised form: one result per sample, in order (a sample, None or several).
+
+        Override it and set ``batch_size`` to have workers hand it that many samples at a
+        time (an embedding model, a bulk API). If it raises, the worker falls back to
+        processing that batch's items one by one, so only the bad item fails.
+        """
+        return [self.process(sample) for sample in samples]
+
+    #: How many samples ``process_batch`` wants at once; None means one at a time.
+    batch_size: ClassVar[int | None] = None
+
+    def preferred_batch(self) -> int | None:
+        return self.batch_size
 
     def __call__(self, sample: BaseSample) -> list[BaseSample]:
         """Run ``process`` and stamp the history of every sample it returns."""
@@ -67,6 +78,23 @@ class Processor(BaseModel):
         outputs = _as_list(self.process(sample))
         for out in outputs:
             out.processing_history.append(stamp)
+        return outputs
+
+    def call_batch(self, samples: Sequence[BaseSample]) -> list[list[BaseSample]]:
+        """Run ``process_batch``: the stamped outputs of each sample, in order."""
+        if self.preferred_batch() is None:
+            return [self(sample) for sample in samples]
+        results = self.process_batch(samples)
+        if len(results) != len(samples):
+            raise TypeError(
+                f"{self.name}.process_batch returned {len(results)} results for {len(samples)} samples; "
+                "it must return one result (a sample, None or several) per sample"
+            )
+        stamp = self.stamp
+        outputs = [_as_list(result) for result in results]
+        for group in outputs:
+            for out in group:
+                out.processing_history.append(stamp)
         return outputs
 
 
@@ -105,6 +133,10 @@ class Compose(Processor):
         for step in self.steps:
             step.setup()
 
+    def preferred_batch(self) -> int | None:
+        sizes = [size for step in self.steps if (size := step.preferred_batch()) is not None]
+        return min(sizes) if sizes else None
+
     def __call__(self, sample: BaseSample) -> list[BaseSample]:
         samples = [sample]
         for step in self.steps:
@@ -112,6 +144,16 @@ class Compose(Processor):
             if not samples:
                 break
         return samples
+
+    def call_batch(self, samples: Sequence[BaseSample]) -> list[list[BaseSample]]:
+        groups = [[sample] for sample in samples]
+        for step in self.steps:
+            flat = [sample for group in groups for sample in group]
+            if not flat:
+                break
+            outputs = iter(step.call_batch(flat))
+            groups = [[out for _ in group for out in next(outputs)] for group in groups]
+        return groups
 
     def process(self, sample: BaseSample) -> Result:
         return self(sample)
@@ -152,18 +194,29 @@ class Cache(Processor):
         folder = self.folder / _safe_name(self.processor.name)
         return folder / digest.hexdigest()[:2] / f"{digest.hexdigest()}.pkl"
 
+    def preferred_batch(self) -> int | None:
+        return self.processor.preferred_batch()
+
     def __call__(self, sample: BaseSample) -> list[BaseSample]:
-        path = self._key_path(sample)
-        if path.exists():
-            self._hits += 1
-            outputs: list[BaseSample] = cloudpickle.loads(path.read_bytes())
-            return outputs
-        self._misses += 1
-        outputs = self.processor(sample)
+        return self.call_batch([sample])[0]
+
+    def call_batch(self, samples: Sequence[BaseSample]) -> list[list[BaseSample]]:
         from gristmill.atomic import atomic_write_bytes
 
-        atomic_write_bytes(path, cloudpickle.dumps(outputs))
-        return outputs
+        paths = [self._key_path(sample) for sample in samples]
+        found: dict[int, list[BaseSample]] = {}
+        for index, path in enumerate(paths):
+            if path.exists():
+                found[index] = cloudpickle.loads(path.read_bytes())
+        missing = [index for index in range(len(samples)) if index not in found]
+        self._hits += len(found)
+        self._misses += len(missing)
+        if missing:
+            computed = self.processor.call_batch([samples[index] for index in missing])
+            for index, outputs in zip(missing, computed, strict=True):
+                atomic_write_bytes(paths[index], cloudpickle.dumps(outputs))
+                found[index] = outputs
+        return [found[index] for index in range(len(samples))]
 
     def process(self, sample: BaseSample) -> Result:
         return self(sample)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 from gristmill.executors.base import Bundle, Results
@@ -27,15 +28,21 @@ class InlineExecutor:
         worker.setup()
         outcomes: list[Outcome] = []
         payloads: list[Any] = []
-        for task in todo:
+        for unit in _chunks(todo, worker.unit_size):
             if stop.is_set():
                 break
-            outcome, payload = worker.run(task)
-            outcomes.append(outcome)
-            if payload is not None:
-                payloads.append(payload)
+            for outcome, payload in worker.run_unit(unit):
+                outcomes.append(outcome)
+                if payload is not None:
+                    payloads.append(payload)
             if len(outcomes) >= INLINE_BATCH:
                 yield outcomes, payloads
                 outcomes, payloads = [], []
         if outcomes:
             yield outcomes, payloads
+
+
+def _chunks(todo: Iterable[Todo], size: int) -> Iterator[list[Todo]]:
+    iterator = iter(todo)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

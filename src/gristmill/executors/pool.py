@@ -339,16 +339,16 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
         outcomes: list[Outcome] = []
         payloads: list[Any] = []
         flushed = time.monotonic()
-        for task in batch:
+        for unit in worker.units(batch):
             if stopping.is_set():
                 break
-            state[0] = task[0]
+            state[0] = unit[0][0]
             state[1] = time.monotonic()
-            outcome, payload = worker.run(task)
+            for outcome, payload in worker.run_unit(unit):
+                outcomes.append(outcome)
+                if payload is not None:
+                    payloads.append(payload)
             state[1] = IDLE
-            outcomes.append(outcome)
-            if payload is not None:
-                payloads.append(payload)
             if time.monotonic() - flushed > FLUSH_SECONDS:
                 _report(results, outcomes, payloads, 0)  # slow items: report as they end
                 outcomes, payloads = [], []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 import traceback
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -13,17 +14,21 @@ from gristmill._exceptions import SkipItem, TransientError
 from gristmill.executors.base import Bundle
 from gristmill.ledger.base import Outcome, Status, Todo, failure
 from gristmill.manifest import Item
+from gristmill.samples import BaseSample
 
 MAX_BACKOFF = 60.0
 DONE = int(Status.DONE)
 
+Result = tuple[Outcome, Any]
+
 
 class Worker:
-    """Opens, processes and writes one item at a time, retrying transient failures.
+    """Opens, processes and writes items, retrying transient failures.
 
-    An item's failure never escapes: it comes back as an outcome carrying the error's
-    type, message and traceback. ``run`` returns the outcome and, for a batched sink, the
-    payload the coordinator will write (``None`` otherwise).
+    Items go through one at a time, or in units of the processors' ``batch_size`` when a
+    step has a vectorised form. An item's failure never escapes: it comes back as an
+    outcome carrying the error's type, message and traceback. Each result is the outcome
+    and, for a batched sink, the payload the coordinator will write (``None`` otherwise).
     """
 
     def __init__(self, bundle: Bundle, name: str) -> None:
@@ -33,12 +38,37 @@ class Worker:
         self._processor = bundle.processor
         self._sink = bundle.sink
         self._batched = bundle.sink is not None and bundle.sink.batched
+        self.unit_size = (bundle.processor.preferred_batch() if bundle.processor else None) or 1
 
     def setup(self) -> None:
         if self._processor is not None:
             self._processor.setup()
 
-    def run(self, todo: Todo) -> tuple[Outcome, Any]:
+    def units(self, tasks: Sequence[Todo]) -> Iterator[Sequence[Todo]]:
+        """``tasks`` cut into the units ``run_unit`` takes."""
+        size = self.unit_size
+        for start in range(0, len(tasks), size):
+            yield tasks[start : start + size]
+
+    def run_unit(self, tasks: Sequence[Todo]) -> list[Result]:
+        if len(tasks) == 1:
+            return [self.run(tasks[0])]
+        clock = time.perf_counter()
+        try:
+            items = [Item(t[1], t[2], t[3]) for t in tasks]
+            outputs = self._with_retries(
+                lambda: self._processor.call_batch([self._source.open(i) for i in items])  # type: ignore[union-attr]
+            )
+        except Exception:  # find the bad item(s): the unit's items again, one by one
+            return [self.run(task) for task in tasks]
+        share = (time.perf_counter() - clock) / len(tasks)  # the unit's time, split evenly
+        started = time.time() - share * len(tasks)
+        results = []
+        for task, item, samples in zip(tasks, items, outputs, strict=True):
+            results.append(self._finish(task[0], item, samples, 1, started, time.perf_counter() - share))
+        return results
+
+    def run(self, todo: Todo) -> Result:
         seq = todo[0]
         item = Item(todo[1], todo[2], todo[3])
         started = time.time()
@@ -49,15 +79,7 @@ class Worker:
             try:
                 sample = self._source.open(item)
                 samples = [sample] if self._processor is None else self._processor(sample)
-                payload: Any = None
-                outputs = None
-                if self._sink is not None:
-                    if self._batched:
-                        payload = (item, self._sink.encode(item, samples))
-                    else:
-                        outputs = orjson.dumps(self._sink.write(item, samples)).decode()
-                duration = time.perf_counter() - clock
-                return (seq, DONE, attempt, None, None, None, outputs, started, duration, self.name), payload
+                return self._finish(seq, item, samples, attempt, started, clock)
             except SkipItem as exc:
                 return self._failed(seq, Status.SKIPPED, attempt, exc, clock), None
             except TransientError as exc:
@@ -66,6 +88,34 @@ class Worker:
                 time.sleep(backoff(self.bundle.backoff, attempt, exc.retry_after))
             except Exception as exc:
                 return self._failed(seq, Status.FAILED, attempt, exc, clock), None
+
+    def _finish(
+        self, seq: int, item: Item, samples: list[BaseSample], attempt: int, started: float, clock: float
+    ) -> Result:
+        """Hand the samples to the sink; the item is done once they are written (or queued)."""
+        payload: Any = None
+        outputs = None
+        try:
+            if self._sink is not None:
+                if self._batched:
+                    payload = (item, self._sink.encode(item, samples))
+                else:
+                    outputs = orjson.dumps(self._sink.write(item, samples)).decode()
+        except Exception as exc:
+            return self._failed(seq, Status.FAILED, attempt, exc, clock), None
+        duration = time.perf_counter() - clock
+        return (seq, DONE, attempt, None, None, None, outputs, started, duration, self.name), payload
+
+    def _with_retries(self, call: Any) -> Any:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return call()
+            except TransientError as exc:
+                if attempt > self.bundle.retries:
+                    raise
+                time.sleep(backoff(self.bundle.backoff, attempt, exc.retry_after))
 
     def _failed(self, seq: int, status: Status, attempt: int, exc: BaseException, clock: float) -> Outcome:
         return failure(
