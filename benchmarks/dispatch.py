@@ -33,7 +33,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import threading
@@ -57,8 +56,8 @@ from gristmill.sources import Range
 # and mpire's import (~0.25 s) would otherwise be charged to every worker start.
 HAVE_MPIRE = importlib.util.find_spec("mpire") is not None
 
-FULL = {"noop_items": 200_000, "cpu_items": 5_000, "memory_items": 1_000_000}
-QUICK = {"noop_items": 20_000, "cpu_items": 500, "memory_items": 100_000}
+FULL = {"noop_items": 200_000, "cpu_items": 5_000, "memory_items": 1_000_000, "repeat": 3}
+QUICK = {"noop_items": 20_000, "cpu_items": 500, "memory_items": 100_000, "repeat": 1}
 CHUNKS = {"noop": (256, 1024, 4096), "cpu": (1, 4, 16)}
 MEMORY_WORKERS = 2
 SAMPLE_EVERY = 0.05  # seconds between RSS samples
@@ -94,24 +93,27 @@ class Burn(Processor):
         return sample
 
 
+def burn_ms(loops: int, repeat: int = 100) -> float:
+    """Milliseconds of the fastest of ``repeat`` calls: the one least disturbed by anything else."""
+    fastest = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        burn(0, loops)
+        fastest = min(fastest, time.perf_counter() - start)
+    return fastest * 1000
+
+
 def calibrate(ms: float) -> tuple[int, float]:
     """Loop count for one ``burn`` call of about ``ms`` milliseconds, and the ms it measures."""
-
-    def typical(loops: int, repeat: int) -> float:
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            burn(0, loops)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
-
     loops = 10_000
-    while (took := typical(loops, 3)) < 0.05:
+    while (took := burn_ms(loops, 3)) < 50:
         loops *= 4
-    for _ in range(2):  # scale, then correct with calls of the size actually used
-        loops = max(1, round(loops * ms / 1000 / took))
-        took = typical(loops, 51)
-    return loops, took * 1000
+    for _ in range(5):  # scale, then correct with calls of the size actually used
+        loops = max(1, round(loops * ms / took))
+        took = burn_ms(loops)
+        if abs(took - ms) < 0.05 * ms:
+            break
+    return loops, took
 
 
 def gristmill_first_start(start: str | None) -> float:
@@ -174,29 +176,38 @@ def time_gristmill(processor: Processor, n: int, workers: int, start: str | None
 def bench_workload(
     n: int, func: Func, processor: Processor, chunks: tuple[int, ...], args: argparse.Namespace
 ) -> dict[str, Any]:
-    """Every method on one workload: best of ``--repeat`` runs per chunk size, best chunk size kept."""
+    """Every method on one workload, in ``--repeat`` interleaved rounds.
+
+    Each (method, chunk size) keeps its fastest round and each method its fastest chunk size.
+    Rounds interleave the methods, so a slow spell of the machine does not fall on one of them.
+    """
     w, start = args.workers, args.start_method
-    rows: list[dict[str, Any]] = []
-
-    def add(method: str, runs: dict[str, Callable[[], float]]) -> None:
-        tried = {label: min(run() for _ in range(args.repeat)) for label, run in runs.items()}
-        best = min(tried, key=tried.__getitem__)
-        row = {"method": method, "chunk": best, "seconds": tried[best], "items_per_s": n / tried[best]}
-        rows.append({**row, "tried": tried})
-        print(
-            f"  {method:<26} {n / tried[best]:>10,.0f} items/s  (chunk {best}; tried {', '.join(tried)})",
-            flush=True,
-        )
-
-    add("gristmill", {"auto": partial(time_gristmill, processor, n, w, start, planned=False)})
-    add("gristmill (manifest made)", {"auto": partial(time_gristmill, processor, n, w, start, planned=True)})
-    add("multiprocessing.Pool", {str(c): partial(time_mp_pool, func, n, w, c, start) for c in chunks})
-    add("ProcessPoolExecutor", {str(c): partial(time_futures, func, n, w, c, start) for c in chunks})
-    if not HAVE_MPIRE:
-        print("  mpire: skipped (not installed)")
-    else:
+    runs: dict[str, dict[str, Callable[[], float]]] = {
+        "gristmill": {"auto": partial(time_gristmill, processor, n, w, start, planned=False)},
+        "gristmill (manifest made)": {"auto": partial(time_gristmill, processor, n, w, start, planned=True)},
+        "multiprocessing.Pool": {str(c): partial(time_mp_pool, func, n, w, c, start) for c in chunks},
+        "ProcessPoolExecutor": {str(c): partial(time_futures, func, n, w, c, start) for c in chunks},
+    }
+    if HAVE_MPIRE:
         mpire_chunks = (None, *chunks)  # None: mpire picks its own chunk size
-        add("mpire", {str(c or "auto"): partial(time_mpire, func, n, w, c, start) for c in mpire_chunks})
+        runs["mpire"] = {str(c or "auto"): partial(time_mpire, func, n, w, c, start) for c in mpire_chunks}
+    else:
+        print("  mpire: skipped (not installed)")
+    tried: dict[str, dict[str, float]] = {method: {} for method in runs}
+    for round_ in range(1, args.repeat + 1):
+        for method, configs in runs.items():
+            for label, run in configs.items():
+                took = run()
+                tried[method][label] = min(took, tried[method].get(label, took))
+            best = min(tried[method].values())
+            print(f"  round {round_}: {method:<26} {n / best:>10,.0f} items/s (best so far)", flush=True)
+    rows = []
+    for method, times in tried.items():
+        chunk = min(times, key=times.__getitem__)
+        rows.append(
+            {"method": method, "chunk": chunk, "seconds": times[chunk], "items_per_s": n / times[chunk]}
+        )
+        rows[-1]["tried"] = times
     ratios = {g["method"]: {r["method"]: g["items_per_s"] / r["items_per_s"] for r in rows} for g in rows[:2]}
     skipped = [] if HAVE_MPIRE else ["mpire"]
     return {"items": n, "workers": w, "methods": rows, "gristmill_ratio": ratios, "skipped": skipped}
@@ -272,7 +283,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cpu-ms", type=float, default=2.0, help="CPU time per cpu item, ms (2)")
     parser.add_argument("--memory-items", type=int, help="the large memory run (1,000,000; also ÷10)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="workers for every method")
-    parser.add_argument("--repeat", type=int, default=1, help="best of this many runs per configuration")
+    parser.add_argument("--repeat", type=int, help="interleaved rounds, best kept (3; --quick: 1)")
     parser.add_argument("--start-method", help="for every method (default: each library's own default)")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "dispatch.json")
     args = parser.parse_args()
@@ -293,7 +304,7 @@ def main() -> None:
     starts = (
         args.start_method or f"defaults (gristmill {default_start_method()}, peers {mp.get_start_method()})"
     )
-    print(f"{os.cpu_count()} CPUs, {args.workers} workers, start method: {starts}")
+    print(f"{os.cpu_count()} CPUs, {args.workers} workers, start method: {starts}, rounds: {args.repeat}")
     print(f"calibration: burn(loops={loops:,}) takes {ms:.2f} ms here (target {args.cpu_ms:g} ms)")
     report: dict[str, Any] = {
         "machine": {"python": sys.version, "platform": platform.platform(), "cpus": os.cpu_count()},
@@ -311,15 +322,17 @@ def main() -> None:
     first = gristmill_first_start(args.start_method)
     report["gristmill_first_start_s"] = first
     print(f"gristmill's first run in this process (1 item, launches the forkserver): {first:.2f} s")
+    print(f"\ngristmill coordinator memory ({MEMORY_WORKERS} workers, noop, ledger on):", flush=True)
+    with tempfile.TemporaryDirectory(prefix="gristmill-bench-") as folder:
+        counts = [args.memory_items // 10, args.memory_items]
+        report["memory"] = bench_memory(counts, args.start_method, Path(folder))
     for name, n, func, processor, chunks in workloads:
         print(f"\n{name}: {n:,} items", flush=True)
         report["workloads"][name] = bench_workload(n, func, processor, chunks, args)
     for name, result in report["workloads"].items():
         print_table(name, result)
-    print(f"\ngristmill coordinator memory ({MEMORY_WORKERS} workers, noop, ledger on):")
-    with tempfile.TemporaryDirectory(prefix="gristmill-bench-") as folder:
-        counts = [args.memory_items // 10, args.memory_items]
-        report["memory"] = bench_memory(counts, args.start_method, Path(folder))
+    report["calibration"]["measured_ms_at_end"] = after = burn_ms(loops)
+    print(f"\ncalibration re-check: burn(loops={loops:,}) takes {after:.2f} ms now ({ms:.2f} ms at start)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nfigures written to {args.json}")

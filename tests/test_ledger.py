@@ -101,3 +101,11 @@ def test_unwritable_state_folder_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="cannot use the state folder"):
         SqliteLedger(tmp_path / "file" / "state")
+
+
+def test_a_long_listing_is_stored_whole_and_in_order(ledger: Ledger) -> None:
+    ids = [f"doc{n:05d}" for n in range(12_345)]
+    ledger.plan([Item(i, n, f"fp{n}") for n, i in enumerate(ids)], source="test")
+    todo = list(ledger.todo())
+    assert [t[1] for t in todo] == ids
+    assert todo[-1] == (12_345, "doc12344", 12_344, "fp12344", 0)

@@ -323,6 +323,7 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
 
         results.send(("setup-failed", traceback.format_exc()))
         return
+    now = memoryview(state).cast("B").cast("d")  # plain float stores: cheaper than ctypes
     inbox: deque[Any] = deque()
     arrived = threading.Condition()
     stopping = threading.Event()
@@ -342,13 +343,13 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
         for unit in worker.units(batch):
             if stopping.is_set():
                 break
-            state[0] = unit[0][0]
-            state[1] = time.monotonic()
+            now[0] = unit[0][0]  # which item, and since when: read by the coordinator's watchdog
+            now[1] = time.monotonic()
             for outcome, payload in worker.run_unit(unit):
                 outcomes.append(outcome)
                 if payload is not None:
                     payloads.append(payload)
-            state[1] = IDLE
+            now[1] = IDLE
             if time.monotonic() - flushed > FLUSH_SECONDS:
                 _report(results, outcomes, payloads, 0)  # slow items: report as they end
                 outcomes, payloads = [], []

@@ -47,6 +47,9 @@ class Worker:
     def units(self, tasks: Sequence[Todo]) -> Iterator[Sequence[Todo]]:
         """``tasks`` cut into the units ``run_unit`` takes."""
         size = self.unit_size
+        if size == 1:
+            yield from zip(tasks)  # one-tuples, made in C
+            return
         for start in range(0, len(tasks), size):
             yield tasks[start : start + size]
 

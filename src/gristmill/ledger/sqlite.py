@@ -6,7 +6,7 @@ import sqlite3
 import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,11 @@ UPDATE items SET status = {int(Status.DONE)}, attempts = attempts + 1, error_typ
 WHERE seq BETWEEN ? AND ?
 """
 MIN_RUN = 16
+_INSERT = "INSERT INTO items (seq, id, size, fingerprint, attempts) VALUES (?, ?, ?, ?, ?)"
+# Many rows per statement: about twice as fast as executemany. 199 rows x 5 parameters stays
+# under 999, the parameter limit of older SQLite builds.
+ROWS_PER_INSERT = 199
+_INSERT_MANY = _INSERT + ", (?, ?, ?, ?, ?)" * (ROWS_PER_INSERT - 1)
 
 
 class SqliteLedger:
@@ -116,10 +121,13 @@ class SqliteLedger:
     def extend(self, items: Sequence[Item]) -> list[Todo]:
         first = self._db.execute("SELECT coalesce(max(seq), 0) + 1 FROM items").fetchone()[0]
         todo: list[Todo] = [(first + n, *item, 0) for n, item in enumerate(items)]
+        whole = len(todo) - len(todo) % ROWS_PER_INSERT
         with self._transaction():
-            self._db.executemany(
-                "INSERT INTO items (seq, id, size, fingerprint, attempts) VALUES (?, ?, ?, ?, ?)", todo
-            )
+            for start in range(0, whole, ROWS_PER_INSERT):
+                self._db.execute(
+                    _INSERT_MANY, list(chain.from_iterable(todo[start : start + ROWS_PER_INSERT]))
+                )
+            self._db.executemany(_INSERT, todo[whole:])
         return todo
 
     def seal(self, *, source: str) -> None:
