@@ -1,27 +1,30 @@
 """Dispatch benchmark: gristmill's local process pool against its peers, in one run.
 
-What it measures, on this machine, with the same workers for every method:
+What it measures, on this machine, with the same number of workers for every method:
 
 * items/s on two workloads: ``noop`` (200,000 items that do nothing: pure dispatch cost) and
-  ``cpu2ms`` (5,000 items of ~2 ms of pure-Python CPU each, calibrated once at start; the
-  same function for every method);
-* for gristmill, ``Pipeline(Range(count=N), [processor]).run(state=<fresh folder>)`` with the
-  SQLite ledger on, end to end ("gristmill") and with the manifest listed beforehand
-  ("gristmill (manifest made)");
-* against ``multiprocessing.Pool.imap_unordered``, ``concurrent.futures.ProcessPoolExecutor.map``
-  and ``mpire.WorkerPool.imap_unordered`` (if installed), each at its best of a few chunk sizes;
-* every timing starts before the pool is created and ends after it is shut down;
-* the coordinator's peak RSS over a 1,000,000-item and a 100,000-item no-op run (2 workers),
-  and how long a second ``run()`` of the finished 1,000,000-item state takes to return.
+  ``cpu2ms`` (5,000 items of ~2 ms of pure-Python CPU each; the loop is calibrated once at
+  start, and every method runs the same function);
+* gristmill: ``Pipeline(Range(count=N), [processor]).run(state=<fresh folder>)``, SQLite ledger
+  on, end to end ("gristmill") and with the manifest listed beforehand ("gristmill (manifest
+  made)"); against ``multiprocessing.Pool.imap_unordered``, ``ProcessPoolExecutor.map`` and
+  ``mpire.WorkerPool.imap_unordered`` (if installed), each at its best of a few chunk sizes;
+* every timing starts before the pool is created and ends after it is shut down. Only the
+  launch of gristmill's forkserver, once per process, is timed apart (a 1-item warm-up run);
+* methods run in interleaved rounds (``--repeat``, 3), each keeping its best: this machine's
+  speed drifts, and interleaving keeps a slow spell from landing on one method only;
+* gristmill's coordinator: peak RSS over a 100,000- and a 1,000,000-item no-op run (2 workers),
+  and how long ``run()`` takes to return on the finished 1,000,000-item state (resume).
 
 Run it::
 
-    python benchmarks/dispatch.py                 # full run, a few minutes on 2 cores
-    python benchmarks/dispatch.py --quick         # smoke test, a few seconds
+    python benchmarks/dispatch.py                 # full run: about 5 minutes on 2 cores
+    python benchmarks/dispatch.py --quick         # smoke test: about 10 seconds
     python benchmarks/dispatch.py --cpu-ms 10 --json /tmp/dispatch-10ms.json
 
-It prints a table per workload (items/s and gristmill's ratio to each method: gristmill
-items/s ÷ method items/s) and writes the figures as JSON (default benchmarks/results/dispatch.json).
+It prints a table per workload (items/s, and gristmill's ratio to each method: gristmill
+items/s ÷ method items/s) and writes every figure as JSON (default benchmarks/results/dispatch.json).
+Run it on an otherwise idle machine: it warns when the CPUs are busy as it starts.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import threading
@@ -204,10 +208,9 @@ def bench_workload(
     rows = []
     for method, times in tried.items():
         chunk = min(times, key=times.__getitem__)
-        rows.append(
-            {"method": method, "chunk": chunk, "seconds": times[chunk], "items_per_s": n / times[chunk]}
-        )
-        rows[-1]["tried"] = times
+        seconds = times[chunk]
+        rows.append({"method": method, "chunk": chunk, "seconds": seconds, "items_per_s": n / seconds})
+        rows[-1]["tried"] = times  # every chunk size's best time
     ratios = {g["method"]: {r["method"]: g["items_per_s"] / r["items_per_s"] for r in rows} for g in rows[:2]}
     skipped = [] if HAVE_MPIRE else ["mpire"]
     return {"items": n, "workers": w, "methods": rows, "gristmill_ratio": ratios, "skipped": skipped}
@@ -275,6 +278,18 @@ def bench_memory(counts: list[int], start: str | None, folder: Path) -> dict[str
 # -- main -------------------------------------------------------------------------------------
 
 
+def source_version() -> str:
+    """The checkout's commit (and whether src/ has edits on top), so figures can be traced."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        git = partial(subprocess.run, cwd=root, capture_output=True, text=True, check=True)
+        commit = git(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
+        dirty = git(["git", "status", "--porcelain", "--", "src"]).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}{' + uncommitted src/ edits' if dirty else ''}"
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
@@ -300,7 +315,9 @@ def main() -> None:
         print(f"warning: the CPUs were {busy:.0f}% busy before the benchmark started; figures will be noisy")
     loops, ms = calibrate(args.cpu_ms)
     cpu_name = f"cpu{args.cpu_ms:g}ms"
-    print(f"gristmill {gristmill.__version__}, Python {platform.python_version()}, {platform.platform()}")
+    version = source_version()
+    print(f"gristmill {gristmill.__version__} ({version}), Python {platform.python_version()}")
+    print(platform.platform())
     starts = (
         args.start_method or f"defaults (gristmill {default_start_method()}, peers {mp.get_start_method()})"
     )
@@ -308,7 +325,7 @@ def main() -> None:
     print(f"calibration: burn(loops={loops:,}) takes {ms:.2f} ms here (target {args.cpu_ms:g} ms)")
     report: dict[str, Any] = {
         "machine": {"python": sys.version, "platform": platform.platform(), "cpus": os.cpu_count()},
-        "gristmill": gristmill.__version__,
+        "gristmill": {"version": gristmill.__version__, "source": version},
         "start_method": args.start_method,
         "cpu_busy_before_pct": busy,
         "calibration": {"target_ms": args.cpu_ms, "loops": loops, "measured_ms": ms},

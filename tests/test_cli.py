@@ -171,3 +171,31 @@ def test_coordinator_killed_at_random_points_loses_and_duplicates_nothing(tmp_pa
     ids = merged(crash_dir)
     assert len(ids) == 2000 == len(set(ids))
     assert (crash_dir / "out" / "all.jsonl").read_bytes() == (clean_dir / "out" / "all.jsonl").read_bytes()
+
+
+def test_settings_come_from_flags_then_environment_then_dotenv_then_toml(tmp_path: Path) -> None:
+    write_pipeline(tmp_path, count=50)
+    (tmp_path / "gristmill.toml").write_text("[run]\nmax-items = 7\nworkers = 1\nprogress = false\n")
+
+    def done_by(*args: str, **env: str) -> str:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("GRISTMILL_")} | env
+        result = subprocess.run(
+            [*GRISTMILL, "run", "cubes.py", "--reprocess", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=environment,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split("this run: ")[1].split(" done")[0]
+
+    assert done_by() == "7"
+    (tmp_path / ".env").write_text("# local settings\nGRISTMILL_MAX_ITEMS=5\n")
+    assert done_by() == "5"
+    assert done_by(GRISTMILL_MAX_ITEMS="4") == "4"
+    assert done_by("--max-items", "3", GRISTMILL_MAX_ITEMS="4") == "3"
+    (tmp_path / "gristmill.toml").write_text("[run\n")
+    broken = gristmill("run", "cubes.py", cwd=tmp_path)
+    assert broken.returncode == 2
+    assert "gristmill.toml is not valid TOML" in broken.stderr

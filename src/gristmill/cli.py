@@ -338,4 +338,12 @@ def manifest_report(
 
 
 def main() -> None:
-    app()
+    from gristmill.settings import load_dotenv, load_toml
+
+    try:
+        load_dotenv()
+        defaults = load_toml()
+    except ConfigError as exc:
+        typer.echo(f"gristmill: error: {exc}", err=True)
+        raise SystemExit(2) from exc
+    app(default_map=defaults)
