@@ -19,7 +19,7 @@ from gristmill._exceptions import ConfigError, Interrupted
 from gristmill.executors.base import DEFAULT_BACKOFF, DEFAULT_RETRIES, Bundle, Executor
 from gristmill.executors.inline import InlineExecutor
 from gristmill.executors.pool import PoolExecutor
-from gristmill.ledger.base import ERROR_TYPE, MESSAGE, SEQ, STATUS, Counts, Ledger, Outcome, Status, Todo
+from gristmill.ledger.base import ERROR_TYPE, MESSAGE, SEQ, STATUS, Counts, Ledger, Outcome, Run, Status, Todo
 from gristmill.ledger.sqlite import SqliteLedger
 from gristmill.manifest import PlanChanges
 from gristmill.processors import Compose, Processor
@@ -180,8 +180,8 @@ class Pipeline:
         recorder = _Recorder(ledger, self.sink, progress)
         with _signals_stop(stop) as signalled:
             try:
-                for outcomes, payloads in executor.map(bundle, todo, stop):
-                    recorder.add(outcomes, payloads)
+                for outcomes, runs, payloads in executor.map(bundle, todo, stop):
+                    recorder.add(outcomes, runs, payloads)
                     if opts.fail_fast and recorder.failed:
                         stop.set()
             except KeyboardInterrupt:  # a second Ctrl-C: record what we have and leave now
@@ -228,16 +228,20 @@ class _Recorder:
         self.sink = sink if sink is not None and sink.batched else None
         self.progress = progress
         self.outcomes: list[Outcome] = []
+        self.runs: list[Run] = []
+        self.pending = 0  # outcomes held, not yet written
         self.payloads: list[Any] = []
         self.flushed = time.monotonic()
         self.done = self.failed = self.skipped = 0
 
-    def add(self, outcomes: list[Outcome], payloads: list[Any] | None) -> None:
+    def add(self, outcomes: list[Outcome], runs: list[Run], payloads: list[Any] | None) -> None:
         self.outcomes.extend(outcomes)
+        self.runs.extend(runs)
         if payloads and self.sink is not None:
             self.payloads.extend(payloads)
         done = sum(1 for outcome in outcomes if outcome[STATUS] == DONE)
-        self.done += done
+        self.done += done + sum(run.length for run in runs)
+        self.pending += len(outcomes) + sum(run.length for run in runs)
         if done < len(outcomes):
             for outcome in outcomes:
                 if outcome[STATUS] == FAILED:
@@ -246,15 +250,15 @@ class _Recorder:
                 elif outcome[STATUS] != DONE:
                     self.skipped += 1
         self.progress.update(self.done, self.failed, self.skipped)
-        if len(self.outcomes) >= FLUSH_ITEMS or time.monotonic() - self.flushed >= FLUSH_SECONDS:
+        if self.pending >= FLUSH_ITEMS or time.monotonic() - self.flushed >= FLUSH_SECONDS:
             self.flush()
 
     def flush(self) -> None:
         if self.sink is not None and self.payloads:
             self.sink.commit(self.payloads)  # outputs first: an item is done only once they are in
             self.payloads = []
-        self.ledger.record(self.outcomes)
-        self.outcomes = []
+        self.ledger.record(self.outcomes, self.runs)
+        self.outcomes, self.runs, self.pending = [], [], 0
         self.flushed = time.monotonic()
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gristmill.ledger.base import Outcome, Todo
+from gristmill.ledger.base import Outcome, Run, Todo
 from gristmill.processors import Processor
 from gristmill.sinks.base import Sink
 from gristmill.sources.base import Source
@@ -15,9 +15,9 @@ from gristmill.sources.base import Source
 DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF = 0.5  # seconds before the first retry; doubles each time, with jitter
 
-Results = tuple[list[Outcome], "list[Any] | None"]
-"""Outcomes of some items and, for a batched sink, the payloads of those done, which the
-coordinator writes before it records them."""
+Results = tuple[list[Outcome], list[Run], "list[Any] | None"]
+"""Outcomes of some items (runs of plain successes packed, see `Run`) and, for a batched
+sink, the payloads of those done, which the coordinator writes before it records them."""
 
 
 @dataclass(frozen=True)

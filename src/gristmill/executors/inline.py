@@ -9,7 +9,7 @@ from typing import Any
 
 from gristmill.executors.base import Bundle, Results
 from gristmill.executors.worker import Worker
-from gristmill.ledger.base import Outcome, Todo
+from gristmill.ledger.base import Outcome, Todo, pack
 
 INLINE_BATCH = 64  # outcomes handed to the coordinator together
 
@@ -36,10 +36,10 @@ class InlineExecutor:
                 if payload is not None:
                     payloads.append(payload)
             if len(outcomes) >= INLINE_BATCH:
-                yield outcomes, payloads
+                yield *pack(outcomes), payloads
                 outcomes, payloads = [], []
         if outcomes:
-            yield outcomes, payloads
+            yield *pack(outcomes), payloads
 
 
 def _chunks(todo: Iterable[Todo], size: int) -> Iterator[list[Todo]]:

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, Final
 
 import cloudpickle
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gristmill._exceptions import ConfigError, GristmillError, ItemTimeout, WorkerDied
 from gristmill.executors.base import Bundle, Results
 from gristmill.executors.worker import Worker
-from gristmill.ledger.base import ATTEMPTS, DURATION, SEQ, STATUS, WORKER, Outcome, Status, Todo, failure
+from gristmill.ledger.base import DURATION, SEQ, STATUS, WORKER, Outcome, Run, Status, Todo, failure, pack
 
 TARGET_BATCH_SECONDS = 0.05  # a batch long enough to amortise IPC, short enough to balance load
 MAX_BATCH = 2048
@@ -35,6 +35,7 @@ PREFETCH = 2  # batches queued per worker, so it never waits for the coordinator
 FLUSH_SECONDS = 0.1  # a worker sends finished results at least this often
 STOP_GRACE = 3.0  # after a stop request, how long in-flight items may take before workers are killed
 IDLE = -1.0
+ATTEMPTS_SPENT: Final = 4  # where a Todo keeps the attempts already spent on it in this run
 DONE = int(Status.DONE)
 
 
@@ -140,7 +141,6 @@ class _Pool:
         self.generations = [0] * options.workers
         self.slots: list[_Slot] = []
         self.requeued: deque[Todo] = deque()  # items handed back by a worker that went away
-        self.deaths: dict[int, int] = {}  # seq -> workers it has killed in this run
         self.batch_size = options.batch_size or FIRST_BATCH
         self.per_item = 0.0  # running mean of item duration, for automatic batch sizes
         self.stopping = False
@@ -196,10 +196,11 @@ class _Pool:
             batch.extend(islice(todo, self.batch_size - len(batch)))
         return batch
 
-    def _tune(self, outcomes: list[Outcome]) -> None:
+    def _tune(self, outcomes: list[Outcome], runs: list[Run], count: int) -> None:
         if self.options.batch_size is not None:
             return
-        mean = sum(outcome[DURATION] for outcome in outcomes) / len(outcomes)
+        seconds = sum(outcome[DURATION] for outcome in outcomes) + sum(run.seconds for run in runs)
+        mean = seconds / count
         self.per_item = mean if self.per_item == 0 else 0.8 * self.per_item + 0.2 * mean
         ideal = int(TARGET_BATCH_SECONDS / max(self.per_item, 1e-7))
         self.batch_size = max(1, min(MAX_BATCH, ideal, self.batch_size * 4))
@@ -238,39 +239,30 @@ class _Pool:
             except (EOFError, OSError):
                 return
             if kind == "results":
-                outcomes, payloads, batch_done = rest
-                for _ in outcomes:
+                outcomes, runs, payloads, batch_done = rest
+                count = len(outcomes) + sum(run.length for run in runs)
+                for _ in range(count):  # reported in the order they were sent
                     slot.held.popleft()
                 slot.batches -= batch_done
-                if outcomes:
-                    self._tune(outcomes)
-                    if self.deaths:
-                        outcomes = [self._count_deaths(outcome) for outcome in outcomes]
-                    yield outcomes, payloads
+                if count:
+                    self._tune(outcomes, runs, count)
+                    yield outcomes, runs, payloads
             elif kind == "leaving":  # recycled or stopped; it holds nothing it started
                 slot.leaving = True
             elif kind == "setup-failed":
                 raise ConfigError(f"a processor's setup() failed in worker {slot.name}:\n{rest[0]}")
 
-    def _count_deaths(self, outcome: Outcome) -> Outcome:
-        deaths = self.deaths.pop(outcome[SEQ], 0)
-        if not deaths:
-            return outcome
-        return (*outcome[:ATTEMPTS], outcome[ATTEMPTS] + deaths, *outcome[ATTEMPTS + 1 :])  # type: ignore[return-value]
-
     def _fail(self, slot: _Slot, task: Todo, error: type[GristmillError], reason: str) -> Iterator[Results]:
         """The worker is gone or hung on ``task``: retry it or record the failure, then replace the worker."""
         slot.held.remove(task)
-        seq = task[SEQ]
-        deaths = self.deaths.get(seq, 0) + 1
-        if error is WorkerDied and deaths <= self.retries:
-            self.deaths[seq] = deaths
-            self.requeued.append(task)
+        attempts = task[ATTEMPTS_SPENT] + 1
+        if error is WorkerDied and attempts <= self.retries:
+            # The next worker starts counting from here, so its outcome includes this death.
+            self.requeued.append((*task[:ATTEMPTS_SPENT], attempts))
             self._replace(slot)
             return
-        self.deaths.pop(seq, None)
         self._replace(slot)
-        yield [failure(seq, error.__name__, reason, attempts=deaths, worker=slot.name)], None
+        yield [failure(task[SEQ], error.__name__, reason, attempts=attempts, worker=slot.name)], [], None
 
     def _replace(self, slot: _Slot) -> None:
         """Kill the worker, hand back the items it never started, and start another unless stopping."""
@@ -362,20 +354,21 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
 
 
 def _report(results: Connection, outcomes: list[Outcome], payloads: list[Any], batch_done: int) -> None:
-    """Send outcomes (plain pickle: fast) and payloads (cloudpickle: samples may be of
-    classes defined in a script). Payloads that cannot be sent fail their items."""
+    """Send outcomes, runs of plain successes packed (plain pickle: fast), and payloads
+    (cloudpickle: samples may be of classes defined in a script). Payloads that cannot be
+    sent fail their items."""
     if not payloads:
-        results.send(("results", outcomes, payloads, batch_done))
+        results.send(("results", *pack(outcomes), payloads, batch_done))
         return
     try:
-        data = cloudpickle.dumps(("results", outcomes, payloads, batch_done))
+        data = cloudpickle.dumps(("results", outcomes, [], payloads, batch_done))
     except Exception as exc:
         reason = f"its output could not be sent to the coordinator: {type(exc).__name__}: {exc}"
         failed = [
             failure(o[SEQ], "SinkError", reason, worker=o[WORKER]) if o[STATUS] == DONE else o
             for o in outcomes
         ]
-        results.send(("results", failed, [], batch_done))
+        results.send(("results", failed, [], [], batch_done))
         return
     results.send_bytes(data)
 

@@ -76,7 +76,7 @@ class Worker:
         item = Item(todo[1], todo[2], todo[3])
         started = time.time()
         clock = time.perf_counter()
-        attempt = 0
+        attempt = todo[4]  # attempts already spent in this run (a worker died on it)
         while True:
             attempt += 1
             try:

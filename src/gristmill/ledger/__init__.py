@@ -1,6 +1,6 @@
 """Ledgers: where every item's state is kept (SQLite by default, in memory for tests)."""
 
-from gristmill.ledger.base import Counts, Ledger, Outcome, Record, Status, Todo
+from gristmill.ledger.base import Counts, Ledger, Outcome, Record, Run, Status, Todo
 from gristmill.ledger.memory import MemoryLedger
 from gristmill.ledger.sqlite import SqliteLedger
 
@@ -10,6 +10,7 @@ __all__ = [
     "MemoryLedger",
     "Outcome",
     "Record",
+    "Run",
     "SqliteLedger",
     "Status",
     "Todo",

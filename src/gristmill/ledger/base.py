@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from enum import IntEnum
 from typing import Final, NamedTuple, Protocol, runtime_checkable
@@ -25,8 +26,8 @@ class Status(IntEnum):
 # tuples (cheapest to pickle and to bind in SQL); the index names below say what is where.
 
 Todo = tuple[int, str, "int | None", "str | None", int]
-"""An item to process: (seq, id, size, fingerprint, attempts so far). ``seq`` is its place
-in the manifest."""
+"""An item to process: (seq, id, size, fingerprint, attempts already spent on it in this
+run). ``seq`` is its place in the manifest."""
 
 Outcome = tuple[
     int, int, int, "str | None", "str | None", "str | None", "str | None", float, float, "str | None"
@@ -44,6 +45,76 @@ OUTPUTS: Final = 6
 STARTED: Final = 7
 DURATION: Final = 8
 WORKER: Final = 9
+
+
+class Run(NamedTuple):
+    """Consecutive items (by seq) done at their first attempt with no outputs to note.
+
+    Workers send these instead of one outcome per item, and the ledger records each as
+    one range update: on cheap items this is most of what checkpointing costs.
+    ``durations`` packs one float64 per item (``array("d")``); ``seconds`` is their sum.
+    """
+
+    first: int
+    length: int
+    started: float
+    durations: bytes
+    seconds: float
+    worker: str | None
+
+
+MIN_RUN = 16  # shorter stretches are not worth a run of their own
+
+
+def pack(outcomes: Sequence[Outcome]) -> tuple[list[Outcome], list[Run]]:
+    """Split outcomes into those to record one by one and runs of plain successes."""
+    singles: list[Outcome] = []
+    runs: list[Run] = []
+    done = int(Status.DONE)
+    start, count = 0, len(outcomes)
+    while start < count:
+        head = outcomes[start]
+        end = start
+        if head[STATUS] == done and head[ATTEMPTS] == 1 and head[OUTPUTS] is None:
+            while end + 1 < count:
+                nxt = outcomes[end + 1]
+                if (
+                    nxt[SEQ] != outcomes[end][SEQ] + 1
+                    or nxt[STATUS] != done
+                    or nxt[ATTEMPTS] != 1
+                    or nxt[OUTPUTS] is not None
+                ):
+                    break
+                end += 1
+        if end + 1 - start >= MIN_RUN:
+            durations = array("d", [o[DURATION] for o in outcomes[start : end + 1]])
+            runs.append(
+                Run(
+                    head[SEQ],
+                    end + 1 - start,
+                    head[STARTED],
+                    durations.tobytes(),
+                    sum(durations),
+                    head[WORKER],
+                )
+            )
+        else:
+            singles.extend(outcomes[start : end + 1])
+        start = end + 1
+    return singles, runs
+
+
+def unpack(run: Run) -> list[Outcome]:
+    """A run as the outcomes it stands for (for ledgers without a range update)."""
+    durations = array("d", run.durations)
+    started = run.started
+    outcomes: list[Outcome] = []
+    for offset, duration in enumerate(durations):
+        outcomes.append(
+            (run.first + offset, int(Status.DONE), 1, None, None, None, None, started, duration, run.worker)
+        )
+        started += duration
+    return outcomes
 
 
 def todo_item(todo: Todo) -> Item:
@@ -131,7 +202,7 @@ class Ledger(Protocol):
         """Stream the items to process in manifest order: pending and failed (all with
         ``reprocess``)."""
 
-    def record(self, outcomes: Sequence[Outcome]) -> None:
+    def record(self, outcomes: Sequence[Outcome], runs: Sequence[Run] = ()) -> None:
         """Write a batch of outcomes in one transaction."""
 
     def counts(self) -> Counts: ...

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 
 from gristmill._exceptions import ConfigError
-from gristmill.ledger.base import Counts, Outcome, Record, Status, Todo
+from gristmill.ledger.base import Counts, Outcome, Record, Run, Status, Todo, unpack
 from gristmill.manifest import Item, ManifestInfo, PlanChanges
 
 
@@ -69,10 +69,10 @@ class MemoryLedger:
             row = self._rows[seq]
             if reprocess or row[0] in wanted:
                 item = self._items[seq]
-                yield (seq, item.id, item.size, item.fingerprint, int(row[1]))  # type: ignore[call-overload]
+                yield (seq, item.id, item.size, item.fingerprint, 0)
 
-    def record(self, outcomes: Sequence[Outcome]) -> None:
-        for outcome in outcomes:
+    def record(self, outcomes: Sequence[Outcome], runs: Sequence[Run] = ()) -> None:
+        for outcome in [*outcomes, *(o for run in runs for o in unpack(run))]:
             row = self._rows[outcome[0]]
             row[:] = [outcome[1], int(row[1]) + outcome[2], *outcome[3:]]  # type: ignore[call-overload]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gristmill._exceptions import ConfigError, LedgerError
-from gristmill.ledger.base import DURATION, STARTED, WORKER, Counts, Outcome, Record, Status, Todo
+from gristmill.ledger.base import Counts, Outcome, Record, Run, Status, Todo
 from gristmill.manifest import Item, ManifestInfo, PlanChanges
 
 LEDGER_FILE = "ledger.sqlite"
@@ -50,15 +50,14 @@ UPDATE items SET status = ?2, attempts = attempts + ?3, error_type = ?4, message
     traceback = ?6, outputs = ?7, started = ?8, duration = ?9, worker = ?10, batch = NULL
 WHERE seq = ?1
 """
-# A run of consecutive items done at the first attempt with no outputs to note is recorded
-# as one range update plus one row of packed timings: ~10x cheaper than a row update each.
+# A Run is recorded as one range update plus one row of packed timings: ~10x cheaper than
+# a row update per item.
 _RECORD_RUN = f"""
 UPDATE items SET status = {int(Status.DONE)}, attempts = attempts + 1, error_type = NULL,
     message = NULL, traceback = NULL, outputs = NULL, started = NULL, duration = NULL,
     worker = NULL, batch = ?
 WHERE seq BETWEEN ? AND ?
 """
-MIN_RUN = 16
 _INSERT = "INSERT INTO items (seq, id, size, fingerprint, attempts) VALUES (?, ?, ?, ?, ?)"
 # Many rows per statement: about twice as fast as executemany. 199 rows x 5 parameters stays
 # under 999, the parameter limit of older SQLite builds.
@@ -171,29 +170,25 @@ class SqliteLedger:
     def todo(self, *, reprocess: bool = False) -> Iterator[Todo]:
         where = "" if reprocess else f"AND status IN ({int(Status.PENDING)}, {int(Status.FAILED)})"
         query = (
-            f"SELECT seq, id, size, fingerprint, attempts FROM items WHERE seq > ? {where} "
-            f"ORDER BY seq LIMIT {PAGE}"
+            f"SELECT seq, id, size, fingerprint, 0 FROM items WHERE seq > ? {where} ORDER BY seq LIMIT {PAGE}"
         )
         last = 0
         while rows := self._db.execute(query, (last,)).fetchall():
             yield from rows
             last = rows[-1][0]
 
-    def record(self, outcomes: Sequence[Outcome]) -> None:
-        if not outcomes:
+    def record(self, outcomes: Sequence[Outcome], runs: Sequence[Run] = ()) -> None:
+        if not outcomes and not runs:
             return
-        runs, singles = _split_runs(outcomes)
         with self._transaction():
-            if singles:
-                self._db.executemany(_RECORD, singles)
+            if outcomes:
+                self._db.executemany(_RECORD, outcomes)
             for run in runs:
-                first = run[0]
-                timings = array("d", [outcome[DURATION] for outcome in run]).tobytes()
                 batch = self._db.execute(
                     "INSERT INTO batches (first_seq, started, worker, durations) VALUES (?, ?, ?, ?)",
-                    (first[0], first[STARTED], first[WORKER], timings),
+                    (run.first, run.started, run.worker, run.durations),
                 ).lastrowid
-                self._db.execute(_RECORD_RUN, (batch, first[0], run[-1][0]))
+                self._db.execute(_RECORD_RUN, (batch, run.first, run.first + run.length - 1))
 
     def counts(self) -> Counts:
         found = dict(self._db.execute("SELECT status, count(*) FROM items GROUP BY status"))
@@ -247,34 +242,6 @@ class _Transaction:
             self._db.execute("COMMIT")
         except sqlite3.Error as err:
             raise LedgerError(f"cannot write the ledger {self._path}: {err}") from err
-
-
-def _split_runs(outcomes: Sequence[Outcome]) -> tuple[list[Sequence[Outcome]], list[Outcome]]:
-    """Separate runs of consecutive plain successes (see ``_RECORD_RUN``) from the rest."""
-    runs: list[Sequence[Outcome]] = []
-    singles: list[Outcome] = []
-    done = int(Status.DONE)
-    start = 0
-    count = len(outcomes)
-    while start < count:
-        end = start
-        head = outcomes[start]
-        if head[1] == done and head[2] == 1 and head[6] is None:
-            while (
-                end + 1 < count
-                and (o := outcomes[end + 1])[0] == outcomes[end][0] + 1
-                and o[1] == done
-                and o[2] == 1
-                and o[6] is None
-                and o[9] == head[9]
-            ):
-                end += 1
-        if end + 1 - start >= MIN_RUN:
-            runs.append(outcomes[start : end + 1])
-        else:
-            singles.extend(outcomes[start : end + 1])
-        start = end + 1
-    return runs, singles
 
 
 def _record(row: Any) -> Record:
