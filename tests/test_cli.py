@@ -199,3 +199,33 @@ def test_settings_come_from_flags_then_environment_then_dotenv_then_toml(tmp_pat
     broken = gristmill("run", "cubes.py", cwd=tmp_path)
     assert broken.returncode == 2
     assert "gristmill.toml is not valid TOML" in broken.stderr
+
+
+def test_a_script_without_a_main_guard_runs_on_the_pool(tmp_path: Path) -> None:
+    """Workers get the pipeline by cloudpickle and never import the script again."""
+    (tmp_path / "script.py").write_text(
+        textwrap.dedent(
+            """
+            from gristmill import BaseSample, Pipeline, Processor
+            from gristmill.ledger import MemoryLedger
+            from gristmill.sources import Range
+
+            print("top level ran")
+
+            class Twice(Processor):
+                def process(self, sample):
+                    return BaseSample(id=sample.id * 2)
+
+            for method in ("forkserver", "spawn"):
+                result = Pipeline(Range(count=50), [Twice()]).run(
+                    workers=2, start_method=method, ledger=MemoryLedger(), progress=False
+                )
+                print(method, result.done, result.failed)
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["top level ran", "forkserver 50 0", "spawn 50 0"]

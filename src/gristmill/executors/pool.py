@@ -12,6 +12,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -91,7 +92,8 @@ class _Slot:
             name=f"gristmill-{self.name}",
             daemon=True,
         )
-        self.process.start()
+        with _main_module_hidden():
+            self.process.start()
         task_r.close()
         result_w.close()
         self.tasks.send_bytes(bundle_bytes)
@@ -286,6 +288,30 @@ class _Pool:
                 yield from self._fail(
                     slot, task, ItemTimeout, f"timed out after {timeout:g} s; its worker was replaced"
                 )
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Keep multiprocessing from importing the parent's ``__main__`` script in each worker.
+
+    Workers get all they need through cloudpickle; importing the script again costs every
+    worker its start-up imports, and re-runs any top-level code not behind
+    ``if __name__ == "__main__"``.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved: dict[str, Any] = {
+        key: main.__dict__[key] for key in ("__file__", "__spec__") if key in main.__dict__
+    }
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 def _death_reason(slot: _Slot) -> str:
