@@ -95,3 +95,13 @@ class BatchSquare(Processor):
 
     def process(self, sample: BaseSample) -> BaseSample:
         return self.process_batch([sample])[0]
+
+
+class NeedsModel(Processor):
+    """Its setup fails, as loading a missing model would."""
+
+    def setup(self) -> None:
+        raise FileNotFoundError("model weights not found at /models/big.bin")
+
+    def process(self, sample: BaseSample) -> BaseSample:
+        return sample

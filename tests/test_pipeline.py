@@ -12,7 +12,7 @@ from gristmill.executors import PoolExecutor
 from gristmill.ledger import MemoryLedger, SqliteLedger, Status
 from gristmill.sinks import ListSink
 from gristmill.sources import Range
-from helpers import AddLock, BatchSquare, Square, squares
+from helpers import AddLock, BatchSquare, NeedsModel, Square, squares
 
 
 def lines(path: Path) -> list[dict[str, object]]:
@@ -177,3 +177,12 @@ def test_vectorised_processors_get_batches_and_a_bad_item_fails_alone(make_execu
     (failed,) = ledger.records(status=Status.FAILED)
     assert failed.id == "13"
     assert failed.message == "13 is unlucky"
+
+
+def test_a_failing_setup_stops_the_run_before_any_item(make_executor, tmp_path: Path) -> None:
+    from gristmill import ConfigError
+
+    ledger = MemoryLedger()
+    with pytest.raises(ConfigError, match=r"NeedsModel.setup\(\) failed .*model weights not found"):
+        Pipeline(Range(count=5), [NeedsModel()]).run(executor=make_executor(), ledger=ledger, progress=False)
+    assert ledger.counts().done == ledger.counts().failed == 0  # nothing was processed

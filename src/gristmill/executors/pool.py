@@ -252,7 +252,7 @@ class _Pool:
             elif kind == "leaving":  # recycled or stopped; it holds nothing it started
                 slot.leaving = True
             elif kind == "setup-failed":
-                raise ConfigError(f"a processor's setup() failed in worker {slot.name}:\n{rest[0]}")
+                raise ConfigError(rest[0])
 
     def _fail(self, slot: _Slot, task: Todo, error: type[GristmillError], reason: str) -> Iterator[Results]:
         """The worker is gone or hung on ``task``: retry it or record the failure, then replace the worker."""
@@ -336,10 +336,8 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
     worker = Worker(bundle, name)
     try:
         worker.setup()
-    except BaseException:
-        import traceback
-
-        results.send(("setup-failed", traceback.format_exc()))
+    except Exception as exc:
+        results.send(("setup-failed", str(exc)))
         return
     now = memoryview(state).cast("B").cast("d")  # plain float stores: cheaper than ctypes
     inbox: deque[Any] = deque()

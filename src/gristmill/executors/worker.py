@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from gristmill._exceptions import SkipItem, TransientError
+from gristmill._exceptions import ConfigError, SkipItem, TransientError
 from gristmill.executors.base import Bundle
 from gristmill.ledger.base import Outcome, Status, Todo, failure
 from gristmill.manifest import Item
@@ -41,8 +41,14 @@ class Worker:
         self.unit_size = (bundle.processor.preferred_batch() if bundle.processor else None) or 1
 
     def setup(self) -> None:
-        if self._processor is not None:
+        if self._processor is None:
+            return
+        try:
             self._processor.setup()
+        except Exception as exc:
+            raise ConfigError(
+                f"{self._processor.name}.setup() failed in worker {self.name}: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def units(self, tasks: Sequence[Todo]) -> Iterator[Sequence[Todo]]:
         """``tasks`` cut into the units ``run_unit`` takes."""

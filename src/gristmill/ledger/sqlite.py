@@ -6,7 +6,7 @@ import sqlite3
 import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import chain, islice
+from itertools import chain, islice, repeat
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +58,9 @@ UPDATE items SET status = {int(Status.DONE)}, attempts = attempts + 1, error_typ
     worker = NULL, batch = ?
 WHERE seq BETWEEN ? AND ?
 """
-_INSERT = "INSERT INTO items (seq, id, size, fingerprint, attempts) VALUES (?, ?, ?, ?, ?)"
-# Many rows per statement: about twice as fast as executemany. 199 rows x 5 parameters stays
-# under 999, the parameter limit of older SQLite builds.
-ROWS_PER_INSERT = 199
-_INSERT_MANY = _INSERT + ", (?, ?, ?, ?, ?)" * (ROWS_PER_INSERT - 1)
+# Many rows per INSERT statement: about twice as fast as executemany. 999 is the parameter
+# limit of older SQLite builds.
+MAX_PARAMETERS = 999
 
 
 class SqliteLedger:
@@ -119,15 +117,25 @@ class SqliteLedger:
 
     def extend(self, items: Sequence[Item]) -> list[Todo]:
         first = self._db.execute("SELECT coalesce(max(seq), 0) + 1 FROM items").fetchone()[0]
-        todo: list[Todo] = [(first + n, *item, 0) for n, item in enumerate(items)]
-        whole = len(todo) - len(todo) % ROWS_PER_INSERT
+        seqs = range(first, first + len(items))
+        ids, sizes, fingerprints = zip(*items, strict=True) if items else ((), (), ())
+        # Binding None is slow in sqlite3 (it goes through the adapter lookup): a listing
+        # with neither sizes nor fingerprints stores only seq and id.
+        if any(size is not None for size in sizes) or any(fp is not None for fp in fingerprints):
+            rows: list[tuple[Any, ...]] = list(zip(seqs, ids, sizes, fingerprints, strict=True))
+        else:
+            rows = list(zip(seqs, ids, strict=True))
+        width = len(rows[0]) if rows else 2
+        columns = ("seq", "id", "size", "fingerprint")[:width]
+        per = MAX_PARAMETERS // width
+        single = f"INSERT INTO items ({', '.join(columns)}) VALUES ({', '.join('?' * width)})"
+        many = single + f", ({', '.join('?' * width)})" * (per - 1)
+        whole = len(rows) - len(rows) % per
         with self._transaction():
-            for start in range(0, whole, ROWS_PER_INSERT):
-                self._db.execute(
-                    _INSERT_MANY, list(chain.from_iterable(todo[start : start + ROWS_PER_INSERT]))
-                )
-            self._db.executemany(_INSERT, todo[whole:])
-        return todo
+            for start in range(0, whole, per):
+                self._db.execute(many, list(chain.from_iterable(rows[start : start + per])))
+            self._db.executemany(single, rows[whole:])
+        return list(zip(seqs, ids, sizes, fingerprints, repeat(0)))
 
     def seal(self, *, source: str) -> None:
         # The id index is built once the listing is in: several times cheaper than keeping
