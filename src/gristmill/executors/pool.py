@@ -9,6 +9,7 @@ a dead worker held (``WorkerDied``) and which one has run past its timeout (``It
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing as mp
 import os
 import signal
@@ -29,10 +30,11 @@ from gristmill.executors.base import Bundle, Results
 from gristmill.executors.worker import Worker
 from gristmill.ledger.base import DURATION, SEQ, STATUS, WORKER, Outcome, Run, Status, Todo, failure, pack
 
-TARGET_BATCH_SECONDS = 0.05  # a batch long enough to amortise IPC, short enough to balance load
+TARGET_BATCH_SECONDS = 0.025  # a batch long enough to amortise IPC, short enough to balance load
 MAX_BATCH = 2048
 FIRST_BATCH = 4
-PREFETCH = 2  # batches queued per worker, so it never waits for the coordinator
+QUEUED_SECONDS = 0.03  # work queued per worker, so it never waits while the coordinator writes
+MIN_PREFETCH, MAX_PREFETCH = 2, 4  # batches queued per worker
 FLUSH_SECONDS = 0.1  # a worker sends finished results at least this often
 STOP_GRACE = 3.0  # after a stop request, how long in-flight items may take before workers are killed
 IDLE = -1.0
@@ -145,6 +147,7 @@ class _Pool:
         self.requeued: deque[Todo] = deque()  # items handed back by a worker that went away
         self.batch_size = options.batch_size or FIRST_BATCH
         self.per_item = 0.0  # running mean of item duration, for automatic batch sizes
+        self.prefetch = MIN_PREFETCH
         self.stopping = False
 
     def __enter__(self) -> _Pool:
@@ -181,9 +184,9 @@ class _Pool:
             yield from self._collect(busy or self.slots)
 
     def _fill(self, todo: Iterator[Todo]) -> bool:
-        """Top every worker up to PREFETCH batches; True once there is nothing left to send."""
+        """Top every worker up to ``prefetch`` batches; True once there is nothing left to send."""
         for slot in self.slots:
-            while slot.batches < PREFETCH and not slot.leaving:
+            while slot.batches < self.prefetch and not slot.leaving:
                 batch = self._next_batch(todo)
                 if not batch:
                     return True
@@ -206,6 +209,11 @@ class _Pool:
         self.per_item = mean if self.per_item == 0 else 0.8 * self.per_item + 0.2 * mean
         ideal = int(TARGET_BATCH_SECONDS / max(self.per_item, 1e-7))
         self.batch_size = max(1, min(MAX_BATCH, ideal, self.batch_size * 4))
+        # Tiny items make short batches: queue more of them. Long ones: few, for balance.
+        batch_seconds = self.batch_size * self.per_item
+        self.prefetch = max(
+            MIN_PREFETCH, min(MAX_PREFETCH, math.ceil(QUEUED_SECONDS / max(batch_seconds, 1e-9)))
+        )
 
     def _collect(self, slots: list[_Slot]) -> Iterator[Results]:
         by_handle: dict[Any, _Slot] = {}
