@@ -121,7 +121,7 @@ class SqliteLedger:
         ids, sizes, fingerprints = zip(*items, strict=True) if items else ((), (), ())
         # Binding None is slow in sqlite3 (it goes through the adapter lookup): a listing
         # with neither sizes nor fingerprints stores only seq and id.
-        if any(size is not None for size in sizes) or any(fp is not None for fp in fingerprints):
+        if sizes.count(None) < len(sizes) or fingerprints.count(None) < len(fingerprints):
             rows: list[tuple[Any, ...]] = list(zip(seqs, ids, sizes, fingerprints, strict=True))
         else:
             rows = list(zip(seqs, ids, strict=True))
