@@ -29,7 +29,7 @@ def test_every_error_is_a_gristmill_error() -> None:
     errors = [
         getattr(gristmill, name) for name in gristmill.__all__ if name.endswith(("Error", "Died", "Timeout"))
     ]
-    errors += [gristmill.SkipItem, gristmill.Interrupted]
+    errors += [gristmill.SkipItem]
     assert all(issubclass(error, gristmill.GristmillError) for error in errors)
     error = gristmill.ProcessingError("bad page", item_id="a/b.pdf", processor="Partition")
     assert str(error) == "bad page (item 'a/b.pdf')"

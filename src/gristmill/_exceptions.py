@@ -12,8 +12,7 @@
     ├── DuplicateDataError   rows that are already present (table import)
     ├── WorkerDied           the worker process died while it held the item
     ├── ItemTimeout          the item ran past its timeout
-    ├── SkipItem             raised by a processor: leave this item out (status skipped)
-    └── Interrupted          the run was stopped by SIGINT/SIGTERM (exit 130)
+    └── SkipItem             raised by a processor: leave this item out (status skipped)
 
 Context is keyword-only, so messages stay readable and fields stay machine-readable.
 """
@@ -101,7 +100,3 @@ class ItemTimeout(GristmillError):
 
 class SkipItem(GristmillError):
     """Raised by a processor or source to leave an item out; it is recorded as skipped."""
-
-
-class Interrupted(GristmillError):
-    """The run was stopped by a signal; what finished is recorded."""

@@ -15,7 +15,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gristmill._exceptions import ConfigError, Interrupted
+from gristmill._exceptions import ConfigError
 from gristmill.executors.base import DEFAULT_BACKOFF, DEFAULT_RETRIES, Bundle, Executor
 from gristmill.executors.inline import InlineExecutor
 from gristmill.executors.pool import PoolExecutor
@@ -308,6 +308,3 @@ def _executor(name: str, opts: RunOptions) -> Executor:
     if opts.start_method is not None:
         settings["start_method"] = opts.start_method
     return PoolExecutor(**settings)
-
-
-__all__ = ["Interrupted", "Pipeline", "RunOptions", "RunResult"]

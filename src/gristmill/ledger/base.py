@@ -117,10 +117,6 @@ def unpack(run: Run) -> list[Outcome]:
     return outcomes
 
 
-def todo_item(todo: Todo) -> Item:
-    return Item(todo[1], todo[2], todo[3])
-
-
 def failure(
     seq: int,
     error_type: str,
