@@ -186,3 +186,21 @@ def test_a_failing_setup_stops_the_run_before_any_item(make_executor, tmp_path: 
     with pytest.raises(ConfigError, match=r"NeedsModel.setup\(\) failed .*model weights not found"):
         Pipeline(Range(count=5), [NeedsModel()]).run(executor=make_executor(), ledger=ledger, progress=False)
     assert ledger.counts().done == ledger.counts().failed == 0  # nothing was processed
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_a_run_stopped_while_listing_is_completed_by_the_next(kind: str, tmp_path: Path) -> None:
+    from gristmill.ledger.base import Status as S
+
+    ledger = SqliteLedger(tmp_path) if kind == "sqlite" else MemoryLedger()
+    from gristmill import Item
+
+    first = ledger.extend([Item(str(n)) for n in range(10)])  # listed, never sealed
+    ledger.record([(t[0], int(S.DONE), 1, None, None, None, None, 0.0, 0.0, "w") for t in first[:4]])
+    assert ledger.manifest_info() is None
+    sink = ListSink()
+    result = Pipeline(Range(count=30), [Square()], sink).run(executor="inline", ledger=ledger, progress=False)
+    assert result.done == 26  # the four done before are not redone
+    assert ledger.counts() == (0, 30, 0, 0)
+    assert ledger.manifest_info() is not None
+    assert sorted(sink.by_item, key=int) == [str(n) for n in range(4, 30)]
