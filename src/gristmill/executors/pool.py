@@ -52,7 +52,7 @@ class PoolExecutor(BaseModel):
 
     Args:
         workers: number of worker processes (default: CPU count).
-        batch_size: items per message; by default sized so a batch takes about 50 ms.
+        batch_size: items per message; by default sized so a batch takes about 25 ms.
         timeout: seconds one item may take before its worker is killed and replaced.
         max_items_per_worker: recycle a worker after this many items (leaky libraries).
         start_method: ``forkserver`` or ``spawn``; ``fork`` only when asked for.
