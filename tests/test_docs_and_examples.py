@@ -57,7 +57,8 @@ def demo_copy(tmp_path: Path) -> Path:
 
 
 def test_readme_cli_commands_run(demo_copy: Path) -> None:
-    commands = [shlex.split(line, comments=True) for line in blocks("bash")[1].splitlines() if line.strip()]
+    lines = [line for block in blocks("bash")[1:] for line in block.splitlines() if line.strip()]
+    commands = [shlex.split(line, comments=True) for line in lines]
     assert all(command[0] == "gristmill" for command in commands)
     for command in commands:
         result = run([str(BIN / "gristmill"), *command[1:]], demo_copy)

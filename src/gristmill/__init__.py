@@ -13,7 +13,7 @@ from gristmill._exceptions import (
     TransientError,
     WorkerDied,
 )
-from gristmill.manifest import Item
+from gristmill.manifest import Item, Shard
 from gristmill.pipeline import Pipeline, RunOptions, RunResult
 from gristmill.processors import Cache, Compose, Processor, Save
 from gristmill.samples import BaseSample, Document, Element
@@ -38,6 +38,7 @@ __all__ = [
     "RunOptions",
     "RunResult",
     "Save",
+    "Shard",
     "SinkError",
     "SkipItem",
     "SourceError",

@@ -13,8 +13,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from gristmill._exceptions import ConfigError, GristmillError, SourceError
-from gristmill.ledger.base import Status
+from gristmill.ledger.base import Counts, Status
 from gristmill.ledger.sqlite import LEDGER_FILE, SqliteLedger
+from gristmill.manifest import Shard
 from gristmill.pipeline import Pipeline, RunResult
 from gristmill.sinks.files import FileSink, JsonFiles
 from gristmill.sources.files import Files
@@ -49,6 +50,14 @@ SourceOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        envvar="GRISTMILL_SHARD",
+        help="I/N: only the items of part I of N, split by item id (one per machine)",
+    ),
+]
 
 
 def _handle_errors(func: F) -> F:
@@ -186,10 +195,12 @@ def run(
         int | None,
         typer.Option("--max-items-per-worker", min=1, help="recycle workers after this many items"),
     ] = None,
+    shard: ShardOpt = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="more detail")] = 0,
 ) -> None:
     """Process every item of PIPELINE that is not done yet; rerun to resume."""
     _logging(verbose)
+    part = _shard(shard)
     loaded = _load(pipeline, source, output)
     result = loaded.run(
         executor=executor,  # type: ignore[arg-type]  # checked by Pipeline.run
@@ -205,9 +216,14 @@ def run(
         progress=progress,
         start_method=start_method,
         max_items_per_worker=max_items_per_worker,
+        shard=part,
     )
-    _summary(result, loaded.state_folder(state))
+    _summary(result, loaded.state_folder(state, part))
     raise typer.Exit(result.exit_code)
+
+
+def _shard(text: str | None) -> Shard | None:
+    return None if text is None else Shard.parse(text)
 
 
 def _summary(result: RunResult, state: Path) -> None:
@@ -229,19 +245,44 @@ def _summary(result: RunResult, state: Path) -> None:
 
 @app.command()
 @_handle_errors
-def status(pipeline: OptionalPipeline = None, state: StateOpt = None, as_json: JsonOpt = False) -> None:
+def status(
+    pipeline: OptionalPipeline = None,
+    state: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--state",
+            envvar="GRISTMILL_STATE",
+            help="state folder; give several (one per shard or machine) for their sum",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """How many items are done, failed, skipped and pending."""
-    folder = _state(pipeline, state)
-    ledger = SqliteLedger(folder)
-    counts, info = ledger.counts(), ledger.manifest_info()
-    ledger.close()
+    folders = [_state(pipeline, folder) for folder in state] if state else [_state(pipeline, None)]
+    if len({folder.resolve() for folder in folders}) < len(folders):
+        raise ConfigError("a state folder is given twice; give each one once")
+    reports = []
+    for folder in folders:
+        ledger = SqliteLedger(folder)
+        reports.append((folder, ledger.counts(), ledger.manifest_info()))
+        ledger.close()
+    total = Counts(*map(sum, zip(*(counts for _, counts, _ in reports), strict=True)))
     if as_json:
-        typer.echo(json.dumps({"state": str(folder), **counts._asdict(), "total": counts.total}))
+        states = [{"state": str(folder), **_counts_json(counts)} for folder, counts, _ in reports]
+        merged = {"states": states, "total": _counts_json(total)}
+        typer.echo(json.dumps(states[0] if len(states) == 1 else merged))
         return
-    typer.echo(f"state: {folder}")
-    if info is not None:
-        typer.echo(f"source: {info.source}")
-    typer.echo(describe_counts(counts))
+    for folder, counts, info in reports:
+        typer.echo(f"state: {folder}")
+        if info is not None:
+            typer.echo(f"source: {info.source}")
+        typer.echo(describe_counts(counts))
+    if len(reports) > 1:
+        typer.echo(f"total: {describe_counts(total)}")
+
+
+def _counts_json(counts: Counts) -> dict[str, int]:
+    return {**counts._asdict(), "total": counts.total}
 
 
 @app.command()
@@ -292,12 +333,14 @@ def manifest_generate(
     force_refresh: Annotated[
         bool, typer.Option("--force-refresh", help="list the source again and merge")
     ] = False,
+    shard: ShardOpt = None,
 ) -> None:
     """List the source once and store the manifest (kept until --force-refresh)."""
+    part = _shard(shard)
     loaded = _load(pipeline, source, None)
-    ledger = loaded.open_ledger(state)
+    ledger = loaded.open_ledger(state, part)
     existed = ledger.manifest_info() is not None
-    changes = loaded.plan(ledger, refresh=force_refresh)
+    changes = loaded.plan(ledger, refresh=force_refresh, shard=part)
     info = ledger.manifest_info()
     ledger.close()
     assert info is not None

@@ -8,12 +8,12 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gristmill._exceptions import ConfigError
 from gristmill.executors.base import DEFAULT_BACKOFF, DEFAULT_RETRIES, Bundle, Executor
@@ -21,7 +21,7 @@ from gristmill.executors.inline import InlineExecutor
 from gristmill.executors.pool import PoolExecutor
 from gristmill.ledger.base import ERROR_TYPE, MESSAGE, SEQ, STATUS, Counts, Ledger, Outcome, Run, Status, Todo
 from gristmill.ledger.sqlite import SqliteLedger
-from gristmill.manifest import PlanChanges
+from gristmill.manifest import Item, PlanChanges, Shard
 from gristmill.processors import Compose, Processor
 from gristmill.sinks.base import Sink
 from gristmill.sources.base import Source
@@ -54,6 +54,13 @@ class RunOptions(BaseModel):
     progress: bool | None = None
     start_method: str | None = None
     max_items_per_worker: int | None = Field(default=None, ge=1)
+    shard: Shard | None = None  # (I, N), I from 1: this run's part of the manifest
+
+    @field_validator("shard")
+    @classmethod
+    def _shard_exists(cls, shard: Shard | None) -> Shard | None:
+        # checked() raises a ConfigError, not a ValueError: pydantic lets it through as it is
+        return None if shard is None else shard.checked()
 
 
 class RunResult(NamedTuple):
@@ -105,25 +112,41 @@ class Pipeline:
     def __repr__(self) -> str:
         return f"Pipeline(name={self.name!r}, source={self.source!r}, sink={self.sink!r})"
 
-    def state_folder(self, state: Path | None = None) -> Path:
-        return state if state is not None else STATE_ROOT / self.name
+    def state_folder(self, state: Path | None = None, shard: Shard | None = None) -> Path:
+        if state is not None:
+            return state
+        folder = STATE_ROOT / self.name
+        return folder if shard is None else folder / f"shard-{shard.number}-of-{shard.of}"
 
-    def open_ledger(self, state: Path | None = None) -> SqliteLedger:
-        return SqliteLedger(self.state_folder(state))
+    def open_ledger(self, state: Path | None = None, shard: Shard | None = None) -> SqliteLedger:
+        return SqliteLedger(self.state_folder(state, shard))
 
-    def plan(self, ledger: Ledger, *, refresh: bool = False) -> PlanChanges:
-        """Make the manifest if there is none (or ``refresh``); a stored one is left as it is."""
+    def plan(self, ledger: Ledger, *, refresh: bool = False, shard: Shard | None = None) -> PlanChanges:
+        """Make the manifest if there is none (or ``refresh``); a stored one is left as it is.
+
+        With ``shard``, the manifest holds only that shard's items.
+        """
         self.source.check()
         info = ledger.manifest_info()
+        described = self._describe(shard)
         if info is not None and not refresh:
-            if info.source != self.source.describe():
+            if info.source != described:
                 raise ConfigError(
                     f"this state folder holds the manifest of {info.source}, not of "
-                    f"{self.source.describe()}; add --force-refresh to list the new source into "
+                    f"{described}; add --force-refresh to list the new source into "
                     "it, or give another --state"
                 )
             return PlanChanges()
-        return ledger.plan(self.source.list(), source=self.source.describe())
+        return ledger.plan(self._listing(shard), source=described)
+
+    def _describe(self, shard: Shard | None) -> str:
+        """What the manifest is a listing of, as stored with it."""
+        source = self.source.describe()
+        return source if shard is None else f"{source} (shard {shard})"
+
+    def _listing(self, shard: Shard | None) -> Iterable[Item]:
+        items = self.source.list()
+        return items if shard is None else shard.select(items)
 
     def run(
         self,
@@ -139,7 +162,7 @@ class Pipeline:
                 executor instance.
             ledger: where item states are kept; by default a `SqliteLedger` in the state
                 folder.
-            **options: those of `RunOptions` (``workers``, ``max_items``, ``timeout``…).
+            **options: those of `RunOptions` (``workers``, ``max_items``, ``shard=(2, 3)``…).
         """
         try:
             opts = RunOptions(**options)
@@ -148,7 +171,7 @@ class Pipeline:
         if isinstance(executor, str):
             executor = _executor(executor, opts)
         owned = ledger is None
-        ledger = ledger or self.open_ledger(opts.state)
+        ledger = ledger or self.open_ledger(opts.state, opts.shard)
         try:
             if self.sink is not None:
                 self.sink.check()
@@ -166,9 +189,9 @@ class Pipeline:
         todo: Iterator[Todo]
         if ledger.counts().total == 0 and opts.max_items is None:
             self.source.check()
-            todo = self._list_and_process(ledger, progress, listed)
+            todo = self._list_and_process(ledger, progress, listed, opts.shard)
         else:
-            changes = self.plan(ledger, refresh=opts.refresh)
+            changes = self.plan(ledger, refresh=opts.refresh, shard=opts.shard)
             todo = ledger.todo(reprocess=opts.reprocess)
             before = ledger.counts()
             planned = before.total if opts.reprocess else before.pending + before.failed
@@ -204,20 +227,22 @@ class Pipeline:
             changes,
         )
 
-    def _list_and_process(self, ledger: Ledger, progress: Progress, listed: list[int]) -> Iterator[Todo]:
+    def _list_and_process(
+        self, ledger: Ledger, progress: Progress, listed: list[int], shard: Shard | None
+    ) -> Iterator[Todo]:
         """First run: store the listing a chunk at a time and hand each chunk straight on,
         so workers start on the first items while the rest are still being listed. A run
         stopped before the listing ends leaves the manifest unsealed; the next run lists
         again and merges, keeping what was done."""
 
         def chunks() -> Iterator[list[Todo]]:
-            items = iter(self.source.list())
+            items = iter(self._listing(shard))
             total = 0
             while chunk := list(islice(items, LIST_CHUNK)):
                 todo = ledger.extend(chunk)
                 total += len(todo)
                 yield todo
-            ledger.seal(source=self.source.describe())
+            ledger.seal(source=self._describe(shard))
             progress.set_total(total)
             listed.append(total)
 
