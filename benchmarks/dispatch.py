@@ -11,7 +11,8 @@ What it measures, on this machine, with the same number of workers for every met
   ``mpire.WorkerPool.imap_unordered`` (if installed), each at its best of a few chunk sizes;
 * every timing starts before the pool is created and ends after it is shut down. Only the
   launch of gristmill's forkserver, once per process, is timed apart (a 1-item warm-up run);
-* methods run in interleaved rounds (``--repeat``, 3), each keeping its best: this machine's
+* after a tuning pass that picks each peer's chunk size, methods run once per round in
+  interleaved rounds (``--repeat``, 3), each keeping its best: this machine's
   speed drifts, and interleaving keeps a slow spell from landing on one method only;
 * gristmill's coordinator: peak RSS over a 100,000- and a 1,000,000-item no-op run (2 workers),
   and how long ``run()`` takes to return on the finished 1,000,000-item state (resume).
@@ -36,6 +37,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -197,35 +199,65 @@ def bench_workload(
         runs["mpire"] = {str(c or "auto"): partial(time_mpire, func, n, w, c, start) for c in mpire_chunks}
     else:
         print("  mpire: skipped (not installed)")
+    # Tuning pass, not counted: each peer's best chunk size. Then every method runs once per
+    # round, so each gets the same number of chances at a fast spell of this machine.
     tried: dict[str, dict[str, float]] = {method: {} for method in runs}
+    for method, configs in runs.items():
+        if len(configs) > 1:
+            tried[method] = {label: run() for label, run in configs.items()}
+    chosen = {
+        method: min(tried[method], key=tried[method].__getitem__) if tried[method] else next(iter(configs))
+        for method, configs in runs.items()
+    }
+    times: dict[str, list[float]] = {method: [] for method in runs}
     for round_ in range(1, args.repeat + 1):
         for method, configs in runs.items():
-            for label, run in configs.items():
-                took = run()
-                tried[method][label] = min(took, tried[method].get(label, took))
-            best = min(tried[method].values())
-            print(f"  round {round_}: {method:<26} {n / best:>10,.0f} items/s (best so far)", flush=True)
+            times[method].append(configs[chosen[method]]())
+            print(f"  round {round_}: {method:<26} {n / times[method][-1]:>10,.0f} items/s", flush=True)
     rows = []
-    for method, times in tried.items():
-        chunk = min(times, key=times.__getitem__)
-        seconds = times[chunk]
-        rows.append({"method": method, "chunk": chunk, "seconds": seconds, "items_per_s": n / seconds})
-        rows[-1]["tried"] = times  # every chunk size's best time
+    for method, taken in times.items():
+        seconds = min(taken)
+        rows.append(
+            {
+                "method": method,
+                "chunk": chosen[method],
+                "seconds": seconds,
+                "items_per_s": n / seconds,
+                "rounds": taken,
+                "tuning": tried[method],
+            }
+        )
     ratios = {g["method"]: {r["method"]: g["items_per_s"] / r["items_per_s"] for r in rows} for g in rows[:2]}
+    # Round by round, methods ran back to back: the median of those paired ratios shrugs off
+    # the machine's slow and fast spells better than the best times do.
+    paired = {
+        g: {m: statistics.median(t / tg for t, tg in zip(times[m], times[g], strict=True)) for m in times}
+        for g in list(times)[:2]
+    }
     skipped = [] if HAVE_MPIRE else ["mpire"]
-    return {"items": n, "workers": w, "methods": rows, "gristmill_ratio": ratios, "skipped": skipped}
+    return {
+        "items": n,
+        "workers": w,
+        "methods": rows,
+        "gristmill_ratio": ratios,
+        "gristmill_paired_median_ratio": paired,
+        "skipped": skipped,
+    }
 
 
 def print_table(name: str, result: dict[str, Any]) -> None:
-    ratios = result["gristmill_ratio"]
+    ratios, paired = result["gristmill_ratio"], result["gristmill_paired_median_ratio"]
+    grist, made = list(ratios)
     print(f"\n{name}: {result['items']:,} items, {result['workers']} workers")
-    print("  ratio = gristmill items/s ÷ method items/s ('made': gristmill with the manifest made)")
-    print(f"  {'method':<26}{'chunk':>6}{'seconds':>9}{'items/s':>11}{'gristmill ÷':>13}{'made ÷':>8}")
+    print("  ratio = gristmill items/s ÷ method items/s, from the best rounds and as the median of")
+    print("  round-by-round ratios ('made': gristmill with the manifest made)")
+    header = f"  {'method':<26}{'chunk':>6}{'seconds':>9}{'items/s':>11}"
+    print(header + f"{'gristmill ÷':>13}{'median':>8}{'made ÷':>8}{'median':>8}")
     for row in result["methods"]:
-        r1, r2 = (ratios[g][row["method"]] for g in ratios)
+        m = row["method"]
         print(
-            f"  {row['method']:<26}{row['chunk']:>6}{row['seconds']:>9.2f}{row['items_per_s']:>11,.0f}"
-            f"{r1:>13.2f}{r2:>8.2f}"
+            f"  {m:<26}{row['chunk']:>6}{row['seconds']:>9.2f}{row['items_per_s']:>11,.0f}"
+            f"{ratios[grist][m]:>13.2f}{paired[grist][m]:>8.2f}{ratios[made][m]:>8.2f}{paired[made][m]:>8.2f}"
         )
 
 

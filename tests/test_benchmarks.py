@@ -1,0 +1,29 @@
+"""The dispatch benchmark runs (its --quick form) and writes every figure it prints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_dispatch_benchmark_quick(tmp_path: Path) -> None:
+    out = tmp_path / "dispatch.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "dispatch.py"), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    for workload in ("noop", "cpu2ms"):
+        methods = {row["method"]: row for row in report["workloads"][workload]["methods"]}
+        assert {"gristmill", "gristmill (manifest made)", "multiprocessing.Pool"} <= set(methods)
+        assert all(row["items_per_s"] > 0 for row in methods.values())
+        assert "gristmill ÷" in result.stdout
+    assert report["memory"]["resume"]["seconds"] > 0
