@@ -210,9 +210,12 @@ def bench_workload(
         for method, configs in runs.items()
     }
     times: dict[str, list[float]] = {method: [] for method in runs}
+    order = list(runs)
     for round_ in range(1, args.repeat + 1):
-        for method, configs in runs.items():
-            times[method].append(configs[chosen[method]]())
+        # Each round starts one method later, so no method always runs in the same place of
+        # the machine's fast and slow spells.
+        for method in order[round_ - 1 :] + order[: round_ - 1]:
+            times[method].append(runs[method][chosen[method]]())
             print(f"  round {round_}: {method:<26} {n / times[method][-1]:>10,.0f} items/s", flush=True)
     rows = []
     for method, taken in times.items():
