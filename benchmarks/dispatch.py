@@ -214,7 +214,8 @@ def bench_workload(
     for round_ in range(1, args.repeat + 1):
         # Each round starts one method later, so no method always runs in the same place of
         # the machine's fast and slow spells.
-        for method in order[round_ - 1 :] + order[: round_ - 1]:
+        shift = (round_ - 1) % len(order)
+        for method in order[shift:] + order[:shift]:
             times[method].append(runs[method][chosen[method]]())
             print(f"  round {round_}: {method:<26} {n / times[method][-1]:>10,.0f} items/s", flush=True)
     rows = []
