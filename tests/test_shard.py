@@ -91,6 +91,9 @@ def test_a_shard_refuses_the_state_folder_of_another(tmp_path: Path) -> None:
         refused = gristmill("run", "cubes.py", *other, "--state", "s", "--no-progress", cwd=tmp_path)
         assert refused.returncode == 2
         assert "holds the manifest of Range(30) (shard 1/3)" in refused.stderr
+        forced = gristmill("run", "cubes.py", *other, "--state", "s", "--force-refresh", cwd=tmp_path)
+        assert forced.returncode == 2  # not even --force-refresh mixes two shards in one folder
+        assert "each shard keeps its own state folder" in forced.stderr
     again = gristmill("manifest", "generate", "cubes.py", "--shard", "1/3", "--state", "s", cwd=tmp_path)
     assert "manifest exists" in again.stdout
 

@@ -129,12 +129,17 @@ class Pipeline:
         self.source.check()
         info = ledger.manifest_info()
         described = self._describe(shard)
+        if info is not None and _shard_of(info.source) != _shard_of(described):
+            raise ConfigError(
+                f"this state folder holds the manifest of {info.source}, not of {described}; "
+                "each shard keeps its own state folder: give another --state"
+            )
         if info is not None and not refresh:
             if info.source != described:
                 raise ConfigError(
-                    f"this state folder holds the manifest of {info.source}, not of "
-                    f"{described}; add --force-refresh to list the new source into "
-                    "it, or give another --state"
+                    f"this state folder holds the manifest of {info.source}, not of {described}; "
+                    "give another --state, or, if it is the same corpus in a new place, add "
+                    "--force-refresh to list it into this folder (items are matched by id)"
                 )
             return PlanChanges()
         return ledger.plan(self._listing(shard), source=described)
@@ -316,6 +321,11 @@ def _signals_stop(stop: threading.Event) -> Iterator[list[int]]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _shard_of(description: str) -> str | None:
+    found = re.search(r" \(shard (\d+/\d+)\)$", description)
+    return found.group(1) if found else None
 
 
 def _executor(name: str, opts: RunOptions) -> Executor:
