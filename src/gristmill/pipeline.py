@@ -274,8 +274,9 @@ class _Recorder:
         if payloads and self.sink is not None:
             self.payloads.extend(payloads)
         done = sum(1 for outcome in outcomes if outcome[STATUS] == DONE)
-        self.done += done + sum(run.length for run in runs)
-        self.pending += len(outcomes) + sum(run.length for run in runs)
+        in_runs = sum(run.length for run in runs)
+        self.done += done + in_runs
+        self.pending += len(outcomes) + in_runs
         if done < len(outcomes):
             for outcome in outcomes:
                 if outcome[STATUS] == FAILED:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import cloudpickle
 import orjson
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict
 
 from gristmill._exceptions import ConfigError
 from gristmill.samples import BaseSample
@@ -173,17 +173,9 @@ class Cache(Processor):
     processor: Processor
     folder: Path = Path(".gristmill/cache")
 
-    _hits: int = PrivateAttr(default=0)
-    _misses: int = PrivateAttr(default=0)
-
     @property
     def name(self) -> str:
         return f"Cache({self.processor.name})"
-
-    @property
-    def stats(self) -> tuple[int, int]:
-        """(hits, misses) seen by this copy of the processor."""
-        return self._hits, self._misses
 
     def setup(self) -> None:
         self.processor.setup()
@@ -209,8 +201,6 @@ class Cache(Processor):
             if path.exists():
                 found[index] = cloudpickle.loads(path.read_bytes())
         missing = [index for index in range(len(samples)) if index not in found]
-        self._hits += len(found)
-        self._misses += len(missing)
         if missing:
             computed = self.processor.call_batch([samples[index] for index in missing])
             for index, outputs in zip(missing, computed, strict=True):
