@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import threading
+import types
+from collections import ChainMap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import cloudpickle
 
 from gristmill.ledger.base import Outcome, Run, Todo
 from gristmill.processors import Processor
@@ -38,3 +43,26 @@ class Executor(Protocol):
         """Yield results as items finish. Once ``stop`` is set, send no new work, let the
         items in hand finish (briefly), and return; items without a result stay pending."""
         ...
+
+
+def pack_bundle(bundle: Bundle) -> bytes:
+    """Pickle BUNDLE for workers with cloudpickle, steps defined in scripts included.
+
+    cloudpickle (since 3.1.3) renames code it ships by value ``<dynamic-code>``; we keep the
+    real file name, so that a failure's traceback shows the user's file and line.
+    """
+    buffer = io.BytesIO()
+    _BundlePickler(buffer).dump(bundle)
+    return buffer.getvalue()
+
+
+def _reduce_code(code: types.CodeType) -> tuple[Any, tuple[Any, ...]]:
+    rebuild, args = _CODE_REDUCER(code)
+    return rebuild, tuple(code.co_filename if arg == "<dynamic-code>" else arg for arg in args)
+
+
+_CODE_REDUCER = cloudpickle.Pickler.dispatch_table[types.CodeType]
+
+
+class _BundlePickler(cloudpickle.Pickler):  # type: ignore[misc]
+    dispatch_table = ChainMap({types.CodeType: _reduce_code}, cloudpickle.Pickler.dispatch_table)

@@ -26,7 +26,7 @@ import cloudpickle
 from pydantic import BaseModel, ConfigDict, Field
 
 from gristmill._exceptions import ConfigError, GristmillError, ItemTimeout, WorkerDied
-from gristmill.executors.base import Bundle, Results
+from gristmill.executors.base import Bundle, Results, pack_bundle
 from gristmill.executors.worker import Worker
 from gristmill.ledger.base import DURATION, SEQ, STATUS, WORKER, Outcome, Run, Status, Todo, failure, pack
 
@@ -141,7 +141,7 @@ class _Pool:
         if options.start_method == "forkserver":
             self.ctx.set_forkserver_preload(["gristmill.executors.pool"])
         self.retries = bundle.retries
-        self.bundle_bytes = cloudpickle.dumps(bundle)
+        self.bundle_bytes = pack_bundle(bundle)
         self.generations = [0] * options.workers
         self.slots: list[_Slot] = []
         self.requeued: deque[Todo] = deque()  # items handed back by a worker that went away

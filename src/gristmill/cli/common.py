@@ -1,0 +1,208 @@
+"""What every ``gristmill`` command shares: the app, its options, error handling, loading a run."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from gristmill._exceptions import ConfigError, GristmillError, SourceError
+from gristmill.ledger.sqlite import LEDGER_FILE
+from gristmill.manifest import Shard
+from gristmill.pipeline import Pipeline, RunResult
+from gristmill.sinks.files import FileSink, JsonFiles
+from gristmill.sources.files import Files
+from gristmill.telemetry import describe_counts
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Parallel, resumable batch processing of document corpora and record sets.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+manifest_app = typer.Typer(no_args_is_help=True, help="Make or describe a run's manifest.")
+app.add_typer(manifest_app, name="manifest")
+
+log = logging.getLogger("gristmill")
+F = TypeVar("F", bound=Callable[..., Any])
+
+PipelineArg = Annotated[str, typer.Argument(help="path/to/file.py[:name] or package.module:name")]
+OptionalPipeline = Annotated[
+    str | None, typer.Argument(help="the pipeline (to find its state folder); or give --state")
+]
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state", envvar="GRISTMILL_STATE", help="state folder (default .gristmill/<pipeline name>)"
+    ),
+]
+SourceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--source", envvar="GRISTMILL_SOURCE", help="process files under this folder or URL instead"
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        envvar="GRISTMILL_SHARD",
+        help="I/N: only the items of part I of N, split by item id (one per machine)",
+    ),
+]
+
+
+OutputOpt = Annotated[
+    str | None,
+    typer.Option("--output", envvar="GRISTMILL_OUTPUT", help="write outputs under this folder"),
+]
+
+# The options of a run, shared by `run` and every built-in job that runs a pipeline.
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", "-w", min=1, envvar="GRISTMILL_WORKERS", help="worker processes (default: CPU count)"
+    ),
+]
+ExecutorOpt = Annotated[str, typer.Option("--executor", envvar="GRISTMILL_EXECUTOR", help="pool or inline")]
+BatchSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        min=1,
+        envvar="GRISTMILL_BATCH_SIZE",
+        help="items per message to a worker (default: automatic)",
+    ),
+]
+MaxItemsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-items", min=0, envvar="GRISTMILL_MAX_ITEMS", help="process at most this many items in this run"
+    ),
+]
+ReprocessOpt = Annotated[bool, typer.Option("--reprocess", help="process every item again, done or not")]
+ForceRefreshOpt = Annotated[
+    bool, typer.Option("--force-refresh", help="list the source again before running")
+]
+RetriesOpt = Annotated[
+    int,
+    typer.Option(
+        "--retries", min=0, envvar="GRISTMILL_RETRIES", help="retries of transient errors and dead workers"
+    ),
+]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option("--timeout", min=0.001, envvar="GRISTMILL_TIMEOUT", help="seconds one item may take"),
+]
+FailFastOpt = Annotated[bool, typer.Option("--fail-fast", help="stop at the first failed item")]
+ProgressOpt = Annotated[
+    bool | None, typer.Option("--progress/--no-progress", help="progress bar (default: on a terminal)")
+]
+StartMethodOpt = Annotated[str | None, typer.Option("--start-method", help="forkserver, spawn or fork")]
+MaxItemsPerWorkerOpt = Annotated[
+    int | None, typer.Option("--max-items-per-worker", min=1, help="recycle workers after this many items")
+]
+VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="more detail")]
+
+
+def handle_errors(func: F) -> F:
+    """Errors become one clear line and an exit code, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, SourceError) as exc:
+            fail(str(exc), 2)
+        except GristmillError as exc:
+            fail(str(exc), 1)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # a bug of ours or of a processor's setup: say so plainly
+            log.debug("internal error", exc_info=True)
+            fail(f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)", 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def fail(message: str, code: int) -> None:
+    typer.echo(f"gristmill: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def load(spec: str, source: str | None, output: str | None) -> Pipeline:
+    from gristmill.loader import load_pipeline
+
+    pipeline = load_pipeline(spec)
+    if source is not None:
+        if isinstance(pipeline.source, Files):
+            pipeline.source = pipeline.source.model_copy(update={"url": source})
+        else:
+            pipeline.source = Files(url=source)
+    if output is not None:
+        if isinstance(pipeline.sink, FileSink):
+            pipeline.sink = pipeline.sink.model_copy(update={"folder": Path(output)})
+        elif pipeline.sink is None:
+            pipeline.sink = JsonFiles(folder=Path(output))
+        else:
+            raise ConfigError(f"--output does not apply: this pipeline writes to {pipeline.sink!r}")
+    return pipeline
+
+
+def find_state(pipeline: str | None, state: Path | None) -> Path:
+    if state is not None:
+        if not (state / LEDGER_FILE).exists():
+            raise ConfigError(f"no run found in {state}: it has no {LEDGER_FILE}")
+        return state
+    if pipeline is None:
+        raise ConfigError("say which run: give the pipeline or --state FOLDER")
+    folder = load(pipeline, None, None).state_folder()
+    if not (folder / LEDGER_FILE).exists():
+        raise ConfigError(f"{pipeline!r} has not been run yet (no ledger in {folder})")
+    return folder
+
+
+def parse_shard(text: str | None) -> Shard | None:
+    return None if text is None else Shard.parse(text)
+
+
+def print_summary(result: RunResult, state: Path) -> None:
+    seconds = max(result.seconds, 1e-9)
+    finished = result.done + result.failed + result.skipped
+    changes = result.changes
+    if any(changes):
+        typer.echo(f"manifest: {changes.added} added, {changes.changed} changed, {changes.removed} removed")
+    typer.echo(
+        f"this run: {result.done} done, {result.failed} failed, {result.skipped} skipped "
+        f"in {result.seconds:.1f} s ({finished / seconds:,.0f} items/s)"
+    )
+    typer.echo(f"all items: {describe_counts(result.counts)}")
+    if result.interrupted:
+        typer.echo("interrupted: run the same command again to continue", err=True)
+    elif result.counts.failed:
+        typer.echo(f"see the failures with: gristmill failures --state {state}", err=True)
+
+
+def execute(pipeline: Pipeline, *, state: Path | None, shard: str | None, **options: Any) -> None:
+    """Run PIPELINE with the command line's run options, print the summary and exit with its code."""
+    part = parse_shard(shard)
+    result = pipeline.run(state=state, shard=part, **options)
+    print_summary(result, pipeline.state_folder(state, part))
+    raise typer.Exit(result.exit_code)

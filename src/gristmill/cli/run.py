@@ -1,0 +1,224 @@
+"""The commands that run a pipeline and report on its runs: run, status, failures, manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gristmill._exceptions import ConfigError
+from gristmill.cli.common import (
+    BatchSizeOpt,
+    ExecutorOpt,
+    FailFastOpt,
+    ForceRefreshOpt,
+    JsonOpt,
+    MaxItemsOpt,
+    MaxItemsPerWorkerOpt,
+    OptionalPipeline,
+    OutputOpt,
+    PipelineArg,
+    ProgressOpt,
+    ReprocessOpt,
+    RetriesOpt,
+    ShardOpt,
+    SourceOpt,
+    StartMethodOpt,
+    StateOpt,
+    TimeoutOpt,
+    VerboseOpt,
+    WorkersOpt,
+    app,
+    execute,
+    find_state,
+    handle_errors,
+    load,
+    manifest_app,
+    parse_shard,
+    setup_logging,
+)
+from gristmill.ledger.base import Counts, Status
+from gristmill.ledger.sqlite import SqliteLedger
+from gristmill.telemetry import describe_counts
+
+
+@app.command()
+@handle_errors
+def run(
+    pipeline: PipelineArg,
+    source: SourceOpt = None,
+    output: OutputOpt = None,
+    state: StateOpt = None,
+    workers: WorkersOpt = None,
+    executor: ExecutorOpt = "pool",
+    batch_size: BatchSizeOpt = None,
+    max_items: MaxItemsOpt = None,
+    reprocess: ReprocessOpt = False,
+    force_refresh: ForceRefreshOpt = False,
+    retries: RetriesOpt = 2,
+    timeout: TimeoutOpt = None,
+    fail_fast: FailFastOpt = False,
+    progress: ProgressOpt = None,
+    start_method: StartMethodOpt = None,
+    max_items_per_worker: MaxItemsPerWorkerOpt = None,
+    shard: ShardOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Process every item of PIPELINE that is not done yet; rerun to resume."""
+    setup_logging(verbose)
+    execute(
+        load(pipeline, source, output),
+        state=state,
+        shard=shard,
+        executor=executor,
+        workers=workers,
+        batch_size=batch_size,
+        max_items=max_items,
+        reprocess=reprocess,
+        refresh=force_refresh,
+        retries=retries,
+        timeout=timeout,
+        fail_fast=fail_fast,
+        progress=progress,
+        start_method=start_method,
+        max_items_per_worker=max_items_per_worker,
+    )
+
+
+@app.command()
+@handle_errors
+def status(
+    pipeline: OptionalPipeline = None,
+    state: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--state",
+            envvar="GRISTMILL_STATE",
+            help="state folder; give several (one per shard or machine) for their sum",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """How many items are done, failed, skipped and pending."""
+    folders = [find_state(pipeline, folder) for folder in state] if state else [find_state(pipeline, None)]
+    if len({folder.resolve() for folder in folders}) < len(folders):
+        raise ConfigError("a state folder is given twice; give each one once")
+    reports = []
+    for folder in folders:
+        ledger = SqliteLedger(folder)
+        reports.append((folder, ledger.counts(), ledger.manifest_info()))
+        ledger.close()
+    total = Counts(*map(sum, zip(*(counts for _, counts, _ in reports), strict=True)))
+    if as_json:
+        states = [{"state": str(folder), **_counts_json(counts)} for folder, counts, _ in reports]
+        merged = {"states": states, "total": _counts_json(total)}
+        typer.echo(json.dumps(states[0] if len(states) == 1 else merged))
+        return
+    for folder, counts, info in reports:
+        typer.echo(f"state: {folder}")
+        if info is not None:
+            typer.echo(f"source: {info.source}")
+        typer.echo(describe_counts(counts))
+    if len(reports) > 1:
+        typer.echo(f"total: {describe_counts(total)}")
+
+
+def _counts_json(counts: Counts) -> dict[str, int]:
+    return {**counts._asdict(), "total": counts.total}
+
+
+@app.command()
+@handle_errors
+def failures(
+    pipeline: OptionalPipeline = None,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="show at most this many")] = None,
+    show_traceback: Annotated[bool, typer.Option("--traceback", help="show each traceback")] = False,
+) -> None:
+    """The failed items: error type, message and traceback."""
+    ledger = SqliteLedger(find_state(pipeline, state))
+    rows = ledger.records(status=Status.FAILED, limit=limit)
+    ledger.close()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "attempts": r.attempts,
+                        "error_type": r.error_type,
+                        "message": r.message,
+                        "traceback": r.traceback,
+                        "worker": r.worker,
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not rows:
+        typer.echo("no failed items")
+    for r in rows:
+        typer.echo(f"{r.id}: {r.error_type}: {r.message} (attempts: {r.attempts})")
+        if show_traceback and r.traceback:
+            typer.echo("    " + r.traceback.rstrip().replace("\n", "\n    "))
+
+
+@manifest_app.command("generate")
+@handle_errors
+def manifest_generate(
+    pipeline: PipelineArg,
+    source: SourceOpt = None,
+    state: StateOpt = None,
+    force_refresh: Annotated[
+        bool, typer.Option("--force-refresh", help="list the source again and merge")
+    ] = False,
+    shard: ShardOpt = None,
+) -> None:
+    """List the source once and store the manifest (kept until --force-refresh)."""
+    part = parse_shard(shard)
+    loaded = load(pipeline, source, None)
+    ledger = loaded.open_ledger(state, part)
+    existed = ledger.manifest_info() is not None
+    changes = loaded.plan(ledger, refresh=force_refresh, shard=part)
+    info = ledger.manifest_info()
+    ledger.close()
+    assert info is not None
+    if existed and not force_refresh:
+        typer.echo(f"manifest exists ({info.items} items); use --force-refresh to list the source again")
+        return
+    typer.echo(
+        f"manifest: {info.items} items, {info.total_size:,} bytes "
+        f"({changes.added} added, {changes.changed} changed, {changes.removed} removed)"
+    )
+
+
+@manifest_app.command("report")
+@handle_errors
+def manifest_report(
+    pipeline: OptionalPipeline = None, state: StateOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Item count, total size, and how many are done, failed and pending."""
+    ledger = SqliteLedger(find_state(pipeline, state))
+    info, counts = ledger.manifest_info(), ledger.counts()
+    ledger.close()
+    if info is None:
+        raise ConfigError("no manifest yet: run `gristmill manifest generate` first")
+    report = {
+        "items": info.items,
+        "total_size": info.total_size,
+        "source": info.source,
+        "done": counts.done,
+        "failed": counts.failed,
+        "skipped": counts.skipped,
+        "pending": counts.pending,
+    }
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    for key, value in report.items():
+        typer.echo(f"{key}: {value:,}" if isinstance(value, int) else f"{key}: {value}")
