@@ -116,26 +116,28 @@ class SqliteLedger:
         return self._db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
 
     def extend(self, items: Sequence[Item]) -> list[Todo]:
-        first = self._db.execute("SELECT coalesce(max(seq), 0) + 1 FROM items").fetchone()[0]
-        seqs = range(first, first + len(items))
         ids, sizes, fingerprints = zip(*items, strict=True) if items else ((), (), ())
-        # Binding None is slow in sqlite3 (it goes through the adapter lookup): a listing
-        # with neither sizes nor fingerprints stores only seq and id.
+        # SQLite numbers the rows itself (max seq + 1 onwards: we are the only writer), so only
+        # the listing is bound; and binding None is slow in sqlite3 (it goes through the adapter
+        # lookup): a listing with neither sizes nor fingerprints stores the ids alone.
         if sizes.count(None) < len(sizes) or fingerprints.count(None) < len(fingerprints):
-            rows: list[tuple[Any, ...]] = list(zip(seqs, ids, sizes, fingerprints, strict=True))
+            columns, width = "id, size, fingerprint", 3
+            values: Sequence[Any] = list(chain.from_iterable(items))
         else:
-            rows = list(zip(seqs, ids, strict=True))
-        width = len(rows[0]) if rows else 2
-        columns = ("seq", "id", "size", "fingerprint")[:width]
+            columns, width, values = "id", 1, ids
         per = MAX_PARAMETERS // width
-        single = f"INSERT INTO items ({', '.join(columns)}) VALUES ({', '.join('?' * width)})"
-        many = single + f", ({', '.join('?' * width)})" * (per - 1)
-        whole = len(rows) - len(rows) % per
+        row = f"({', '.join('?' * width)})"
+        many = f"INSERT INTO items ({columns}) VALUES {', '.join([row] * per)}"
+        whole = len(values) - len(values) % (per * width)
         with self._transaction():
-            for start in range(0, whole, per):
-                self._db.execute(many, list(chain.from_iterable(rows[start : start + per])))
-            self._db.executemany(single, rows[whole:])
-        return list(zip(seqs, ids, sizes, fingerprints, repeat(0)))
+            first = self._db.execute("SELECT coalesce(max(seq), 0) + 1 FROM items").fetchone()[0]
+            for start in range(0, whole, per * width):
+                self._db.execute(many, values[start : start + per * width])
+            if whole < len(values):
+                rest = (len(values) - whole) // width
+                tail = f"INSERT INTO items ({columns}) VALUES {', '.join([row] * rest)}"
+                self._db.execute(tail, values[whole:])
+        return list(zip(range(first, first + len(ids)), ids, sizes, fingerprints, repeat(0)))
 
     def seal(self, *, source: str) -> None:
         # The id index is built once the listing is in: several times cheaper than keeping
