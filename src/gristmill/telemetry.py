@@ -34,8 +34,9 @@ class NoProgress:
 class LogProgress:
     """One log line every ``LOG_EVERY`` seconds: for CI logs and files."""
 
-    def __init__(self, total: int | None, every: float = LOG_EVERY) -> None:
+    def __init__(self, total: int | None, every: float = LOG_EVERY, unit: str = "items") -> None:
         self.total = total
+        self.unit = unit
         self.every = every
         self.start = self.last = time.monotonic()
         self.seen = (0, 0, 0)
@@ -47,22 +48,22 @@ class LogProgress:
         self.seen = (done, failed, skipped)
         if time.monotonic() - self.last >= self.every:
             self.last = time.monotonic()
-            log.info(_line(self.total, *self.seen, time.monotonic() - self.start))
+            log.info(_line(self.total, *self.seen, time.monotonic() - self.start, self.unit))
 
     def close(self) -> None:
         if time.monotonic() - self.start >= self.every:
-            log.info(_line(self.total, *self.seen, time.monotonic() - self.start))
+            log.info(_line(self.total, *self.seen, time.monotonic() - self.start, self.unit))
 
 
 class BarProgress:
     """A rich progress bar: done, failed, items/s and time left."""
 
-    def __init__(self, total: int | None) -> None:
+    def __init__(self, total: int | None, unit: str = "items") -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as RichProgress
 
         self._bar = RichProgress(
-            TextColumn("[bold]processing"),
+            TextColumn("[bold]processing" if unit == "items" else f"[bold]{unit}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("[red]{task.fields[failed]} failed"),
@@ -70,7 +71,8 @@ class BarProgress:
             TimeRemainingColumn(),
             transient=False,
         )
-        self._task = self._bar.add_task("items", total=total, failed=0, rate="")
+        self.unit = unit
+        self._task = self._bar.add_task(unit, total=total, failed=0, rate="")
         self._start = time.monotonic()
         self._bar.start()
 
@@ -80,26 +82,28 @@ class BarProgress:
     def update(self, done: int, failed: int, skipped: int) -> None:
         finished = done + failed + skipped
         rate = finished / max(time.monotonic() - self._start, 1e-9)
-        self._bar.update(self._task, completed=finished, failed=failed, rate=f"{rate:,.0f} items/s")
+        self._bar.update(self._task, completed=finished, failed=failed, rate=f"{rate:,.0f} {self.unit}/s")
 
     def close(self) -> None:
         self._bar.stop()
 
 
-def make_progress(total: int | None, enabled: bool | None) -> Progress:
+def make_progress(total: int | None, enabled: bool | None, unit: str = "items") -> Progress:
     """A bar on a terminal, log lines otherwise; ``enabled=False`` shows nothing."""
     if enabled is False:
         return NoProgress()
     if enabled or sys.stderr.isatty():
-        return BarProgress(total)
-    return LogProgress(total)
+        return BarProgress(total, unit)
+    return LogProgress(total, unit=unit)
 
 
-def _line(total: int | None, done: int, failed: int, skipped: int, elapsed: float) -> str:
+def _line(total: int | None, done: int, failed: int, skipped: int, elapsed: float, unit: str) -> str:
     finished = done + failed + skipped
     rate = finished / max(elapsed, 1e-9)
     shown = "?" if total is None else total
-    line = f"{finished}/{shown} items ({done} done, {failed} failed, {skipped} skipped), {rate:,.0f} items/s"
+    line = (
+        f"{finished:,}/{shown} {unit} ({done} done, {failed} failed, {skipped} skipped), {rate:,.0f} {unit}/s"
+    )
     if total is not None and rate:
         line += f", about {(total - finished) / rate:,.0f} s left"
     return line

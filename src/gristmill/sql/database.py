@@ -1,0 +1,264 @@
+"""One interface over the two databases gristmill writes: PostgreSQL (psycopg 3) and SQLite.
+
+What differs between them lives here (connecting, type names, bulk loading, reading a
+table's columns); the SQL the importer and the sink send is written once, for both.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from gristmill._exceptions import ConfigError
+from gristmill.sql.types import SqlType
+
+sqlite3.register_adapter(Decimal, str)
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .-]*$")
+
+
+def quote(name: str) -> str:
+    """NAME as an SQL identifier; ``schema.table`` is quoted part by part."""
+    if not _IDENTIFIER.match(name) or '"' in name:
+        raise ConfigError(f"{name!r} is not a usable table or column name")
+    return ".".join(f'"{part}"' for part in name.split("."))
+
+
+def redact(url: str) -> str:
+    """URL with its password replaced, fit for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+class Database:
+    """A connection with one open transaction at a time (``transaction()``)."""
+
+    url: str
+    types: dict[SqlType, str]
+    same: str  # "{} <op> {}": equal, NULL equal to NULL (for rows compared whole)
+    errors: tuple[type[Exception], ...]  # what the driver raises when the database refuses
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run SQL; the number of rows it changed."""
+        raise NotImplementedError
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def load(
+        self, table: str, columns: Sequence[str], kinds: Sequence[SqlType], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        """Append ROWS (values of KINDS) to TABLE in bulk: binary COPY for PostgreSQL."""
+        raise NotImplementedError
+
+    def columns(self, table: str) -> dict[str, SqlType] | None:
+        """The table's columns and their types; None if there is no such table."""
+        raise NotImplementedError
+
+    def unique_key(self, table: str) -> list[str]:
+        """The columns of the table's primary key, else of its first unique index; or []."""
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        raise NotImplementedError
+        yield
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def temporary(self, name: str) -> str:
+        """How a temporary table named NAME is created (``CREATE ... TABLE``)."""
+        return f"CREATE TEMPORARY TABLE {quote(name)}"
+
+    def column_type(self, kind: SqlType) -> str:
+        return self.types[kind]
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(url: str) -> Database:
+    """A database from a URL: ``postgresql://user:password@host:port/db`` or ``sqlite:///path``."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
+        return Postgres(url)
+    if scheme == "sqlite":
+        return Sqlite(url)
+    raise ConfigError(f"cannot use the database {redact(url)}: give postgresql://... or sqlite:///path.db")
+
+
+class Sqlite(Database):
+    types = {
+        SqlType.INTEGER: "INTEGER",
+        SqlType.DECIMAL: "NUMERIC",
+        SqlType.BOOLEAN: "BOOLEAN",
+        SqlType.DATE: "DATE",
+        SqlType.TIMESTAMP: "TIMESTAMP",
+        SqlType.TEXT: "TEXT",
+    }
+    same = "{} IS {}"
+    errors = (sqlite3.Error,)
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        path = url.split(":", 1)[1].removeprefix("//")
+        path = path[1:] if path.startswith("/") else path  # sqlite:///rel.db, sqlite:////abs.db
+        if not path:
+            raise ConfigError("give the SQLite file: sqlite:///path/to/file.db")
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None)
+            self._db.execute("PRAGMA busy_timeout=10000")
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open the SQLite database {path}: {exc}") from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._db.execute(sql, params).rowcount
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._db.execute(sql, params).fetchall()
+
+    def load(
+        self, table: str, columns: Sequence[str], kinds: Sequence[SqlType], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        marks = ", ".join("?" * len(columns))
+        names = ", ".join(map(quote, columns))
+        self._db.executemany(f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})", rows)
+
+    def columns(self, table: str) -> dict[str, SqlType] | None:
+        rows = self._db.execute(f"PRAGMA table_info({quote(table)})").fetchall()
+        if not rows:
+            return None
+        by_name = {v: k for k, v in self.types.items()} | {"REAL": SqlType.DECIMAL, "INT": SqlType.INTEGER}
+        return {name: by_name.get(kind.upper(), SqlType.TEXT) for _, name, kind, *_ in rows}
+
+    def unique_key(self, table: str) -> list[str]:
+        rows = self._db.execute(f"PRAGMA table_info({quote(table)})").fetchall()
+        primary = [name for _, name, _, _, _, pk in sorted(rows, key=lambda r: r[5]) if pk]
+        if primary:
+            return primary
+        for _, index, unique, *_ in self._db.execute(f"PRAGMA index_list({quote(table)})").fetchall():
+            if unique:
+                return [name for _, _, name in self._db.execute(f"PRAGMA index_info({quote(index)})")]
+        return []
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class Postgres(Database):
+    types = {
+        SqlType.INTEGER: "bigint",
+        SqlType.DECIMAL: "numeric",
+        SqlType.BOOLEAN: "boolean",
+        SqlType.DATE: "date",
+        SqlType.TIMESTAMP: "timestamptz",
+        SqlType.TEXT: "text",
+    }
+    same = "{} IS NOT DISTINCT FROM {}"
+    _copy_types = {
+        SqlType.INTEGER: "int8",
+        SqlType.DECIMAL: "numeric",
+        SqlType.BOOLEAN: "bool",
+        SqlType.DATE: "date",
+        SqlType.TIMESTAMP: "timestamptz",
+        SqlType.TEXT: "text",
+    }
+    _read_types = {
+        "bigint": SqlType.INTEGER,
+        "integer": SqlType.INTEGER,
+        "smallint": SqlType.INTEGER,
+        "numeric": SqlType.DECIMAL,
+        "real": SqlType.DECIMAL,
+        "double precision": SqlType.DECIMAL,
+        "boolean": SqlType.BOOLEAN,
+        "date": SqlType.DATE,
+        "timestamp with time zone": SqlType.TIMESTAMP,
+        "timestamp without time zone": SqlType.TIMESTAMP,
+    }
+
+    def __init__(self, url: str) -> None:
+        try:
+            import psycopg
+        except ImportError:
+            raise ConfigError("PostgreSQL needs psycopg: pip install 'gristmill[postgres]'") from None
+        self.url = url
+        self.errors = (psycopg.Error,)
+        dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        try:
+            self._db = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            # psycopg's message names host, port and user, never the password
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"cannot connect to {redact(url)}: {reason}") from None
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._db.execute(sql.replace("?", "%s"), params or None).rowcount
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._db.execute(sql.replace("?", "%s"), params or None).fetchall()
+
+    def load(
+        self, table: str, columns: Sequence[str], kinds: Sequence[SqlType], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        names = ", ".join(map(quote, columns))
+        statement = f"COPY {quote(table)} ({names}) FROM STDIN (FORMAT BINARY)"
+        with self._db.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.set_types([self._copy_types[kind] for kind in kinds])
+            for row in rows:
+                copy.write_row(row)
+
+    def _split(self, table: str) -> tuple[str, str]:
+        schema, _, name = table.rpartition(".")
+        return schema or "public", name
+
+    def columns(self, table: str) -> dict[str, SqlType] | None:
+        schema, name = self._split(table)
+        rows = self._db.execute(
+            """SELECT column_name, data_type FROM information_schema.columns
+               WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position""",
+            (schema, name),
+        ).fetchall()
+        return {c: self._read_types.get(t, SqlType.TEXT) for c, t in rows} or None
+
+    def unique_key(self, table: str) -> list[str]:
+        rows = self._db.execute(
+            """SELECT i.indexrelid, a.attname FROM pg_index i
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+               WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indpred IS NULL
+               ORDER BY i.indisprimary DESC, i.indexrelid, array_position(i.indkey, a.attnum)""",
+            (quote(table),),
+        ).fetchall()
+        return [name for index, name in rows if index == rows[0][0]]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._db.transaction():
+            yield
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,407 @@
+"""``gristmill import``: a tabular file into a table, all or nothing, duplicates checked first.
+
+The file is read a chunk at a time, each value coerced to its column's type, and bulk-loaded
+into a temporary staging table inside one transaction. The database then finds the rows
+that repeat a key within the file or that are already in the table, and moves the rows to
+keep into the table with one statement. Nothing is visible to others until the commit, so
+an import that fails, is refused or is killed leaves the table exactly as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from gristmill._exceptions import ConfigError, DuplicateDataError, SinkError, SourceError
+from gristmill.sql.database import Database, connect, quote, redact
+from gristmill.sql.readers import Chunk, RowProblem, read_table
+from gristmill.sql.types import COERCE, DESCRIBED, SqlType, infer
+from gristmill.telemetry import make_progress
+
+OnDuplicate = Literal["error", "skip", "update"]
+HISTORY = "gristmill_imports"
+STAGE = "gristmill_stage"
+EXAMPLES = 5  # duplicates shown in the message
+
+
+class BadValue(SourceError):
+    """A value that cannot be coerced, or a row that cannot be read: names file, line, column."""
+
+
+@dataclass
+class ImportReport:
+    file: str
+    table: str
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    skipped: int = 0  # duplicates left out (``--on-duplicate skip``)
+    bad_rows: int = 0  # rows set aside in ``--bad-rows``
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class _Rollback(Exception):
+    """Ends a dry run's transaction without committing it."""
+
+
+def import_file(
+    path: str | Path,
+    db: str | Database,
+    table: str,
+    *,
+    key: Sequence[str] | None = None,
+    on_duplicate: OnDuplicate = "error",
+    chunk_size: int = 10_000,
+    schema: dict[str, str] | str | Path | None = None,
+    bad_rows: str | Path | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    progress: bool | None = False,
+) -> ImportReport:
+    """Import the CSV/TSV, JSONL, Parquet or Excel file PATH into TABLE of DB (a URL or a
+    `Database`); see the module docstring. Raises `DuplicateDataError` when rows repeat
+    KEY and ON_DUPLICATE is "error", `BadValue` for a value that does not fit its column
+    (unless BAD_ROWS names a file to set such rows aside in), `ConfigError` for a wrong
+    option, URL or header. Nothing is written unless the whole import succeeds."""
+    path = Path(path)
+    if on_duplicate not in ("error", "skip", "update"):
+        raise ConfigError(f"--on-duplicate must be error, skip or update, not {on_duplicate!r}")
+    if chunk_size < 1:
+        raise ConfigError("--chunk-size must be at least 1")
+    started = time.monotonic()
+    digest = _sha256(path)
+    report = ImportReport(str(path), table, dry_run=dry_run)
+    database = connect(db) if isinstance(db, str) else db
+    try:
+        with database.transaction():
+            _Import(database, path, table, report).run(
+                digest, key, on_duplicate, chunk_size, _schema(schema), bad_rows, force, progress
+            )
+            if dry_run:
+                raise _Rollback
+    except _Rollback:
+        pass
+    except database.errors as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SinkError(
+            f"{redact(database.url)} refused the import of {path} into {table}: {reason}; nothing was written"
+        ) from None
+    finally:
+        if isinstance(db, str):
+            database.close()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except FileNotFoundError:
+        raise SourceError(f"{path} does not exist") from None
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return digest.hexdigest()
+
+
+def _schema(schema: dict[str, str] | str | Path | None) -> dict[str, SqlType]:
+    if schema is None:
+        return {}
+    if not isinstance(schema, dict):
+        try:
+            schema = json.loads(Path(schema).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read the schema file {schema}: {exc}") from exc
+        if not isinstance(schema, dict):
+            raise ConfigError('the schema file must be a JSON object: {"column": "integer", ...}')
+    names = ", ".join(kind.value for kind in SqlType)
+    try:
+        return {str(column): SqlType(str(kind).lower()) for column, kind in schema.items()}
+    except ValueError as exc:
+        raise ConfigError(f"{exc} in the schema; the types are {names}") from None
+
+
+class _Import:
+    """One import, inside the transaction ``import_file`` opened."""
+
+    def __init__(self, db: Database, path: Path, table: str, report: ImportReport) -> None:
+        self.db, self.path, self.table, self.report = db, path, table, report
+        self.started = time.monotonic()
+        self.target = quote(table)
+
+    def run(
+        self,
+        digest: str,
+        key: Sequence[str] | None,
+        on_duplicate: OnDuplicate,
+        chunk_size: int,
+        schema: dict[str, SqlType],
+        bad_rows: str | Path | None,
+        force: bool,
+        progress: bool | None,
+    ) -> None:
+        self._refuse_repeat(digest, force)
+        header, chunks = read_table(self.path, chunk_size)
+        existing = self.db.columns(self.table)
+        first = next(chunks, None)
+        kinds = self._kinds(header, existing, schema, first)
+        keys = self._keys(header, key, existing)
+        if existing is None:
+            self._create(header, kinds, keys if key else None)
+        columns = ", ".join(
+            f"{quote(c)} {self.db.column_type(k)}" for c, k in zip(header, kinds, strict=True)
+        )
+        self.db.execute(f"{self.db.temporary(STAGE)} (_line BIGINT, _chunk BIGINT, {columns})")
+        with _BadRows(bad_rows) as aside:
+            bar = make_progress(None, progress, unit="rows")
+            loaded = self._load(header, kinds, _chain(first, chunks), aside, bar)
+            bar.close()
+        self.report.rows_read = loaded + aside.count
+        self.report.bad_rows = aside.count
+        self._write(header, keys, on_duplicate, chunk_size)
+        self.db.execute(f"DROP TABLE {quote(STAGE)}")
+        self._remember(digest)
+
+    def _refuse_repeat(self, digest: str, force: bool) -> None:
+        self.db.execute(
+            f"""CREATE TABLE IF NOT EXISTS {HISTORY} (file TEXT, sha256 TEXT, target TEXT,
+                rows_read BIGINT, inserted BIGINT, updated BIGINT, skipped BIGINT, bad_rows BIGINT,
+                seconds REAL, imported_at TEXT)"""
+        )
+        earlier = self.db.query(
+            f"SELECT imported_at, inserted FROM {HISTORY} WHERE sha256 = ? AND target = ? "
+            "ORDER BY imported_at",
+            (digest, self.table),
+        )
+        if earlier and not force:
+            when, count = earlier[-1]
+            raise ConfigError(
+                f"{self.path} was already imported into {self.table} at {when} ({count} rows inserted); "
+                "pass --force to import it again"
+            )
+
+    def _remember(self, digest: str) -> None:
+        r = self.report
+        self.db.execute(
+            f"INSERT INTO {HISTORY} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.path.name,
+                digest,
+                self.table,
+                r.rows_read,
+                r.inserted,
+                r.updated,
+                r.skipped,
+                r.bad_rows,
+                time.monotonic() - self.started,
+                dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            ),
+        )
+
+    def _kinds(
+        self,
+        header: list[str],
+        existing: dict[str, SqlType] | None,
+        schema: dict[str, SqlType],
+        first: Chunk | None,
+    ) -> list[SqlType]:
+        if existing is not None:
+            unknown = [c for c in header if c not in existing]
+            if unknown:
+                raise ConfigError(
+                    f"the header of {self.path} does not match the table {self.table}: it has no column "
+                    f"{', '.join(map(repr, unknown))} (its columns: {', '.join(existing)})"
+                )
+            return [existing[c] for c in header]
+        unknown = [c for c in schema if c not in header]
+        if unknown:
+            raise ConfigError(f"the schema names columns {unknown} that {self.path} does not have")
+        rows = [] if first is None else [r for r in first.rows if not isinstance(r, RowProblem)]
+        return [schema.get(c) or infer(row[i] for row in rows) for i, c in enumerate(header)]
+
+    def _keys(
+        self, header: list[str], key: Sequence[str] | None, existing: dict[str, Any] | None
+    ) -> list[str]:
+        keys = list(key) if key else (self.db.unique_key(self.table) if existing else []) or header
+        missing = [k for k in keys if k not in header]
+        if missing:
+            raise ConfigError(f"the key column(s) {missing} are not in {self.path} (its columns: {header})")
+        return keys
+
+    def _declare(self, header: list[str], kinds: list[SqlType]) -> str:
+        return ", ".join(f"{quote(c)} {self.db.column_type(k)}" for c, k in zip(header, kinds, strict=True))
+
+    def _create(self, header: list[str], kinds: list[SqlType], keys: list[str] | None) -> None:
+        columns = ", ".join(
+            f"{quote(c)} {self.db.column_type(k)}" for c, k in zip(header, kinds, strict=True)
+        )
+        self.db.execute(f"CREATE TABLE {self.target} ({columns})")
+        if keys:
+            name = quote(f"{self.table.replace('.', '_')}_key")
+            self.db.execute(f"CREATE UNIQUE INDEX {name} ON {self.target} ({', '.join(map(quote, keys))})")
+
+    def _load(
+        self, header: list[str], kinds: list[SqlType], chunks: Iterator[Chunk], aside: _BadRows, bar: Any
+    ) -> int:
+        convert: list[Callable[[Any], Any]] = [COERCE[k] for k in kinds]
+        plain_text = [k is SqlType.TEXT for k in kinds]
+        stage_kinds = [SqlType.INTEGER, SqlType.INTEGER, *kinds]
+        loaded = 0
+        for number, chunk in enumerate(chunks, 1):
+            rows: list[list[Any]] = []
+            for line, raw in zip(chunk.lines, chunk.rows, strict=True):
+                if isinstance(raw, RowProblem):
+                    aside.add(self.path, line, None, raw.message, raw.raw)
+                    continue
+                try:
+                    values = [
+                        None if v is None or v == "" else (v if text and type(v) is str else f(v))
+                        for f, text, v in zip(convert, plain_text, raw, strict=True)
+                    ]
+                except (ValueError, TypeError, OverflowError, ArithmeticError):
+                    column, message = _which(header, kinds, raw)
+                    aside.add(self.path, line, column, message, raw)
+                    continue
+                values[:0] = (line, number)
+                rows.append(values)
+            self.db.load(STAGE, ["_line", "_chunk", *header], stage_kinds, rows)
+            loaded += len(rows)
+            bar.update(loaded, aside.count, 0)
+        return loaded
+
+    def _write(self, header: list[str], keys: list[str], on_duplicate: OnDuplicate, chunk_size: int) -> None:
+        """Check for duplicates, then move the rows to keep from the stage into the table."""
+        # A key column compares with "=" (fast, indexable; a NULL key is never a duplicate, as
+        # in a UNIQUE index); rows compared whole have NULL equal to NULL.
+        whole = keys == header
+        equal = self.db.same if whole else "{} = {}"
+        match = " AND ".join(equal.format(f"t.{quote(k)}", f"s.{quote(k)}") for k in keys)
+        key_list = ", ".join(f"s.{quote(k)}" for k in keys)
+        present = "TRUE" if whole else " AND ".join(f"s.{quote(k)} IS NOT NULL" for k in keys)
+        in_table = f"EXISTS (SELECT 1 FROM {self.target} t WHERE {match})"
+        # the rank of each row among those of the file with its key: 1 for the first
+        ranked = (
+            f"(SELECT *, row_number() OVER (PARTITION BY {', '.join(map(quote, keys))} ORDER BY _line) "
+            f"AS _rank FROM {quote(STAGE)})"
+        )
+        columns = ", ".join(map(quote, header))
+        if on_duplicate == "error":
+            self._refuse_duplicates(keys, key_list, present, in_table, ranked, chunk_size)
+            self.report.inserted = self.db.execute(
+                f"INSERT INTO {self.target} ({columns}) SELECT {columns} FROM {quote(STAGE)}"
+            )
+            return
+        if on_duplicate == "update":  # the file's last row with a key wins
+            ranked = ranked.replace("ORDER BY _line)", "ORDER BY _line DESC)")
+            others = [c for c in header if c not in keys]
+            if others:
+                assignments = ", ".join(f"{quote(c)} = s.{quote(c)}" for c in others)
+                self.report.updated = self.db.execute(
+                    f"UPDATE {self.target} AS t SET {assignments} FROM {ranked} AS s "
+                    f"WHERE s._rank = 1 AND {match}"
+                )
+        keep = f"(s._rank = 1 OR NOT ({present})) AND NOT {in_table}"
+        self.report.inserted = self.db.execute(
+            f"INSERT INTO {self.target} ({columns}) SELECT {columns} FROM {ranked} AS s WHERE {keep}"
+        )
+        self.report.skipped = self.report.rows_read - self.report.bad_rows - self.report.inserted
+        self.report.skipped -= self.report.updated
+
+    def _refuse_duplicates(
+        self, keys: list[str], key_list: str, present: str, in_table: str, ranked: str, chunk_size: int
+    ) -> None:
+        repeats = f"SELECT s._line, s._chunk, {key_list} FROM {ranked} AS s WHERE s._rank > 1 AND {present}"
+        known = f"SELECT s._line, s._chunk, {key_list} FROM {quote(STAGE)} AS s WHERE {in_table}"
+        found = []
+        for kind, sql in (
+            ("repeating an earlier row of the file", repeats),
+            ("already in the table", known),
+        ):
+            count, chunks = self.db.query(f"SELECT count(*), count(DISTINCT _chunk) FROM ({sql}) AS d")[0]
+            examples = self.db.query(f"{sql} ORDER BY s._line LIMIT {EXAMPLES}") if count else []
+            found.append((kind, int(count), int(chunks), examples))
+        total = sum(count for _, count, _, _ in found)
+        if not total:
+            return
+        summary = " and ".join(f"{count} {kind}" for kind, count, _, _ in found if count)
+        union = f"SELECT count(DISTINCT _chunk) FROM ({repeats} UNION ALL {known}) AS d"
+        chunks = int(self.db.query(union)[0][0])
+        shown = [
+            f"line {line}, {dict(zip(keys, values, strict=True))}: {kind}"
+            for kind, _, _, examples in found
+            for line, _, *values in examples
+        ][:EXAMPLES]
+        raise DuplicateDataError(
+            f"{total} rows of {self.path} duplicate the key ({', '.join(keys)}) of {self.table}: {summary} "
+            f"(in {chunks} of the file's chunks of {chunk_size:,} rows). For example: {'; '.join(shown)}. "
+            "Nothing was written; pass --on-duplicate skip to insert only new rows, or update to replace existing ones",
+            duplicates=total,
+            chunks=chunks,
+            examples=tuple(shown),
+        )
+
+
+def _which(header: list[str], kinds: list[SqlType], raw: Sequence[Any]) -> tuple[str, str]:
+    """The first column of a row whose value does not fit, and why."""
+    for column, kind, value in zip(header, kinds, raw, strict=True):
+        if value is None or value == "":
+            continue
+        try:
+            COERCE[kind](value)
+        except (ValueError, TypeError, OverflowError, ArithmeticError):
+            return column, f"column {column!r}: cannot read {value!r} as {DESCRIBED[kind]}"
+    return "", "a value does not fit its column"
+
+
+def _chain(first: Chunk | None, rest: Iterator[Chunk]) -> Iterator[Chunk]:
+    if first is not None:
+        yield first
+        yield from rest
+
+
+class _BadRows:
+    """Rows set aside (``--bad-rows FILE``: a CSV of line, column, problem, row); without a
+    file, the first bad row stops the import."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = None if path is None else Path(path)
+        self.count = 0
+        self._writer: Any = None
+
+    def __enter__(self) -> _BadRows:
+        if self.path is not None:
+            self._part = self.path.with_name(self.path.name + ".part")
+            self._handle = self._part.open("w", newline="", encoding="utf-8")
+            self._writer = csv.writer(self._handle)
+            self._writer.writerow(["line", "column", "problem", "row"])
+        return self
+
+    def add(self, path: Path, line: int, column: str | None, message: str, raw: Any) -> None:
+        if self._writer is None:
+            raise BadValue(
+                f"{path} line {line}: {message}; nothing was written. Fix the file, give the column's "
+                "type with --schema, or set such rows aside with --bad-rows FILE"
+            )
+        self.count += 1
+        self._writer.writerow([line, column or "", message, raw if isinstance(raw, str) else json.dumps(raw)])
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if self._writer is not None:
+            self._handle.close()
+            if kind is None:
+                self._part.replace(self.path)  # type: ignore[arg-type]
+            else:
+                self._part.unlink()

@@ -1,0 +1,223 @@
+"""Tabular files read a chunk at a time: CSV/TSV, JSONL, Parquet and Excel.
+
+Every reader gives the header and then chunks of raw rows with the line (or row) number of
+each, so a value that cannot be used is reported where the user can find it. Memory is one
+chunk, whatever the size of the file.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import orjson
+
+from gristmill._exceptions import ConfigError, SourceError
+
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+}
+
+
+class Chunk(NamedTuple):
+    lines: list[int]  # where each row starts in the file (1-based; the header is line 1)
+    rows: list[Any]  # a list of values per row, or a `RowProblem`
+
+
+class RowProblem(NamedTuple):
+    """A row that could not be read at all (ragged, invalid JSON): reported with its line."""
+
+    message: str
+    raw: str
+
+
+class Table(NamedTuple):
+    header: list[str]
+    chunks: Iterator[Chunk]
+
+
+def file_format(path: Path) -> str:
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        known = ", ".join(sorted(FORMATS))
+        raise ConfigError(
+            f"{path}: cannot tell its format from {path.suffix!r}; use one of {known}"
+        ) from None
+
+
+def read_table(path: Path, chunk_size: int) -> Table:
+    """Open PATH and read its header; the chunks are read as they are consumed."""
+    kind = file_format(path)
+    try:
+        if kind in ("csv", "tsv"):
+            return _delimited(path, chunk_size, "\t" if kind == "tsv" else ",")
+        if kind == "jsonl":
+            return _jsonl(path, chunk_size)
+        if kind == "parquet":
+            return _parquet(path, chunk_size)
+        return _excel(path, chunk_size)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SourceError(f"cannot read {path}: {exc}") from exc
+
+
+def _checked_header(path: Path, header: list[Any]) -> list[str]:
+    names = [str(name).strip() if name is not None else "" for name in header]
+    if not names or any(not name for name in names):
+        raise SourceError(f"{path}: the first row must name every column (found {names})")
+    seen = {name for name in names if names.count(name) > 1}
+    if seen:
+        raise SourceError(f"{path}: the header names {sorted(seen)} more than once")
+    return names
+
+
+def _delimited(path: Path, chunk_size: int, delimiter: str) -> Table:
+    handle = path.open(newline="", encoding="utf-8-sig")
+    reader = csv.reader(handle, delimiter=delimiter)
+    try:
+        header = _checked_header(path, next(reader))
+    except StopIteration:
+        handle.close()
+        raise SourceError(f"{path} is empty: it needs a header row") from None
+    width = len(header)
+
+    def chunks() -> Iterator[Chunk]:
+        with handle:
+            while True:
+                lines: list[int] = []
+                rows: list[Any] = []
+                start = reader.line_num + 1
+                for row in islice(reader, chunk_size):
+                    lines.append(start)
+                    if len(row) == width:
+                        rows.append(row)
+                    elif row:
+                        raw = delimiter.join(row)
+                        rows.append(RowProblem(f"has {len(row)} fields where the header has {width}", raw))
+                    else:  # a blank line
+                        lines.pop()
+                    start = reader.line_num + 1
+                if not lines and not rows:
+                    return
+                yield Chunk(lines, rows)
+
+    return Table(header, chunks())
+
+
+def _jsonl(path: Path, chunk_size: int) -> Table:
+    handle = path.open("rb")
+    first = handle.readline()
+    try:
+        first_row = orjson.loads(first)
+    except orjson.JSONDecodeError as exc:
+        handle.close()
+        raise SourceError(f"{path} line 1 is not a JSON object: {exc}") from exc
+    if not isinstance(first_row, dict):
+        handle.close()
+        raise SourceError(f"{path} line 1 is not a JSON object")
+    header = _checked_header(path, list(first_row))
+    names = set(header)
+
+    def parse(line: bytes) -> Any:
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            return RowProblem(f"is not valid JSON ({exc})", line.decode("utf-8", "replace").rstrip())
+        if not isinstance(value, dict):
+            return RowProblem("is not a JSON object", line.decode("utf-8", "replace").rstrip())
+        extra = value.keys() - names
+        if extra:
+            return RowProblem(f"has fields the first line has not: {sorted(extra)}", line.decode().rstrip())
+        return [value.get(name) for name in header]
+
+    def chunks() -> Iterator[Chunk]:
+        with handle:
+            number = 1
+            lines, rows = [1], [[first_row.get(name) for name in header]]
+            for line in handle:
+                number += 1
+                if line.strip():
+                    lines.append(number)
+                    rows.append(parse(line))
+                if len(rows) >= chunk_size:
+                    yield Chunk(lines, rows)
+                    lines, rows = [], []
+            if rows:
+                yield Chunk(lines, rows)
+
+    return Table(header, chunks())
+
+
+def _parquet(path: Path, chunk_size: int) -> Table:
+    pq = _optional("pyarrow.parquet", "parquet")
+    parquet = pq.ParquetFile(path)
+    header = _checked_header(path, parquet.schema_arrow.names)
+
+    def chunks() -> Iterator[Chunk]:
+        row = 1
+        for batch in parquet.iter_batches(batch_size=chunk_size):
+            columns = [column.to_pylist() for column in batch.columns]
+            rows = [list(values) for values in zip(*columns, strict=True)]
+            yield Chunk(list(range(row + 1, row + 1 + len(rows))), rows)
+            row += len(rows)
+
+    return Table(header, chunks())
+
+
+def _excel(path: Path, chunk_size: int) -> Table:
+    openpyxl = _optional("openpyxl", "excel")
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
+        raise SourceError(f"cannot read {path} as an Excel workbook: {exc}") from exc
+    rows_in = book.worksheets[0].iter_rows(values_only=True)
+    try:
+        header = _checked_header(path, list(next(rows_in)))
+    except StopIteration:
+        book.close()
+        raise SourceError(f"{path} is empty: its first sheet needs a header row") from None
+    width = len(header)
+
+    def chunks() -> Iterator[Chunk]:
+        number = 1
+        lines: list[int] = []
+        rows: list[Any] = []
+        for values in rows_in:
+            number += 1
+            cells = list(values)
+            while len(cells) > width and cells[-1] is None:
+                cells.pop()
+            if all(cell is None for cell in cells):
+                continue
+            lines.append(number)
+            if len(cells) > width:
+                rows.append(RowProblem(f"has {len(cells)} cells where the header has {width}", str(cells)))
+            else:
+                rows.append(cells + [None] * (width - len(cells)))
+            if len(rows) >= chunk_size:
+                yield Chunk(lines, rows)
+                lines, rows = [], []
+        if rows:
+            yield Chunk(lines, rows)
+        book.close()
+
+    return Table(header, chunks())
+
+
+def _optional(module: str, extra: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(f"reading this file needs {module}: pip install 'gristmill[{extra}]'") from None

@@ -1,0 +1,140 @@
+"""Column types of an import: inferred from the data or given, and values coerced to them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import Any
+
+import orjson
+
+
+class SqlType(str, Enum):
+    """The column types gristmill reads and writes, named for the ``--schema`` file."""
+
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    TIMESTAMP = "timestamp"  # with time zone; a value without one is taken as UTC
+    TEXT = "text"
+
+
+TRUE = frozenset({"true", "t", "yes", "y"})
+FALSE = frozenset({"false", "f", "no", "n"})
+UTC = dt.timezone.utc
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, str):
+        return int(value)
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    return int(value)
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        number = Decimal(value if isinstance(value, str) else str(value))
+    except InvalidOperation as exc:
+        raise ValueError(value) from exc
+    if not number.is_finite():
+        raise ValueError(value)
+    return number
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE or text == "1":
+        return True
+    if text in FALSE or text == "0":
+        return False
+    raise ValueError(value)
+
+
+def _date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(value)
+
+
+def _timestamp(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        # Python 3.10's fromisoformat does not read a trailing "Z"
+        stamp = dt.datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    elif isinstance(value, dt.datetime):
+        stamp = value
+    else:
+        raise ValueError(value)
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+COERCE: dict[SqlType, Callable[[Any], Any]] = {
+    SqlType.INTEGER: _integer,
+    SqlType.DECIMAL: _decimal,
+    SqlType.BOOLEAN: _boolean,
+    SqlType.DATE: _date,
+    SqlType.TIMESTAMP: _timestamp,
+    SqlType.TEXT: _text,
+}
+DESCRIBED = {
+    SqlType.INTEGER: "an integer",
+    SqlType.DECIMAL: "a decimal number",
+    SqlType.BOOLEAN: "a boolean (true/false, yes/no, 1/0)",
+    SqlType.DATE: "a date (YYYY-MM-DD)",
+    SqlType.TIMESTAMP: "a timestamp (ISO 8601)",
+    SqlType.TEXT: "text",
+}
+
+
+def coerce(kind: SqlType, value: Any) -> Any:
+    """VALUE as KIND; empty strings and None are NULL. Raises ValueError."""
+    if value is None or value == "":
+        return None
+    return COERCE[kind](value)
+
+
+def _fits(kind: SqlType, value: Any) -> bool:
+    if kind is SqlType.BOOLEAN and isinstance(value, str):  # "1"/"0" columns are integers
+        return value.strip().lower() in TRUE | FALSE
+    if kind is SqlType.DATE and isinstance(value, str) and len(value) != 10:
+        return False
+    try:
+        COERCE[kind](value)
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return True
+
+
+INFERENCE_ORDER = (
+    SqlType.BOOLEAN,
+    SqlType.INTEGER,
+    SqlType.DECIMAL,
+    SqlType.DATE,
+    SqlType.TIMESTAMP,
+)
+
+
+def infer(values: Iterable[Any]) -> SqlType:
+    """The narrowest type every non-empty value of a column fits; text when none does."""
+    present = [v for v in values if v is not None and v != ""]
+    if not present:
+        return SqlType.TEXT
+    for kind in INFERENCE_ORDER:
+        if all(_fits(kind, v) for v in present):
+            return kind
+    return SqlType.TEXT
