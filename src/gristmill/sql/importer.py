@@ -347,7 +347,8 @@ class _Import:
         raise DuplicateDataError(
             f"{total} rows of {self.path} duplicate the key ({', '.join(keys)}) of {self.table}: {summary} "
             f"(in {chunks} of the file's chunks of {chunk_size:,} rows). For example: {'; '.join(shown)}. "
-            "Nothing was written; pass --on-duplicate skip to insert only new rows, or update to replace existing ones",
+            "Nothing was written; pass --on-duplicate skip to insert only new rows, "
+            "or update to replace existing ones",
             duplicates=total,
             chunks=chunks,
             examples=tuple(shown),
