@@ -2,5 +2,6 @@
 
 from gristmill.sinks.base import ListSink, Sink
 from gristmill.sinks.files import CsvFiles, FileSink, JsonFiles, JsonlFiles
+from gristmill.sinks.sql import SqlSink
 
-__all__ = ["CsvFiles", "FileSink", "JsonFiles", "JsonlFiles", "ListSink", "Sink"]
+__all__ = ["CsvFiles", "FileSink", "JsonFiles", "JsonlFiles", "ListSink", "Sink", "SqlSink"]

@@ -78,8 +78,8 @@ class Database:
         raise NotImplementedError
 
     def temporary(self, name: str) -> str:
-        """How a temporary table named NAME is created (``CREATE ... TABLE``)."""
-        return f"CREATE TEMPORARY TABLE {quote(name)}"
+        """How a temporary table named NAME is made (it lasts as long as the connection)."""
+        return f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(name)}"
 
     def column_type(self, kind: SqlType) -> str:
         return self.types[kind]

@@ -141,6 +141,8 @@ class _Import:
         self.db, self.path, self.table, self.report = db, path, table, report
         self.started = time.monotonic()
         self.target = quote(table)
+        schema = table.rpartition(".")[0]  # the history lives beside the table
+        self.history = quote(f"{schema}.{HISTORY}" if schema else HISTORY)
 
     def run(
         self,
@@ -177,12 +179,12 @@ class _Import:
 
     def _refuse_repeat(self, digest: str, force: bool) -> None:
         self.db.execute(
-            f"""CREATE TABLE IF NOT EXISTS {HISTORY} (file TEXT, sha256 TEXT, target TEXT,
+            f"""CREATE TABLE IF NOT EXISTS {self.history} (file TEXT, sha256 TEXT, target TEXT,
                 rows_read BIGINT, inserted BIGINT, updated BIGINT, skipped BIGINT, bad_rows BIGINT,
                 seconds REAL, imported_at TEXT)"""
         )
         earlier = self.db.query(
-            f"SELECT imported_at, inserted FROM {HISTORY} WHERE sha256 = ? AND target = ? "
+            f"SELECT imported_at, inserted FROM {self.history} WHERE sha256 = ? AND target = ? "
             "ORDER BY imported_at",
             (digest, self.table),
         )
@@ -196,7 +198,7 @@ class _Import:
     def _remember(self, digest: str) -> None:
         r = self.report
         self.db.execute(
-            f"INSERT INTO {HISTORY} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {self.history} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 self.path.name,
                 digest,

@@ -1,0 +1,142 @@
+"""Samples as rows of a PostgreSQL or SQLite table, replaced whole when an item is redone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import PrivateAttr
+
+from gristmill._exceptions import ConfigError, SinkError
+from gristmill.manifest import Item
+from gristmill.samples import BaseSample
+from gristmill.sinks.base import Sink
+from gristmill.sql.database import Database, connect, quote, redact
+from gristmill.sql.types import COERCE, SqlType
+
+if TYPE_CHECKING:
+    from gristmill.ledger.base import Ledger
+
+ITEMS = "gristmill_committing"  # temporary table of the item ids a commit replaces
+
+
+def _kind(value: Any) -> SqlType:
+    """The column type for a Python value (the first non-null one of a column)."""
+    if isinstance(value, bool):
+        return SqlType.BOOLEAN
+    if isinstance(value, int):
+        return SqlType.INTEGER
+    if isinstance(value, (float, Decimal)):
+        return SqlType.DECIMAL
+    if isinstance(value, dt.datetime):
+        return SqlType.TIMESTAMP
+    if isinstance(value, dt.date):
+        return SqlType.DATE
+    return SqlType.TEXT
+
+
+class SqlSink(Sink):
+    """Each sample becomes a row of TABLE in DB (``postgresql://...`` or ``sqlite:///path``).
+
+    ``columns`` picks the sample fields to store (default: all but ``processing_history``);
+    dicts and lists are stored as JSON text. Every row also carries the id of the item it
+    came from (``item_column``). The coordinator writes rows in batches; a batch deletes its
+    items' earlier rows and inserts the new ones in one transaction, so an item redone after
+    a crash never leaves its rows twice. The table is made on the first write if absent,
+    its column types taken from the values (PostgreSQL: binary COPY; SQLite: executemany).
+    """
+
+    batched: ClassVar[bool] = True
+
+    db: str
+    table: str
+    columns: list[str] | None = None
+    item_column: str = "item_id"
+
+    _database: Database | None = PrivateAttr(default=None)
+    _kinds: list[SqlType] | None = PrivateAttr(default=None)
+
+    def __repr__(self) -> str:
+        return f"SqlSink(db={redact(self.db)!r}, table={self.table!r})"
+
+    def __getstate__(self) -> dict[Any, Any]:
+        # workers get the configuration, not the coordinator's connection
+        state = super().__getstate__()
+        state["__pydantic_private__"] = {"_database": None, "_kinds": None}
+        return state
+
+    def check(self) -> None:
+        quote(self.table)
+        self._connection()
+
+    def _connection(self) -> Database:
+        if self._database is None:
+            self._database = connect(self.db)
+        return self._database
+
+    def encode(self, item: Item, samples: Sequence[BaseSample]) -> Any:
+        fields = set(self.columns) if self.columns else None
+        rows = [s.model_dump(include=fields, exclude={"processing_history"}) for s in samples]
+        if self.columns:
+            missing = [c for c in self.columns if rows and c not in rows[0]]
+            if missing:
+                raise ConfigError(f"SqlSink: the samples have no field {missing} (columns={self.columns})")
+        return rows
+
+    def commit(self, batch: Sequence[tuple[Item, Any]]) -> None:
+        db = self._connection()
+        try:
+            with db.transaction():
+                names, kinds = self._table(db, batch)
+                db.execute(f"{db.temporary(ITEMS)} (id TEXT)")
+                db.execute(f"DELETE FROM {quote(ITEMS)}")
+                db.load(ITEMS, ["id"], [SqlType.TEXT], [(item.id,) for item, _ in batch])
+                db.execute(
+                    f"DELETE FROM {quote(self.table)} WHERE {quote(self.item_column)} IN "
+                    f"(SELECT id FROM {quote(ITEMS)})"
+                )
+                convert = list(zip([COERCE[k] for k in kinds], names, strict=True))
+                rows = (
+                    [item.id, *(None if row.get(n) is None else f(row[n]) for f, n in convert)]
+                    for item, payload in batch
+                    for row in payload
+                )
+                db.load(self.table, [self.item_column, *names], [SqlType.TEXT, *kinds], rows)
+        except db.errors as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SinkError(f"{self!r} could not write {len(batch)} items: {reason}") from None
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            raise SinkError(f"{self!r}: a value does not fit its column ({exc})") from None
+
+    def _table(self, db: Database, batch: Sequence[tuple[Item, Any]]) -> tuple[list[str], list[SqlType]]:
+        """The columns written and their types; makes the table on the first write."""
+        names = self.columns or next((list(row) for _, payload in batch for row in payload), [])
+        if self._kinds is None:
+            existing = db.columns(self.table)
+            if existing is None:
+                kinds = [
+                    _kind(next((r[n] for _, p in batch for r in p if r.get(n) is not None), None))
+                    for n in names
+                ]
+                declared = ", ".join(
+                    f"{quote(n)} {db.column_type(k)}"
+                    for n, k in zip([self.item_column, *names], [SqlType.TEXT, *kinds], strict=True)
+                )
+                db.execute(f"CREATE TABLE {quote(self.table)} ({declared})")
+                index = quote(f"{self.table.replace('.', '_')}_{self.item_column}")
+                db.execute(f"CREATE INDEX {index} ON {quote(self.table)} ({quote(self.item_column)})")
+            else:
+                missing = [n for n in [self.item_column, *names] if n not in existing]
+                if missing:
+                    raise ConfigError(f"the table {self.table} has no column {missing}")
+                kinds = [existing[n] for n in names]
+            self._kinds = kinds
+        return names, self._kinds
+
+    def finish(self, ledger: Ledger) -> None:
+        if self._database is not None:
+            self._database.close()
+            self._database = None
+            self._kinds = None
