@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from gristmill._exceptions import ConfigError, DuplicateDataError, SinkError, SourceError
 from gristmill.sql.database import Database, connect, quote, redact
-from gristmill.sql.readers import Chunk, RowProblem, read_table
+from gristmill.sql.readers import Chunk, RowProblem, Table, read_table
 from gristmill.sql.types import COERCE, DESCRIBED, SqlType, infer
 from gristmill.telemetry import make_progress
 
@@ -156,16 +156,31 @@ class _Import:
         progress: bool | None,
     ) -> None:
         self._refuse_repeat(digest, force)
-        header, chunks = read_table(self.path, chunk_size)
+        table = read_table(self.path, chunk_size)
+        try:
+            self._run(table, key, on_duplicate, chunk_size, schema, bad_rows, progress)
+        finally:
+            table.close()
+        self._remember(digest)
+
+    def _run(
+        self,
+        table: Table,
+        key: Sequence[str] | None,
+        on_duplicate: OnDuplicate,
+        chunk_size: int,
+        schema: dict[str, SqlType],
+        bad_rows: str | Path | None,
+        progress: bool | None,
+    ) -> None:
+        header, chunks, _ = table
         existing = self.db.columns(self.table)
         first = next(chunks, None)
         kinds = self._kinds(header, existing, schema, first)
         keys = self._keys(header, key, existing)
         if existing is None:
             self._create(header, kinds, keys if key else None)
-        columns = ", ".join(
-            f"{quote(c)} {self.db.column_type(k)}" for c, k in zip(header, kinds, strict=True)
-        )
+        columns = self._declare(header, kinds)
         self.db.execute(f"{self.db.temporary(STAGE)} (_line BIGINT, _chunk BIGINT, {columns})")
         with _BadRows(bad_rows) as aside:
             bar = make_progress(None, progress, unit="rows")
@@ -175,7 +190,6 @@ class _Import:
         self.report.bad_rows = aside.count
         self._write(header, keys, on_duplicate, chunk_size)
         self.db.execute(f"DROP TABLE {quote(STAGE)}")
-        self._remember(digest)
 
     def _refuse_repeat(self, digest: str, force: bool) -> None:
         self.db.execute(
@@ -224,7 +238,7 @@ class _Import:
             unknown = [c for c in header if c not in existing]
             if unknown:
                 raise ConfigError(
-                    f"the header of {self.path} does not match the table {self.table}: it has no column "
+                    f"the header of {self.path} does not match the table {self.table}: no column "
                     f"{', '.join(map(repr, unknown))} (its columns: {', '.join(existing)})"
                 )
             return [existing[c] for c in header]
@@ -247,9 +261,7 @@ class _Import:
         return ", ".join(f"{quote(c)} {self.db.column_type(k)}" for c, k in zip(header, kinds, strict=True))
 
     def _create(self, header: list[str], kinds: list[SqlType], keys: list[str] | None) -> None:
-        columns = ", ".join(
-            f"{quote(c)} {self.db.column_type(k)}" for c, k in zip(header, kinds, strict=True)
-        )
+        columns = self._declare(header, kinds)
         self.db.execute(f"CREATE TABLE {self.target} ({columns})")
         if keys:
             name = quote(f"{self.table.replace('.', '_')}_key")

@@ -8,7 +8,7 @@ chunk, whatever the size of the file.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -44,6 +44,7 @@ class RowProblem(NamedTuple):
 class Table(NamedTuple):
     header: list[str]
     chunks: Iterator[Chunk]
+    close: Callable[[], None]  # the file stays open until the chunks are read or this is called
 
 
 def file_format(path: Path) -> str:
@@ -111,7 +112,7 @@ def _delimited(path: Path, chunk_size: int, delimiter: str) -> Table:
                     return
                 yield Chunk(lines, rows)
 
-    return Table(header, chunks())
+    return Table(header, chunks(), handle.close)
 
 
 def _jsonl(path: Path, chunk_size: int) -> Table:
@@ -155,7 +156,7 @@ def _jsonl(path: Path, chunk_size: int) -> Table:
             if rows:
                 yield Chunk(lines, rows)
 
-    return Table(header, chunks())
+    return Table(header, chunks(), handle.close)
 
 
 def _parquet(path: Path, chunk_size: int) -> Table:
@@ -171,7 +172,7 @@ def _parquet(path: Path, chunk_size: int) -> Table:
             yield Chunk(list(range(row + 1, row + 1 + len(rows))), rows)
             row += len(rows)
 
-    return Table(header, chunks())
+    return Table(header, chunks(), parquet.close)
 
 
 def _excel(path: Path, chunk_size: int) -> Table:
@@ -211,7 +212,7 @@ def _excel(path: Path, chunk_size: int) -> Table:
             yield Chunk(lines, rows)
         book.close()
 
-    return Table(header, chunks())
+    return Table(header, chunks(), book.close)
 
 
 def _optional(module: str, extra: str) -> Any:

@@ -109,8 +109,6 @@ def coerce(kind: SqlType, value: Any) -> Any:
 
 
 def _fits(kind: SqlType, value: Any) -> bool:
-    if kind is SqlType.BOOLEAN and isinstance(value, str):  # "1"/"0" columns are integers
-        return value.strip().lower() in TRUE | FALSE
     if kind is SqlType.DATE and isinstance(value, str) and len(value) != 10:
         return False
     try:
@@ -120,9 +118,9 @@ def _fits(kind: SqlType, value: Any) -> bool:
     return True
 
 
-INFERENCE_ORDER = (
-    SqlType.BOOLEAN,
+INFERENCE_ORDER = (  # a column of only 1s and 0s is taken as integers
     SqlType.INTEGER,
+    SqlType.BOOLEAN,
     SqlType.DECIMAL,
     SqlType.DATE,
     SqlType.TIMESTAMP,

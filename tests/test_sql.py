@@ -1,0 +1,443 @@
+"""`gristmill import` and `SqlSink` against real SQLite and the real PostgreSQL server.
+
+PostgreSQL tests use the server at GRISTMILL_TEST_PG_URL (default 127.0.0.1:5432, user
+postgres, database test), each in a schema of its own that is dropped afterwards. They are
+skipped, saying why, when no server answers, except under CI=true, where they must run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from gristmill import DuplicateDataError
+from gristmill.sql import connect, import_file
+from gristmill.sql.database import quote
+from gristmill.sql.importer import BadValue
+
+PG_URL = os.environ.get("GRISTMILL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+GRISTMILL = [str(Path(sys.executable).parent / "gristmill")]
+UTC = dt.timezone.utc
+
+CSV = """id,name,amount,joined,seen,active
+1,Ada,12.50,2024-01-02,2024-01-02T03:04:05Z,true
+2,Brontë,,2024-02-03,2024-02-03 10:00:00+02:00,no
+3,,7,2024-03-04,2024-03-04T00:00:00,1
+"""
+EXPECTED = [
+    (1, "Ada", Decimal("12.50"), dt.date(2024, 1, 2), dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), True),
+    (2, "Brontë", None, dt.date(2024, 2, 3), dt.datetime(2024, 2, 3, 8, 0, tzinfo=UTC), False),
+    (3, None, Decimal(7), dt.date(2024, 3, 4), dt.datetime(2024, 3, 4, tzinfo=UTC), True),
+]
+
+
+def _postgres_answers() -> str | None:
+    try:
+        connect(PG_URL).close()
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture(scope="module")
+def postgres() -> str:
+    problem = _postgres_answers()
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL must answer under CI=true: {problem}")
+        pytest.skip(f"no PostgreSQL server answers at {PG_URL}: {problem}")
+    return PG_URL
+
+
+@pytest.fixture
+def pg_schema(postgres: str) -> Iterator[str]:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    db = connect(postgres)
+    db.execute(f'CREATE SCHEMA "{schema}"')
+    yield schema
+    db.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    db.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """(database URL, table name) on each database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}", "people"
+    schema = request.getfixturevalue("pg_schema")
+    return PG_URL, f"{schema}.people"
+
+
+def rows(url: str, table: str, order: str = "id") -> list[tuple[object, ...]]:
+    db = connect(url)
+    try:
+        return db.query(f"SELECT * FROM {quote(table)} ORDER BY {order}")
+    finally:
+        db.close()
+
+
+def columns_of(url: str, table: str) -> object:
+    db = connect(url)
+    try:
+        return db.columns(table)
+    finally:
+        db.close()
+
+
+def normalised(found: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
+    """SQLite keeps dates, timestamps and decimals as text/numbers: read them back as Python's."""
+    out = []
+    for row in found:
+        id_, name, amount, joined, seen, active = row
+        if isinstance(joined, str):
+            joined = dt.date.fromisoformat(joined)
+        if isinstance(seen, str):
+            seen = dt.datetime.fromisoformat(seen)
+        if isinstance(seen, dt.datetime):
+            seen = seen.astimezone(UTC)
+        out.append((id_, name, None if amount is None else Decimal(str(amount)), joined, seen, bool(active)))
+    return out
+
+
+def test_import_infers_types_and_coerces_values(target: tuple[str, str], tmp_path: Path) -> None:
+    url, table = target
+    data = tmp_path / "people.csv"
+    data.write_text(CSV, encoding="utf-8")
+    report = import_file(data, url, table, key=["id"])
+    assert (report.rows_read, report.inserted, report.skipped) == (3, 3, 0)
+    assert normalised(rows(url, table)) == [(*row[:5], row[5]) for row in EXPECTED]
+
+
+@pytest.mark.parametrize("kind", ["tsv", "jsonl", "parquet", "xlsx"])
+def test_every_format_gives_the_same_rows(kind: str, tmp_path: Path) -> None:
+    lines = [line.split(",") for line in CSV.strip().splitlines()]
+    header, body = lines[0], lines[1:]
+    path = tmp_path / f"people.{kind}"
+    if kind == "tsv":
+        path.write_text("\n".join("\t".join(line) for line in lines) + "\n", encoding="utf-8")
+    elif kind == "jsonl":
+        path.write_text("\n".join(json.dumps(dict(zip(header, line, strict=True))) for line in body) + "\n")
+    elif kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({h: [line[i] for line in body] for i, h in enumerate(header)}), path)
+    else:
+        import openpyxl
+
+        book = openpyxl.Workbook()
+        sheet = book.active
+        for line in lines:
+            sheet.append(line)
+        book.save(path)
+    url = f"sqlite:///{tmp_path / 'formats.db'}"
+    assert import_file(path, url, "people").inserted == 3
+    assert normalised(rows(url, "people")) == EXPECTED
+
+
+def test_duplicates_are_refused_with_examples_and_nothing_is_written(
+    target: tuple[str, str], tmp_path: Path
+) -> None:
+    url, table = target
+    first = tmp_path / "first.csv"
+    first.write_text(CSV, encoding="utf-8")
+    import_file(first, url, table, key=["id"])
+    second = tmp_path / "second.csv"
+    second.write_text(
+        "id,name,amount,joined,seen,active\n"
+        "4,Dora,1,2024-04-01,2024-04-01T00:00:00Z,true\n"
+        "2,Brontë again,2,2024-04-02,2024-04-02T00:00:00Z,true\n"
+        "4,Dora twice,3,2024-04-03,2024-04-03T00:00:00Z,false\n"
+        "5,Eve,4,2024-04-04,2024-04-04T00:00:00Z,true\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(DuplicateDataError) as raised:
+        import_file(second, url, table, chunk_size=2)
+    error = raised.value
+    assert error.duplicates == 2
+    assert error.chunks == 2  # lines 2-3 and 4-5
+    message = str(error)
+    assert "1 repeating an earlier row of the file and 1 already in the table" in message
+    assert "line 3, {'id': 2}: already in the table" in message
+    assert "line 4, {'id': 4}: repeating an earlier row" in message
+    assert len(rows(url, table)) == 3  # nothing of the second file
+
+    skipped = import_file(second, url, table, on_duplicate="skip")
+    assert (skipped.inserted, skipped.skipped) == (2, 2)
+    assert [(r[0], r[1]) for r in rows(url, table)] == [
+        (1, "Ada"),
+        (2, "Brontë"),
+        (3, None),
+        (4, "Dora"),
+        (5, "Eve"),
+    ]
+
+    updated = import_file(second, url, table, on_duplicate="update", force=True)
+    assert (updated.inserted, updated.updated, updated.skipped) == (0, 3, 1)
+    names = [(r[0], r[1]) for r in rows(url, table)]
+    assert names == [(1, "Ada"), (2, "Brontë again"), (3, None), (4, "Dora twice"), (5, "Eve")]
+
+
+def test_a_file_imported_before_is_refused_unless_forced(tmp_path: Path) -> None:
+    data = tmp_path / "people.csv"
+    data.write_text(CSV, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'once.db'}"
+    import_file(data, url, "people", key=["id"])
+    with pytest.raises(Exception, match=r"already imported into people .*pass --force"):
+        import_file(data, url, "people", key=["id"])
+    assert import_file(data, url, "people", force=True, on_duplicate="skip").skipped == 3
+    history = rows(url, "gristmill_imports", order="imported_at")
+    assert [(h[0], h[3], h[4], h[6]) for h in history] == [("people.csv", 3, 3, 0), ("people.csv", 3, 0, 3)]
+
+
+def test_a_value_that_does_not_fit_names_file_line_and_column(
+    target: tuple[str, str], tmp_path: Path
+) -> None:
+    url, table = target
+    data = tmp_path / "bad.csv"
+    data.write_text(CSV + "4,Dora,lots,2024-05-01,2024-05-01T00:00:00Z,true\n5,Eve,1,2024-05-02,never,true\n")
+    schema = {"amount": "decimal", "seen": "timestamp"}  # else "lots" in the first chunk makes it text
+    with pytest.raises(BadValue) as raised:
+        import_file(data, url, table, schema=schema)
+    assert str(raised.value).startswith(
+        f"{data} line 5: column 'amount': cannot read 'lots' as a decimal number"
+    )
+    assert columns_of(url, table) is None  # not even the table was made
+
+    aside = tmp_path / "aside.csv"
+    report = import_file(data, url, table, bad_rows=aside, schema=schema)
+    assert (report.rows_read, report.inserted, report.bad_rows) == (5, 3, 2)
+    problems = aside.read_text().splitlines()
+    assert problems[0] == "line,column,problem,row"
+    assert problems[1].startswith("5,amount,column 'amount': cannot read 'lots'")
+    assert problems[2].startswith("6,seen,column 'seen': cannot read 'never' as a timestamp")
+
+
+def test_a_dry_run_checks_everything_and_writes_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "people.csv"
+    data.write_text(CSV, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'dry.db'}"
+    report = import_file(data, url, "people", dry_run=True)
+    assert (report.rows_read, report.inserted, report.dry_run) == (3, 3, True)
+    assert columns_of(url, "people") is None
+    assert import_file(data, url, "people").inserted == 3  # and it is not remembered as imported
+
+
+def test_the_reader_holds_one_chunk_at_a_time(tmp_path: Path) -> None:
+    from gristmill.sql.readers import read_table
+
+    data = tmp_path / "big.csv"
+    data.write_text("n,text\n" + "".join(f'{i},"line\nwith a break {i}"\n' for i in range(2500)))
+    table = read_table(data, chunk_size=1000)
+    sizes, lines = [], []
+    for chunk in table.chunks:
+        sizes.append(len(chunk.rows))
+        lines.extend(chunk.lines)
+    assert sizes == [1000, 1000, 500]
+    assert lines[:3] == [2, 4, 6]  # quoted line breaks counted: the numbers are lines of the file
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+def gristmill(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*GRISTMILL, *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env or dict(os.environ)
+    )
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        (None, ["missing.csv"], "missing.csv does not exist"),
+        ("folder", ["folder.csv"], "cannot read folder.csv"),
+        ("garbage", ["garbage.xlsx"], "cannot read garbage.xlsx as an Excel workbook"),
+        ("ragged", ["ragged.csv"], "ragged.csv line 3: has 3 fields where the header has 2"),
+        (
+            "header",
+            ["header.csv", "--table", "known"],
+            "does not match the table known: no column 'nom'",
+        ),
+        (None, ["x.txt"], "cannot tell its format from '.txt'"),
+        ("ragged", ["ragged.csv", "--on-duplicate", "sometimes"], "must be error, skip or update"),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message(
+    tmp_path: Path, setup: str | None, args: list[str], message: str
+) -> None:
+    if setup == "folder":
+        (tmp_path / "folder.csv").mkdir()
+    elif setup == "garbage":
+        (tmp_path / "garbage.xlsx").write_bytes(os.urandom(2000))
+    elif setup == "ragged":
+        (tmp_path / "ragged.csv").write_text("id,name\n1,a\n2,b,c\n")
+    elif setup == "header":
+        (tmp_path / "header.csv").write_text("id,nom\n1,a\n")
+        known = tmp_path / "known.csv"
+        known.write_text("id,name\n1,a\n")
+        assert gristmill("import", str(known), "--table", "known", cwd=tmp_path).returncode == 0
+    (tmp_path / "x.txt").write_text("a\n")
+    if "--table" not in args:
+        args = [*args, "--table", "t"]
+    result = gristmill("import", *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("port", ["5432", "1"])
+def test_a_wrong_password_or_server_exits_2_and_never_shows_the_password(
+    postgres: str, tmp_path: Path, port: str
+) -> None:
+    # the server trusts local users, so a wrong password alone is accepted: a wrong role is not
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    url = f"postgresql://nobody:S3cr3t-Pa55@127.0.0.1:{port}/test"
+    result = gristmill("import", "a.csv", "--table", "t", "--db", url, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "cannot connect to postgresql://nobody:***@127.0.0.1" in result.stderr
+    assert "S3cr3t" not in result.stderr + result.stdout
+
+
+def test_the_command_reports_and_takes_the_url_from_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "people.csv").write_text(CSV, encoding="utf-8")
+    env = dict(os.environ, GRISTMILL_DB_URL=f"sqlite:///{tmp_path / 'env.db'}")
+    result = gristmill("import", "people.csv", "--table", "people", "--json", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["inserted"] == 3
+    again = gristmill("import", "people.csv", "--table", "people", cwd=tmp_path, env=env)
+    assert again.returncode == 2
+    assert "already imported" in again.stderr
+    dup = gristmill("import", "people.csv", "--table", "people", "--force", cwd=tmp_path, env=env)
+    assert dup.returncode == 1
+    assert "3 already in the table" in dup.stderr
+
+
+def test_an_import_killed_midway_leaves_the_table_as_it_was(
+    postgres: str, pg_schema: str, tmp_path: Path
+) -> None:
+    table = f"{pg_schema}.events"
+    seed = tmp_path / "seed.csv"
+    seed.write_text("id,name\n" + "".join(f"{i},old {i}\n" for i in range(100)))
+    import_file(seed, postgres, table, key=["id"])
+    data = tmp_path / "events.csv"
+    data.write_text("id,name\n" + "".join(f"{i},new {i}\n" for i in range(100, 400_100)))
+    command = [*GRISTMILL, "import", str(data), "--table", table, "--db", postgres, "--chunk-size", "5000"]
+    watcher = connect(postgres)
+    for attempt in range(3):
+        proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        copying = False
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            copying = bool(watcher.query("SELECT 1 FROM pg_stat_progress_copy WHERE tuples_processed > 0"))
+            if copying:
+                time.sleep(random.uniform(0.0, 0.3))
+                break
+            time.sleep(0.02)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        assert copying and proc.returncode == -signal.SIGKILL, f"attempt {attempt}: not killed mid-import"
+        found = watcher.query(f'SELECT count(*), max(id) FROM "{pg_schema}"."events"')
+        assert found == [(100, 99)]
+    watcher.close()
+    finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert rows(postgres, table, order="1")[0] and columns_of(postgres, table)
+    db = connect(postgres)
+    total = db.query(f'SELECT count(*), count(DISTINCT id) FROM "{pg_schema}"."events"')
+    db.close()
+    assert total == [(400_100, 400_100)]
+
+
+# -- SqlSink ---------------------------------------------------------------------------------
+
+SINK_PIPELINE = """
+import time
+
+from gristmill import BaseSample, Pipeline, Processor
+from gristmill.sinks import SqlSink
+from gristmill.sources import Range
+
+
+class Part(BaseSample):
+    n: int
+    part: int
+    square: int
+    tags: list[str]
+
+
+class Split(Processor):
+    sleep: float = 0.0
+
+    def process(self, sample):
+        time.sleep(self.sleep)
+        n = int(sample.id)
+        return [Part(id=f"{{n}}.{{k}}", n=n, part=k, square=n * n, tags=["t", str(k)]) for k in range(2)]
+
+
+pipeline = Pipeline(
+    source=Range(count={count}),
+    processors=[Split(sleep={sleep})],
+    sink=SqlSink(db={url!r}, table={table!r}),
+    name="parts",
+)
+"""
+
+
+def write_sink_pipeline(folder: Path, url: str, table: str, count: int, sleep: float = 0.0) -> None:
+    text = SINK_PIPELINE.format(url=url, table=table, count=count, sleep=sleep)
+    (folder / "parts.py").write_text(text)
+
+
+def test_sql_sink_writes_rows_and_a_redone_item_replaces_its_own(
+    target: tuple[str, str], tmp_path: Path
+) -> None:
+    url, table = target
+    write_sink_pipeline(tmp_path, url, table, count=300)
+    first = gristmill("run", "parts.py", "--workers", "2", "--no-progress", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = gristmill("run", "parts.py", "--reprocess", "--max-items", "100", "--no-progress", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    found = rows(url, table, order="n, part")
+    assert len(found) == 600
+    assert found[7][:5] == ("3", "3.1", 3, 1, 9)  # item_id, id, n, part, square
+    assert json.loads(str(found[7][5])) == ["t", "1"]
+    assert sorted({(r[0], r[1]) for r in found}) == sorted(
+        (str(n), f"{n}.{k}") for n in range(300) for k in (0, 1)
+    )
+
+
+def test_sql_sink_coordinator_killed_at_random_points_leaves_every_row_once(
+    postgres: str, pg_schema: str, tmp_path: Path
+) -> None:
+    table = f"{pg_schema}.parts"
+    write_sink_pipeline(tmp_path, postgres, table, count=2000, sleep=0.004)
+    command = [*GRISTMILL, "run", "parts.py", "--workers", "2", "--no-progress"]
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(4):
+        proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.8, 2.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(30)
+    assert kills >= 3, f"only {kills} runs were still going when killed"
+    final = gristmill("run", "parts.py", "--workers", "2", "--no-progress", cwd=tmp_path)
+    assert final.returncode == 0, final.stdout + final.stderr
+    db = connect(postgres)
+    counted = db.query(f"SELECT count(*), count(DISTINCT id), count(DISTINCT item_id) FROM {quote(table)}")
+    db.close()
+    assert counted == [(4000, 4000, 2000)]
