@@ -8,7 +8,14 @@ import pytest
 
 import gristmill
 
-MODULES = ["gristmill", "gristmill.sources", "gristmill.sinks", "gristmill.executors", "gristmill.ledger", "gristmill.sql"]
+MODULES = [
+    "gristmill",
+    "gristmill.sources",
+    "gristmill.sinks",
+    "gristmill.executors",
+    "gristmill.ledger",
+    "gristmill.sql",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
