@@ -441,3 +441,30 @@ def test_sql_sink_coordinator_killed_at_random_points_leaves_every_row_once(
     counted = db.query(f"SELECT count(*), count(DISTINCT id), count(DISTINCT item_id) FROM {quote(table)}")
     db.close()
     assert counted == [(4000, 4000, 2000)]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_import_csv_example(database: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "GRISTMILL_DB_URL"}
+    if database == "postgresql":
+        schema = request.getfixturevalue("pg_schema")
+        env["GRISTMILL_DB_URL"] = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    script = Path(__file__).parent.parent / "examples" / "import_csv" / "import_orders.py"
+    first = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == (
+        "100000 rows read, 99452 inserted, 498 repeats skipped, "
+        "50 set aside in examples-output/import_csv/bad-rows.csv"
+    )
+    again = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert "was already imported into orders" in again.stdout
+    bad = (
+        (tmp_path / "examples-output" / "import_csv" / "bad-rows.csv")
+        .read_text(encoding="utf-8")
+        .splitlines()
+    )
+    assert len(bad) == 51

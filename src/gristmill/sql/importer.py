@@ -411,7 +411,8 @@ class _BadRows:
                 "type with --schema, or set such rows aside with --bad-rows FILE"
             )
         self.count += 1
-        self._writer.writerow([line, column or "", message, raw if isinstance(raw, str) else json.dumps(raw)])
+        shown = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
+        self._writer.writerow([line, column or "", message, shown])
 
     def __exit__(self, kind: object, *exc: object) -> None:
         if self._writer is not None:
