@@ -47,6 +47,7 @@ class Database:
     types: dict[SqlType, str]
     same: str  # "{} <op> {}": equal, NULL equal to NULL (for rows compared whole)
     errors: tuple[type[Exception], ...]  # what the driver raises when the database refuses
+    duplicate_errors: tuple[type[Exception], ...]  # ... when a unique index refuses a row
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run SQL; the number of rows it changed."""
@@ -73,6 +74,18 @@ class Database:
     def transaction(self) -> Iterator[None]:
         raise NotImplementedError
         yield
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a transaction: undo what the block did if it raises."""
+        self.execute("SAVEPOINT gristmill")
+        try:
+            yield
+        except BaseException:
+            self.execute("ROLLBACK TO SAVEPOINT gristmill")
+            raise
+        finally:
+            self.execute("RELEASE SAVEPOINT gristmill")
 
     def close(self) -> None:
         raise NotImplementedError
@@ -112,6 +125,7 @@ class Sqlite(Database):
     }
     same = "{} IS {}"
     errors = (sqlite3.Error,)
+    duplicate_errors = (sqlite3.IntegrityError,)
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -208,6 +222,7 @@ class Postgres(Database):
             raise ConfigError("PostgreSQL needs psycopg: pip install 'gristmill[postgres]'") from None
         self.url = url
         self.errors = (psycopg.Error,)
+        self.duplicate_errors = (psycopg.errors.UniqueViolation,)
         dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
         try:
             self._db = psycopg.connect(dsn, autocommit=True, connect_timeout=10)

@@ -14,14 +14,16 @@ import datetime as dt
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
 from gristmill._exceptions import ConfigError, DuplicateDataError, SinkError, SourceError
 from gristmill.sql.database import Database, connect, quote, redact
-from gristmill.sql.readers import Chunk, RowProblem, Table, read_table
+from gristmill.sql.readers import Chunk, RowProblem, read_table
 from gristmill.sql.types import COERCE, DESCRIBED, SqlType, infer
 from gristmill.telemetry import make_progress
 
@@ -29,6 +31,7 @@ OnDuplicate = Literal["error", "skip", "update"]
 HISTORY = "gristmill_imports"
 STAGE = "gristmill_stage"
 EXAMPLES = 5  # duplicates shown in the message
+INTEGER = SqlType.INTEGER
 
 
 class BadValue(SourceError):
@@ -46,6 +49,7 @@ class ImportReport:
     bad_rows: int = 0  # rows set aside in ``--bad-rows``
     seconds: float = 0.0
     dry_run: bool = False
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: read, check, write
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -156,40 +160,69 @@ class _Import:
         progress: bool | None,
     ) -> None:
         self._refuse_repeat(digest, force)
-        table = read_table(self.path, chunk_size)
-        try:
-            self._run(table, key, on_duplicate, chunk_size, schema, bad_rows, progress)
-        finally:
-            table.close()
+        with self._open(chunk_size) as (header, first, chunks):
+            existing = self.db.columns(self.table)
+            kinds = self._kinds(header, existing, schema, first)
+            keys = self._keys(header, key, existing)
+            if existing is None:
+                self._create(header, kinds, keys if key else None)
+            # The usual case, a key the table's unique index covers, goes straight in: the index
+            # checks each row as it comes. Only if it finds a duplicate is the file read again
+            # into a staging table, to say which rows repeat and where.
+            direct = on_duplicate == "error" and sorted(keys) == sorted(self.db.unique_key(self.table))
+            if direct:
+                try:
+                    with self.db.savepoint():
+                        self._copy(None, header, kinds, _chain(first, chunks), bad_rows, progress)
+                    self.report.inserted = self.report.rows_read - self.report.bad_rows
+                except self.db.duplicate_errors:
+                    direct = False
+        if not direct:
+            with self._open(chunk_size) as (header, first, chunks):
+                columns = self._declare(header, kinds)
+                self.db.execute(f"{self.db.temporary(STAGE)} (_line BIGINT, _chunk BIGINT, {columns})")
+                self._copy(STAGE, header, kinds, _chain(first, chunks), bad_rows, progress)
+                began = time.monotonic()
+                self._write(header, keys, on_duplicate, chunk_size)
+                self.report.phases["write"] = time.monotonic() - began - self.report.phases.get("check", 0.0)
+                self.db.execute(f"DROP TABLE {quote(STAGE)}")
         self._remember(digest)
 
-    def _run(
+    @contextmanager
+    def _open(self, chunk_size: int) -> Iterator[tuple[list[str], Chunk | None, Iterator[Chunk]]]:
+        table = read_table(self.path, chunk_size)
+        try:
+            yield table.header, next(table.chunks, None), table.chunks
+        finally:
+            table.close()
+
+    def _copy(
         self,
-        table: Table,
-        key: Sequence[str] | None,
-        on_duplicate: OnDuplicate,
-        chunk_size: int,
-        schema: dict[str, SqlType],
+        stage: str | None,
+        header: list[str],
+        kinds: list[SqlType],
+        chunks: Iterator[Chunk],
         bad_rows: str | Path | None,
         progress: bool | None,
     ) -> None:
-        header, chunks, _ = table
-        existing = self.db.columns(self.table)
-        first = next(chunks, None)
-        kinds = self._kinds(header, existing, schema, first)
-        keys = self._keys(header, key, existing)
-        if existing is None:
-            self._create(header, kinds, keys if key else None)
-        columns = self._declare(header, kinds)
-        self.db.execute(f"{self.db.temporary(STAGE)} (_line BIGINT, _chunk BIGINT, {columns})")
+        """Coerce and bulk-load every row: into STAGE, numbered, or else into the table."""
+        began = time.monotonic()
         with _BadRows(bad_rows) as aside:
             bar = make_progress(None, progress, unit="rows")
-            loaded = self._load(header, kinds, _chain(first, chunks), aside, bar)
+            loaded = 0
+            for number, chunk in enumerate(chunks, 1):
+                lines, columns = self._coerce(header, kinds, chunk, aside)
+                if stage is None:
+                    self.db.load(self.table, header, kinds, zip(*columns, strict=True))
+                else:
+                    numbered = zip(lines, repeat(number), *columns)
+                    self.db.load(stage, ["_line", "_chunk", *header], [INTEGER, INTEGER, *kinds], numbered)
+                loaded += len(lines)
+                bar.update(loaded, aside.count, 0)
             bar.close()
         self.report.rows_read = loaded + aside.count
         self.report.bad_rows = aside.count
-        self._write(header, keys, on_duplicate, chunk_size)
-        self.db.execute(f"DROP TABLE {quote(STAGE)}")
+        self.report.phases["read"] = time.monotonic() - began
 
     def _refuse_repeat(self, digest: str, force: bool) -> None:
         self.db.execute(
@@ -267,34 +300,36 @@ class _Import:
             name = quote(f"{self.table.replace('.', '_')}_key")
             self.db.execute(f"CREATE UNIQUE INDEX {name} ON {self.target} ({', '.join(map(quote, keys))})")
 
-    def _load(
-        self, header: list[str], kinds: list[SqlType], chunks: Iterator[Chunk], aside: _BadRows, bar: Any
-    ) -> int:
-        convert: list[Callable[[Any], Any]] = [COERCE[k] for k in kinds]
-        plain_text = [k is SqlType.TEXT for k in kinds]
-        stage_kinds = [SqlType.INTEGER, SqlType.INTEGER, *kinds]
-        loaded = 0
-        for number, chunk in enumerate(chunks, 1):
-            rows: list[list[Any]] = []
-            for line, raw in zip(chunk.lines, chunk.rows, strict=True):
-                if isinstance(raw, RowProblem):
-                    aside.add(self.path, line, None, raw.message, raw.raw)
-                    continue
-                try:
-                    values = [
-                        None if v is None or v == "" else (v if text and type(v) is str else f(v))
-                        for f, text, v in zip(convert, plain_text, raw, strict=True)
-                    ]
-                except (ValueError, TypeError, OverflowError, ArithmeticError):
-                    column, message = _which(header, kinds, raw)
-                    aside.add(self.path, line, column, message, raw)
-                    continue
-                values[:0] = (line, number)
-                rows.append(values)
-            self.db.load(STAGE, ["_line", "_chunk", *header], stage_kinds, rows)
-            loaded += len(rows)
-            bar.update(loaded, aside.count, 0)
-        return loaded
+    def _coerce(
+        self, header: list[str], kinds: list[SqlType], chunk: Chunk, aside: _BadRows
+    ) -> tuple[list[int], list[list[Any]]]:
+        """The lines of the chunk's good rows, and their values column by column, coerced."""
+        lines: list[int] = []
+        rows: list[Any] = []
+        for line, raw in zip(chunk.lines, chunk.rows, strict=True):
+            if isinstance(raw, RowProblem):
+                aside.add(self.path, line, None, raw.message, raw.raw)
+            else:
+                lines.append(line)
+                rows.append(raw)
+        if not rows:
+            return [], [[] for _ in header]
+        try:  # column by column: several times faster than row by row
+            return lines, _columns(kinds, rows)
+        except (ValueError, TypeError, OverflowError, ArithmeticError):
+            pass
+        good: list[int] = []
+        kept: list[Any] = []
+        for line, raw in zip(lines, rows, strict=True):  # find the rows that do not fit
+            column, message = _which(header, kinds, raw)
+            if column:
+                aside.add(self.path, line, column, message, raw)
+            else:
+                good.append(line)
+                kept.append(raw)
+        if not kept:
+            return [], [[] for _ in header]
+        return good, _columns(kinds, kept)
 
     def _write(self, header: list[str], keys: list[str], on_duplicate: OnDuplicate, chunk_size: int) -> None:
         """Check for duplicates, then move the rows to keep from the stage into the table."""
@@ -313,7 +348,11 @@ class _Import:
         )
         columns = ", ".join(map(quote, header))
         if on_duplicate == "error":
-            self._refuse_duplicates(keys, key_list, present, in_table, ranked, chunk_size)
+            began = time.monotonic()
+            try:
+                self._refuse_duplicates(keys, key_list, present, in_table, ranked, chunk_size)
+            finally:
+                self.report.phases["check"] = time.monotonic() - began
             self.report.inserted = self.db.execute(
                 f"INSERT INTO {self.target} ({columns}) SELECT {columns} FROM {quote(STAGE)}"
             )
@@ -369,6 +408,17 @@ class _Import:
         )
 
 
+def _columns(kinds: list[SqlType], rows: list[Any]) -> list[list[Any]]:
+    return [_column(kind, values) for kind, values in zip(kinds, zip(*rows, strict=True), strict=True)]
+
+
+def _column(kind: SqlType, values: Sequence[Any]) -> list[Any]:
+    convert = COERCE[kind]
+    if kind is SqlType.TEXT:
+        return [v if type(v) is str and v else (None if v is None or v == "" else convert(v)) for v in values]
+    return [None if v is None or v == "" else convert(v) for v in values]
+
+
 def _which(header: list[str], kinds: list[SqlType], raw: Sequence[Any]) -> tuple[str, str]:
     """The first column of a row whose value does not fit, and why."""
     for column, kind, value in zip(header, kinds, raw, strict=True):
@@ -378,7 +428,7 @@ def _which(header: list[str], kinds: list[SqlType], raw: Sequence[Any]) -> tuple
             COERCE[kind](value)
         except (ValueError, TypeError, OverflowError, ArithmeticError):
             return column, f"column {column!r}: cannot read {value!r} as {DESCRIBED[kind]}"
-    return "", "a value does not fit its column"
+    return "", ""
 
 
 def _chain(first: Chunk | None, rest: Iterator[Chunk]) -> Iterator[Chunk]:
