@@ -58,8 +58,8 @@ class Database:
 
     def load(
         self, table: str, columns: Sequence[str], kinds: Sequence[SqlType], rows: Iterable[Sequence[Any]]
-    ) -> None:
-        """Append ROWS (values of KINDS) to TABLE in bulk: binary COPY for PostgreSQL."""
+    ) -> int:
+        """Append ROWS (values of KINDS) to TABLE in bulk (binary COPY for PostgreSQL); how many."""
         raise NotImplementedError
 
     def columns(self, table: str) -> dict[str, SqlType] | None:
@@ -148,10 +148,10 @@ class Sqlite(Database):
 
     def load(
         self, table: str, columns: Sequence[str], kinds: Sequence[SqlType], rows: Iterable[Sequence[Any]]
-    ) -> None:
+    ) -> int:
         marks = ", ".join("?" * len(columns))
         names = ", ".join(map(quote, columns))
-        self._db.executemany(f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})", rows)
+        return self._db.executemany(f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})", rows).rowcount
 
     def columns(self, table: str) -> dict[str, SqlType] | None:
         rows = self._db.execute(f"PRAGMA table_info({quote(table)})").fetchall()
@@ -239,13 +239,15 @@ class Postgres(Database):
 
     def load(
         self, table: str, columns: Sequence[str], kinds: Sequence[SqlType], rows: Iterable[Sequence[Any]]
-    ) -> None:
+    ) -> int:
         names = ", ".join(map(quote, columns))
         statement = f"COPY {quote(table)} ({names}) FROM STDIN (FORMAT BINARY)"
-        with self._db.cursor() as cursor, cursor.copy(statement) as copy:
-            copy.set_types([self._copy_types[kind] for kind in kinds])
-            for row in rows:
-                copy.write_row(row)
+        with self._db.cursor() as cursor:
+            with cursor.copy(statement) as copy:
+                copy.set_types([self._copy_types[kind] for kind in kinds])
+                for row in rows:
+                    copy.write_row(row)
+            return cursor.rowcount
 
     def _split(self, table: str) -> tuple[str, str]:
         schema, _, name = table.rpartition(".")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator
-from itertools import islice
+from itertools import accumulate, islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,6 +32,7 @@ FORMATS = {
 class Chunk(NamedTuple):
     lines: list[int]  # where each row starts in the file (1-based; the header is line 1)
     rows: list[Any]  # a list of values per row, or a `RowProblem`
+    clean: bool = False  # known to hold no `RowProblem`
 
 
 class RowProblem(NamedTuple):
@@ -45,6 +46,8 @@ class Table(NamedTuple):
     header: list[str]
     chunks: Iterator[Chunk]
     close: Callable[[], None]  # the file stays open until the chunks are read or this is called
+    strings: bool = False  # every value is a str (CSV, TSV): coercion takes a faster road
+    rest: Iterator[list[str]] | None = None  # CSV, TSV: the rows after those of the chunks read
 
 
 def file_format(path: Path) -> str:
@@ -95,24 +98,32 @@ def _delimited(path: Path, chunk_size: int, delimiter: str) -> Table:
     def chunks() -> Iterator[Chunk]:
         with handle:
             while True:
-                lines: list[int] = []
-                rows: list[Any] = []
                 start = reader.line_num + 1
-                for row in islice(reader, chunk_size):
-                    lines.append(start)
-                    if len(row) == width:
-                        rows.append(row)
-                    elif row:
-                        raw = delimiter.join(row)
-                        rows.append(RowProblem(f"has {len(row)} fields where the header has {width}", raw))
-                    else:  # a blank line
-                        lines.pop()
-                    start = reader.line_num + 1
-                if not lines and not rows:
+                rows: list[Any] = list(islice(reader, chunk_size))  # at C speed
+                if not rows:
                     return
-                yield Chunk(lines, rows)
+                if reader.line_num - start + 1 == len(rows):  # one line per row: the usual case
+                    lines = list(range(start, reader.line_num + 1))
+                else:  # rows with quoted line breaks: count them to number the lines
+                    lines = list(
+                        accumulate((1 + sum(f.count("\n") for f in row) for row in rows), initial=start)
+                    )
+                    lines.pop()
+                clean = set(map(len, rows)) == {width}
+                if not clean:
+                    kept = [
+                        (n, _row(row, width, delimiter)) for n, row in zip(lines, rows, strict=True) if row
+                    ]
+                    lines, rows = [n for n, _ in kept], [row for _, row in kept]
+                yield Chunk(lines, rows, clean)
 
-    return Table(header, chunks(), handle.close)
+    return Table(header, chunks(), handle.close, strings=True, rest=reader)
+
+
+def _row(row: list[str], width: int, delimiter: str) -> Any:
+    if len(row) == width:
+        return row
+    return RowProblem(f"has {len(row)} fields where the header has {width}", delimiter.join(row))
 
 
 def _jsonl(path: Path, chunk_size: int) -> Table:

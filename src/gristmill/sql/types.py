@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
@@ -99,6 +100,66 @@ DESCRIBED = {
     SqlType.TIMESTAMP: "a timestamp (ISO 8601)",
     SqlType.TEXT: "text",
 }
+
+
+def _parse_stamp(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+
+
+# Python 3.11 reads a trailing "Z" itself: use its C parser directly
+PARSE_STAMP = dt.datetime.fromisoformat if sys.version_info >= (3, 11) else _parse_stamp
+BOOLEANS = dict.fromkeys((*TRUE, "1"), True) | dict.fromkeys((*FALSE, "0"), False)
+
+
+def _stamp(text: str) -> dt.datetime:
+    stamp = PARSE_STAMP(text)
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+
+
+def _finite(text: str) -> Decimal:
+    number = Decimal(text)
+    if not number.is_finite():
+        raise ValueError(text)
+    return number
+
+
+# How one text value (CSV) becomes its type, as an expression of "v": inlined below.
+_FROM_TEXT = {
+    SqlType.TEXT: "{v} or None",
+    SqlType.INTEGER: "int({v}) if {v} else None",
+    SqlType.DECIMAL: "finite({v}) if {v} else None",
+    SqlType.BOOLEAN: "BOOLEANS[{v}.strip().lower()] if {v} else None",
+    SqlType.DATE: "date({v}) if {v} else None",
+    SqlType.TIMESTAMP: "stamp({v}) if {v} else None",
+}
+
+
+def row_converter(kinds: Sequence[SqlType], *, strings: bool, numbered: bool = True) -> Any:
+    """A function coercing rows of values to KINDS, written as one comprehension for these
+    kinds (as namedtuple writes its class): about three times faster than a loop over
+    columns. ``strings``: every value is text, as read from CSV. Numbered, it is
+    ``(rows, lines, chunk) -> [(line, chunk, value, ...), ...]``; else ``rows -> iterator of
+    tuples``, lazily. It raises ValueError, ArithmeticError or KeyError for a value that does
+    not fit, ValueError for a row of the wrong length."""
+    names = [f"c{i}" for i in range(len(kinds))]
+    if strings:
+        values = [_FROM_TEXT[kind].format(v=name) for kind, name in zip(kinds, names, strict=True)]
+    else:
+        values = [f"None if {n} is None or {n} == '' else f{i}({n})" for i, n in enumerate(names)]
+    unpack = f"({', '.join(names)},)"
+    if numbered:
+        row = f"(line, chunk, {', '.join(values)})"
+        code = f"lambda rows, lines, chunk: [{row} for line, {unpack} in zip(lines, rows)]"
+    else:
+        code = f"lambda rows: (({', '.join(values)},) for {unpack} in rows)"
+    scope: dict[str, Any] = {
+        "finite": _finite,
+        "stamp": _stamp,
+        "date": dt.date.fromisoformat,
+        "BOOLEANS": BOOLEANS,
+        **{f"f{i}": COERCE[kind] for i, kind in enumerate(kinds)},
+    }
+    return eval(code, scope)
 
 
 def coerce(kind: SqlType, value: Any) -> Any:
