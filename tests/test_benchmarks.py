@@ -27,3 +27,31 @@ def test_dispatch_benchmark_quick(tmp_path: Path) -> None:
         assert all(row["items_per_s"] > 0 for row in methods.values())
         assert "gristmill ÷" in result.stdout
     assert report["memory"]["resume"]["seconds"] > 0
+
+
+def test_import_benchmark_quick(tmp_path: Path) -> None:
+    from test_sql import PG_URL, _postgres_answers
+
+    problem = _postgres_answers()
+    if problem is not None:
+        import os
+
+        import pytest
+
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL must answer under CI=true: {problem}")
+        pytest.skip(f"no PostgreSQL server answers at {PG_URL}: {problem}")
+    out = tmp_path / "import.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "import.py"), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    methods = [row["method"] for row in report["import"]["methods"]]
+    assert methods == ["gristmill import", "raw psycopg binary COPY", "pandas to_sql(multi)"]
+    assert all(row["rows_per_s"] > 0 for row in report["import"]["methods"])
+    assert report["duplicates"]["refused"]["unique index"]["duplicates"] == 200

@@ -275,6 +275,8 @@ class Postgres(Database):
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self._db.transaction():
+            # room to sort and hash a million keys in memory (duplicate checks): this transaction only
+            self._db.execute("SET LOCAL work_mem = '256MB'")
             yield
 
     def close(self) -> None:

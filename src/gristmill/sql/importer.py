@@ -31,6 +31,7 @@ from gristmill.telemetry import make_progress
 OnDuplicate = Literal["error", "skip", "update"]
 HISTORY = "gristmill_imports"
 STAGE = "gristmill_stage"
+DUPLICATES = "gristmill_duplicates"
 EXAMPLES = 5  # duplicates shown in the message
 INTEGER = SqlType.INTEGER
 MISFITS = (ValueError, TypeError, OverflowError, ArithmeticError, KeyError)  # a value that does not fit
@@ -197,7 +198,7 @@ class _Import:
             with self._open(chunk_size) as (table, first):
                 columns = self._declare(header, kinds)
                 self.db.execute(f"{self.db.temporary(STAGE)} (_line BIGINT, _chunk BIGINT, {columns})")
-                self._copy(STAGE, header, kinds, _chain(first, table.chunks), bad_rows, progress)
+                self._stage(table, first, kinds, bad_rows, progress, chunk_size)
                 began = time.monotonic()
                 self._write(header, keys, on_duplicate, chunk_size)
                 self.report.phases["write"] = time.monotonic() - began - self.report.phases.get("check", 0.0)
@@ -212,6 +213,43 @@ class _Import:
             yield table, next(table.chunks, None)
         finally:
             table.close()
+
+    def _stage(
+        self,
+        table: Table,
+        first: Chunk | None,
+        kinds: list[SqlType],
+        bad_rows: str | Path | None,
+        progress: bool | None,
+        chunk_size: int,
+    ) -> None:
+        """Every row into the staging table with its line and chunk: a text file of one line per
+        row streamed through one COPY; anything else (or a row that does not fit) read with care."""
+        header = table.header
+        columns, stage_kinds = ["_line", "_chunk", *header], [INTEGER, INTEGER, *kinds]
+        if table.rest is not None and first is not None and first.clean and bad_rows is None:
+            began = time.monotonic()
+            try:
+                with self.db.savepoint():
+                    loaded = self.db.load(
+                        STAGE,
+                        columns,
+                        stage_kinds,
+                        row_converter(kinds, strings=True)(first.rows, first.lines, 1),
+                    )
+                    stream = row_converter(kinds, strings=True, form="reader")(table.rest, chunk_size)
+                    bar = make_progress(None, progress, unit="rows")
+                    loaded += self.db.load(STAGE, columns, stage_kinds, _counted(stream, bar))
+                    bar.close()
+                    if getattr(table.rest, "line_num", 0) - 1 != loaded:
+                        raise ValueError("rows span several lines: number them with care")
+                self.report.rows_read = loaded
+                self.report.phases["read"] = time.monotonic() - began
+                return
+            except MISFITS:
+                pass
+        with self._open(chunk_size) as (again, first_again):
+            self._copy(STAGE, header, kinds, _chain(first_again, again.chunks), bad_rows, progress)
 
     def _straight_in(
         self,
@@ -231,7 +269,7 @@ class _Import:
             return
         began = time.monotonic()
         rows = chain(first.rows if first is not None else [], table.rest)
-        convert = row_converter(kinds, strings=True, numbered=False)
+        convert = row_converter(kinds, strings=True, form="plain")
         bar = make_progress(None, progress, unit="rows")
         loaded = self.db.load(self.table, table.header, kinds, _counted(convert(rows), bar))
         bar.close()
@@ -394,7 +432,7 @@ class _Import:
         if on_duplicate == "error":
             began = time.monotonic()
             try:
-                self._refuse_duplicates(keys, key_list, present, in_table, ranked, chunk_size)
+                self._refuse_duplicates(keys, key_list, present, in_table, equal, chunk_size)
             finally:
                 self.report.phases["check"] = time.monotonic() - began
             self.report.inserted = self.db.execute(
@@ -418,29 +456,35 @@ class _Import:
         self.report.skipped -= self.report.updated
 
     def _refuse_duplicates(
-        self, keys: list[str], key_list: str, present: str, in_table: str, ranked: str, chunk_size: int
+        self, keys: list[str], key_list: str, present: str, in_table: str, equal: str, chunk_size: int
     ) -> None:
-        repeats = f"SELECT s._line, s._chunk, {key_list} FROM {ranked} AS s WHERE s._rank > 1 AND {present}"
-        known = f"SELECT s._line, s._chunk, {key_list} FROM {quote(STAGE)} AS s WHERE {in_table}"
-        found = []
-        for kind, sql in (
-            ("repeating an earlier row of the file", repeats),
-            ("already in the table", known),
-        ):
-            count, chunks = self.db.query(f"SELECT count(*), count(DISTINCT _chunk) FROM ({sql}) AS d")[0]
-            examples = self.db.query(f"{sql} ORDER BY s._line LIMIT {EXAMPLES}") if count else []
-            found.append((kind, int(count), int(chunks), examples))
-        total = sum(count for _, count, _, _ in found)
-        if not total:
+        """Raise `DuplicateDataError` if rows repeat a key of the file or of the table."""
+        found = quote(DUPLICATES)
+        key_names = ", ".join(map(quote, keys))
+        # grouped, not ranked: a hash of the keys instead of a sort of every row
+        same_key = " AND ".join(equal.format(f"s.{quote(k)}", f"f.{quote(k)}") for k in keys)
+        self.db.execute(
+            f"""{self.db.temporary(DUPLICATES)} AS
+            SELECT 1 AS kind, s._line, s._chunk, {key_list} FROM {quote(STAGE)} AS s JOIN (
+                SELECT {key_names}, min(_line) AS _first FROM {quote(STAGE)} GROUP BY {key_names}
+                HAVING count(*) > 1
+            ) AS f ON {same_key} WHERE s._line > f._first AND {present}
+            UNION ALL
+            SELECT 2 AS kind, s._line, s._chunk, {key_list} FROM {quote(STAGE)} AS s WHERE {in_table}"""
+        )
+        counts = dict(self.db.query(f"SELECT kind, count(*) FROM {found} GROUP BY kind"))
+        if not counts:
+            self.db.execute(f"DROP TABLE {found}")
             return
-        summary = " and ".join(f"{count} {kind}" for kind, count, _, _ in found if count)
-        union = f"SELECT count(DISTINCT _chunk) FROM ({repeats} UNION ALL {known}) AS d"
-        chunks = int(self.db.query(union)[0][0])
+        chunks = int(self.db.query(f"SELECT count(DISTINCT _chunk) FROM {found}")[0][0])
+        examples = self.db.query(f"SELECT * FROM {found} ORDER BY _line LIMIT {EXAMPLES}")
+        kinds = {1: "repeating an earlier row of the file", 2: "already in the table"}
+        total = sum(counts.values())
+        summary = " and ".join(f"{counts[k]} {kinds[k]}" for k in sorted(counts))
         shown = [
-            f"line {line}, {dict(zip(keys, values, strict=True))}: {kind}"
-            for kind, _, _, examples in found
-            for line, _, *values in examples
-        ][:EXAMPLES]
+            f"line {line}, {dict(zip(keys, values, strict=True))}: {kinds[kind]}"
+            for kind, line, _, *values in examples
+        ]
         raise DuplicateDataError(
             f"{total} rows of {self.path} duplicate the key ({', '.join(keys)}) of {self.table}: {summary} "
             f"(in {chunks} of the file's chunks of {chunk_size:,} rows). For example: {'; '.join(shown)}. "

@@ -134,24 +134,29 @@ _FROM_TEXT = {
 }
 
 
-def row_converter(kinds: Sequence[SqlType], *, strings: bool, numbered: bool = True) -> Any:
+def row_converter(kinds: Sequence[SqlType], *, strings: bool, form: str = "numbered") -> Any:
     """A function coercing rows of values to KINDS, written as one comprehension for these
     kinds (as namedtuple writes its class): about three times faster than a loop over
-    columns. ``strings``: every value is text, as read from CSV. Numbered, it is
-    ``(rows, lines, chunk) -> [(line, chunk, value, ...), ...]``; else ``rows -> iterator of
-    tuples``, lazily. It raises ValueError, ArithmeticError or KeyError for a value that does
-    not fit, ValueError for a row of the wrong length."""
+    columns. ``strings``: every value is text, as read from CSV. The FORM of the function:
+
+    * ``numbered``: ``(rows, lines, chunk) -> [(line, chunk, value, ...), ...]``;
+    * ``plain``: ``rows -> iterator of (value, ...)``, lazily;
+    * ``reader``: ``(csv_reader, chunk_size) -> iterator of (line, chunk, value, ...)``, lazily,
+      numbered by the reader's line count (the line a row ends on) and CHUNK_SIZE.
+
+    It raises ValueError, ArithmeticError or KeyError for a value that does not fit, and
+    ValueError for a row of the wrong length."""
     names = [f"c{i}" for i in range(len(kinds))]
     if strings:
-        values = [_FROM_TEXT[kind].format(v=name) for kind, name in zip(kinds, names, strict=True)]
+        values = ", ".join(_FROM_TEXT[kind].format(v=name) for kind, name in zip(kinds, names, strict=True))
     else:
-        values = [f"None if {n} is None or {n} == '' else f{i}({n})" for i, n in enumerate(names)]
+        values = ", ".join(f"None if {n} is None or {n} == '' else f{i}({n})" for i, n in enumerate(names))
     unpack = f"({', '.join(names)},)"
-    if numbered:
-        row = f"(line, chunk, {', '.join(values)})"
-        code = f"lambda rows, lines, chunk: [{row} for line, {unpack} in zip(lines, rows)]"
-    else:
-        code = f"lambda rows: (({', '.join(values)},) for {unpack} in rows)"
+    code = {
+        "numbered": f"lambda rows, lines, chunk: [(n, chunk, {values}) for n, {unpack} in zip(lines, rows)]",
+        "plain": f"lambda rows: (({values},) for {unpack} in rows)",
+        "reader": f"lambda r, size: ((r.line_num, (r.line_num - 2) // size + 1, {values}) for {unpack} in r)",
+    }[form]
     scope: dict[str, Any] = {
         "finite": _finite,
         "stamp": _stamp,
