@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -468,3 +469,19 @@ def test_the_import_csv_example(database: str, tmp_path: Path, request: pytest.F
         .splitlines()
     )
     assert len(bad) == 51
+
+
+def test_the_readme_import_commands_run(postgres: str, pg_schema: str, tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in readme.split("```sh\n")[1:] if "gristmill import" in b).split("```")[0]
+    (tmp_path / "examples").mkdir()
+    shutil.copytree(
+        Path(__file__).parent.parent / "examples" / "import_csv", tmp_path / "examples" / "import_csv"
+    )
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    for line in block.strip().splitlines():
+        command = line.split("#")[0].replace(f"{PG_URL}", f"{PG_URL}?options=-csearch_path%3D{pg_schema}")
+        result = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, (line, result.stderr)
+    assert "would import orders.csv into orders: 100,000 rows read" in result.stdout
+    assert len((tmp_path / "rejected.csv").read_text(encoding="utf-8").splitlines()) == 51
