@@ -13,7 +13,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gristmill._exceptions import ConfigError
 from gristmill.executors.base import DEFAULT_BACKOFF, DEFAULT_RETRIES, Bundle, Executor
@@ -36,12 +36,18 @@ LIST_CHUNK = 5_000  # items listed, stored and handed to workers at a time on a 
 DONE, FAILED = int(Status.DONE), int(Status.FAILED)
 
 
+def is_database_url(state: str | Path | None) -> bool:
+    """Whether a ``--state`` names a PostgreSQL database rather than a folder."""
+    return isinstance(state, str) and state.split("://", 1)[0].lower() in ("postgresql", "postgres")
+
+
 class RunOptions(BaseModel):
     """How to run a pipeline. Every option of ``gristmill run`` is here."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     state: Path | None = None
+    database: str | None = None  # postgresql://...: a ledger shared by several coordinators
     workers: int | None = Field(default=None, ge=1)
     batch_size: int | None = Field(default=None, ge=1)
     max_items: int | None = Field(default=None, ge=0)
@@ -55,6 +61,15 @@ class RunOptions(BaseModel):
     start_method: str | None = None
     max_items_per_worker: int | None = Field(default=None, ge=1)
     shard: Shard | None = None  # (I, N), I from 1: this run's part of the manifest
+
+    @model_validator(mode="before")
+    @classmethod
+    def _state_in_a_database(cls, data: Any) -> Any:
+        # ``state="postgresql://..."`` (``--state``) names a shared ledger, not a folder
+        state = data.get("state") if isinstance(data, dict) else None
+        if isinstance(state, str) and is_database_url(state):
+            return {**data, "state": None, "database": state}
+        return data
 
     @field_validator("shard")
     @classmethod
@@ -118,6 +133,10 @@ class Pipeline:
         folder = STATE_ROOT / self.name
         return folder if shard is None else folder / f"shard-{shard.number}-of-{shard.of}"
 
+    def run_name(self, shard: Shard | None = None) -> str:
+        """The run's name in a shared ledger: the pipeline's, and its shard."""
+        return self.name if shard is None else f"{self.name}/shard-{shard.number}-of-{shard.of}"
+
     def open_ledger(self, state: Path | None = None, shard: Shard | None = None) -> SqliteLedger:
         return SqliteLedger(self.state_folder(state, shard))
 
@@ -176,6 +195,10 @@ class Pipeline:
         if isinstance(executor, str):
             executor = _executor(executor, opts)
         owned = ledger is None
+        if ledger is None and opts.database is not None:
+            from gristmill.ledger.postgres import PostgresLedger
+
+            ledger = PostgresLedger(opts.database, self.run_name(opts.shard))
         ledger = ledger or self.open_ledger(opts.state, opts.shard)
         try:
             if self.sink is not None:
@@ -192,7 +215,8 @@ class Pipeline:
         listed: list[int] = []
         changes = PlanChanges()
         todo: Iterator[Todo]
-        if ledger.counts().total == 0 and opts.max_items is None:
+        shared = getattr(ledger, "shared", False)  # coordinators claim items: the listing is planned whole
+        if ledger.counts().total == 0 and opts.max_items is None and not shared:
             self.source.check()
             todo = self._list_and_process(ledger, progress, listed, opts.shard)
         else:
@@ -208,10 +232,16 @@ class Pipeline:
         recorder = _Recorder(ledger, self.sink, progress)
         with _signals_stop(stop) as signalled:
             try:
-                for outcomes, runs, payloads in executor.map(bundle, todo, stop):
-                    recorder.add(outcomes, runs, payloads)
-                    if opts.fail_fast and recorder.failed:
-                        stop.set()
+                while True:
+                    for outcomes, runs, payloads in executor.map(bundle, todo, stop):
+                        recorder.add(outcomes, runs, payloads)
+                        if opts.fail_fast and recorder.failed:
+                            stop.set()
+                    recorder.flush()
+                    # a shared ledger: another round for the items of a coordinator that died
+                    if stop.is_set() or opts.max_items is not None or not ledger.wait_for_others(stop):
+                        break
+                    todo = ledger.todo(reprocess=opts.reprocess)
             except KeyboardInterrupt:  # a second Ctrl-C: record what we have and leave now
                 stop.set()
             finally:

@@ -12,11 +12,13 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from gristmill._exceptions import ConfigError, GristmillError, SourceError
-from gristmill.ledger.sqlite import LEDGER_FILE
+from gristmill.ledger.base import Ledger
+from gristmill.ledger.sqlite import LEDGER_FILE, SqliteLedger
 from gristmill.manifest import Shard
-from gristmill.pipeline import Pipeline, RunResult
+from gristmill.pipeline import Pipeline, RunResult, is_database_url
 from gristmill.sinks.files import FileSink, JsonFiles
 from gristmill.sources.files import Files
+from gristmill.sql.database import redact
 from gristmill.telemetry import describe_counts
 
 app = typer.Typer(
@@ -36,9 +38,12 @@ OptionalPipeline = Annotated[
     str | None, typer.Argument(help="the pipeline (to find its state folder); or give --state")
 ]
 StateOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
-        "--state", envvar="GRISTMILL_STATE", help="state folder (default .gristmill/<pipeline name>)"
+        "--state",
+        envvar="GRISTMILL_STATE",
+        help="state folder (default .gristmill/<pipeline name>), or postgresql://... for a ledger "
+        "that several coordinators share",
     ),
 ]
 SourceOpt = Annotated[
@@ -166,6 +171,27 @@ def load(spec: str, source: str | None, output: str | None) -> Pipeline:
     return pipeline
 
 
+def open_ledger(pipeline: str | None, state: str | None) -> tuple[str, Ledger]:
+    """The ledger of a finished or running run, and where it is (for messages)."""
+    if is_database_url(state):
+        assert state is not None
+        if pipeline is None:
+            raise ConfigError("with a database as --state, give the pipeline too: its name is the run's")
+        return redact(state), ledger_for(load(pipeline, None, None), state, None)
+    folder = find_state(pipeline, None if state is None else Path(state))
+    return str(folder), SqliteLedger(folder)
+
+
+def ledger_for(pipeline: Pipeline, state: str | None, shard: Shard | None) -> Ledger:
+    """The ledger a run of PIPELINE uses: in a database, or in its state folder."""
+    if is_database_url(state):
+        from gristmill.ledger.postgres import PostgresLedger
+
+        assert state is not None
+        return PostgresLedger(state, pipeline.run_name(shard))
+    return pipeline.open_ledger(None if state is None else Path(state), shard)
+
+
 def find_state(pipeline: str | None, state: Path | None) -> Path:
     if state is not None:
         if not (state / LEDGER_FILE).exists():
@@ -183,7 +209,7 @@ def parse_shard(text: str | None) -> Shard | None:
     return None if text is None else Shard.parse(text)
 
 
-def print_summary(result: RunResult, state: Path) -> None:
+def print_summary(result: RunResult, state: str) -> None:
     seconds = max(result.seconds, 1e-9)
     finished = result.done + result.failed + result.skipped
     changes = result.changes
@@ -200,9 +226,13 @@ def print_summary(result: RunResult, state: Path) -> None:
         typer.echo(f"see the failures with: gristmill failures --state {state}", err=True)
 
 
-def execute(pipeline: Pipeline, *, state: Path | None, shard: str | None, **options: Any) -> None:
+def execute(pipeline: Pipeline, *, state: str | None, shard: str | None, **options: Any) -> None:
     """Run PIPELINE with the command line's run options, print the summary and exit with its code."""
     part = parse_shard(shard)
     result = pipeline.run(state=state, shard=part, **options)
-    print_summary(result, pipeline.state_folder(state, part))
+    if state is not None and is_database_url(state):
+        where = redact(state)
+    else:
+        where = str(pipeline.state_folder(None if state is None else Path(state), part))
+    print_summary(result, where)
     raise typer.Exit(result.exit_code)

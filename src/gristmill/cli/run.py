@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -32,15 +31,15 @@ from gristmill.cli.common import (
     WorkersOpt,
     app,
     execute,
-    find_state,
     handle_errors,
+    ledger_for,
     load,
     manifest_app,
+    open_ledger,
     parse_shard,
     setup_logging,
 )
 from gristmill.ledger.base import Counts, Status
-from gristmill.ledger.sqlite import SqliteLedger
 from gristmill.telemetry import describe_counts
 
 
@@ -92,7 +91,7 @@ def run(
 def status(
     pipeline: OptionalPipeline = None,
     state: Annotated[
-        list[Path] | None,
+        list[str] | None,
         typer.Option(
             "--state",
             envvar="GRISTMILL_STATE",
@@ -102,12 +101,12 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """How many items are done, failed, skipped and pending."""
-    folders = [find_state(pipeline, folder) for folder in state] if state else [find_state(pipeline, None)]
-    if len({folder.resolve() for folder in folders}) < len(folders):
+    places: list[str | None] = list(state) if state else [None]
+    if len(set(places)) < len(places):
         raise ConfigError("a state folder is given twice; give each one once")
     reports = []
-    for folder in folders:
-        ledger = SqliteLedger(folder)
+    for place in places:
+        folder, ledger = open_ledger(pipeline, place)
         reports.append((folder, ledger.counts(), ledger.manifest_info()))
         ledger.close()
     total = Counts(*map(sum, zip(*(counts for _, counts, _ in reports), strict=True)))
@@ -139,7 +138,7 @@ def failures(
     show_traceback: Annotated[bool, typer.Option("--traceback", help="show each traceback")] = False,
 ) -> None:
     """The failed items: error type, message and traceback."""
-    ledger = SqliteLedger(find_state(pipeline, state))
+    _, ledger = open_ledger(pipeline, state)
     rows = ledger.records(status=Status.FAILED, limit=limit)
     ledger.close()
     if as_json:
@@ -182,7 +181,7 @@ def manifest_generate(
     """List the source once and store the manifest (kept until --force-refresh)."""
     part = parse_shard(shard)
     loaded = load(pipeline, source, None)
-    ledger = loaded.open_ledger(state, part)
+    ledger = ledger_for(loaded, state, part)
     existed = ledger.manifest_info() is not None
     changes = loaded.plan(ledger, refresh=force_refresh, shard=part)
     info = ledger.manifest_info()
@@ -203,7 +202,7 @@ def manifest_report(
     pipeline: OptionalPipeline = None, state: StateOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Item count, total size, and how many are done, failed and pending."""
-    ledger = SqliteLedger(find_state(pipeline, state))
+    _, ledger = open_ledger(pipeline, state)
     info, counts = ledger.manifest_info(), ledger.counts()
     ledger.close()
     if info is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from enum import IntEnum
+from threading import Event
 from typing import Final, NamedTuple, Protocol, runtime_checkable
 
 from gristmill.manifest import Item, ManifestInfo, PlanChanges
@@ -208,5 +209,10 @@ class Ledger(Protocol):
 
     def output_refs(self) -> Iterator[tuple[int, str]]:
         """(seq, outputs) of every item that has recorded outputs."""
+
+    def wait_for_others(self, stop: Event) -> bool:
+        """After a round of ``todo``: wait while other coordinators sharing the run hold
+        items; True when some became this one's to take (a claim expired), False when
+        nothing is left to wait for. A ledger of one coordinator returns False at once."""
 
     def close(self) -> None: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from threading import Event
 
 from gristmill._exceptions import ConfigError
 from gristmill.ledger.base import Counts, Outcome, Record, Run, Status, Todo, unpack
@@ -94,6 +95,9 @@ class MemoryLedger:
         for seq, row in sorted(self._rows.items()):
             if row[5] is not None:
                 yield seq, str(row[5])
+
+    def wait_for_others(self, stop: Event) -> bool:
+        return False  # the run's only coordinator
 
     def close(self) -> None:
         """Nothing to release."""

@@ -8,6 +8,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, islice, repeat
 from pathlib import Path
+from threading import Event
 from typing import Any
 
 from gristmill._exceptions import ConfigError, LedgerError
@@ -221,6 +222,9 @@ class SqliteLedger:
 
     def output_refs(self) -> Iterator[tuple[int, str]]:
         yield from self._db.execute("SELECT seq, outputs FROM items WHERE outputs IS NOT NULL ORDER BY seq")
+
+    def wait_for_others(self, stop: Event) -> bool:
+        return False  # the run's only coordinator
 
     def close(self) -> None:
         self._db.close()

@@ -1,0 +1,302 @@
+"""A ledger in PostgreSQL that several coordinators, on several machines, share for one run.
+
+Each coordinator claims pending items a batch at a time (``FOR UPDATE SKIP LOCKED``) under a
+lease: the items are its own until it records them or the lease runs out. It renews its
+leases whenever it records, so a live coordinator keeps what it claimed; one that dies
+stops renewing, its leases expire and the others take its items over. A failed item is
+retried only by a coordinator that started after it failed (so two live coordinators never
+bounce one failure between them). Writes are batched: one statement per batch of outcomes,
+with the values sent as arrays.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from threading import Event
+from typing import Any, ClassVar
+
+from gristmill._exceptions import ConfigError, LedgerError
+from gristmill.ledger.base import Counts, Outcome, Record, Run, Status, Todo, unpack
+from gristmill.manifest import Item, ManifestInfo, PlanChanges
+
+CLAIM = 200  # items claimed at a time
+LEASE = 60.0  # seconds a claim lasts unless renewed
+WAIT = 0.5  # seconds between looks for expired leases once nothing is claimable
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS gristmill_runs (
+    run TEXT PRIMARY KEY, source TEXT, created_at DOUBLE PRECISION
+);
+CREATE TABLE IF NOT EXISTS gristmill_items (
+    run TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    id TEXT NOT NULL,
+    size BIGINT,
+    fingerprint TEXT,
+    status SMALLINT NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error_type TEXT,
+    message TEXT,
+    traceback TEXT,
+    outputs TEXT,
+    started DOUBLE PRECISION,
+    duration DOUBLE PRECISION,
+    worker TEXT,
+    owner TEXT,
+    lease_until TIMESTAMPTZ,
+    finished_at TIMESTAMPTZ,
+    PRIMARY KEY (run, seq),
+    UNIQUE (run, id)
+);
+CREATE INDEX IF NOT EXISTS gristmill_items_claimable ON gristmill_items (run, status, seq);
+"""
+
+_RECORD = """
+UPDATE gristmill_items AS i SET status = u.status, attempts = i.attempts + u.attempts,
+    error_type = u.error_type, message = u.message, traceback = u.traceback, outputs = u.outputs,
+    started = u.started, duration = u.duration, worker = u.worker,
+    owner = NULL, lease_until = NULL, finished_at = now()
+FROM unnest(%s::bigint[], %s::smallint[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[],
+            %s::float8[], %s::float8[], %s::text[])
+    AS u(seq, status, attempts, error_type, message, traceback, outputs, started, duration, worker)
+WHERE i.run = %s AND i.seq = u.seq
+"""
+
+
+class PostgresLedger:
+    """The run RUN's manifest and item states in the PostgreSQL database at URL.
+
+    Give every coordinator the same URL and run name (``--state postgresql://...``): they
+    share the manifest (the first to arrive lists the source) and divide the items between
+    them as they go. LEASE is how long a claim lasts without being renewed: longer than the
+    slowest batch of items takes, shorter than you would wait for a dead coordinator's items.
+    """
+
+    shared: ClassVar[bool] = True  # coordinators claim items: no listing streamed by one of them
+
+    def __init__(self, url: str, run: str, *, lease: float = LEASE, claim: int = CLAIM) -> None:
+        try:
+            import psycopg
+        except ImportError:
+            raise ConfigError(
+                "a PostgreSQL ledger needs psycopg: pip install 'gristmill[postgres]'"
+            ) from None
+        from gristmill.sql.database import redact
+
+        self.url, self.run, self.lease, self.claim = url, run, lease, claim
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._errors = psycopg.Error
+        self._reprocess = False
+        try:
+            self._db = psycopg.connect(url, autocommit=True, connect_timeout=10)
+            with self._db.transaction():
+                self._db.execute("SELECT pg_advisory_xact_lock(hashtext('gristmill_schema'))")
+                self._db.execute(_SCHEMA)
+            self._started = self._db.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+            self._opened = time.time()
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"cannot use the ledger at {redact(url)}: {reason}") from None
+
+    def __repr__(self) -> str:
+        from gristmill.sql.database import redact
+
+        return f"PostgresLedger({redact(self.url)!r}, run={self.run!r})"
+
+    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except self._errors as exc:
+            raise LedgerError(f"{self!r}: {exc}") from exc
+
+    def _do(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            return self._db.execute(sql, params).rowcount
+        except self._errors as exc:
+            raise LedgerError(f"{self!r}: {exc}") from exc
+
+    # -- the manifest ---------------------------------------------------------------------
+
+    def manifest_info(self) -> ManifestInfo | None:
+        found = self._rows("SELECT source, created_at FROM gristmill_runs WHERE run = %s", (self.run,))
+        if not found or found[0][1] is None:
+            return None
+        count, total = self._rows(
+            "SELECT count(*), coalesce(sum(size), 0) FROM gristmill_items WHERE run = %s", (self.run,)
+        )[0]
+        return ManifestInfo(int(count), int(total), found[0][0] or "", float(found[0][1]))
+
+    def plan(self, items: Iterable[Item], *, source: str) -> PlanChanges:
+        """The first coordinator lists; one that comes while it does waits for it, then finds
+        the manifest made (the lock is per run)."""
+        with self._db.transaction():
+            self._do("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"gristmill:{self.run}",))
+            self._do(
+                "INSERT INTO gristmill_runs (run, source) VALUES (%s, %s) ON CONFLICT (run) DO NOTHING",
+                (self.run, source),
+            )
+            made = self.manifest_info()
+            if made is not None and made.created_at > self._opened:
+                return PlanChanges()  # another coordinator made it while this one waited
+            changes = self._merge(items)
+            self._do(
+                "UPDATE gristmill_runs SET source = %s, created_at = %s WHERE run = %s",
+                (source, time.time(), self.run),
+            )
+        return changes
+
+    def _merge(self, items: Iterable[Item]) -> PlanChanges:
+        self._do("CREATE TEMPORARY TABLE IF NOT EXISTS gristmill_listing (id TEXT, size BIGINT, fp TEXT)")
+        self._do("TRUNCATE gristmill_listing")
+        iterator = iter(items)
+        with self._db.cursor() as cursor, cursor.copy("COPY gristmill_listing FROM STDIN") as copy:
+            for item in iterator:
+                copy.write_row(tuple(item))
+        run = (self.run,)
+        removed = self._do(
+            "DELETE FROM gristmill_items i WHERE run = %s AND NOT EXISTS "
+            "(SELECT 1 FROM gristmill_listing l WHERE l.id = i.id)",
+            run,
+        )
+        changed = self._do(
+            """UPDATE gristmill_items i SET size = l.size, fingerprint = l.fp, status = 0
+               FROM gristmill_listing l WHERE i.run = %s AND i.id = l.id
+               AND (i.fingerprint IS DISTINCT FROM l.fp OR i.size IS DISTINCT FROM l.size)""",
+            run,
+        )
+        added = self._do(
+            """INSERT INTO gristmill_items (run, seq, id, size, fingerprint)
+               SELECT %s, coalesce((SELECT max(seq) FROM gristmill_items WHERE run = %s), 0)
+                          + row_number() OVER (), l.id, l.size, l.fp
+               FROM gristmill_listing l
+               WHERE NOT EXISTS (SELECT 1 FROM gristmill_items i WHERE i.run = %s AND i.id = l.id)""",
+            (self.run, self.run, self.run),
+        )
+        return PlanChanges(added=added, changed=changed, removed=removed)
+
+    def extend(self, items: Sequence[Item]) -> list[Todo]:
+        raise LedgerError("a shared ledger is planned whole (plan), not extended")
+
+    def seal(self, *, source: str) -> None:
+        raise LedgerError("a shared ledger is planned whole (plan), not sealed")
+
+    # -- claiming and recording -----------------------------------------------------------
+
+    def todo(self, *, reprocess: bool = False) -> Iterator[Todo]:
+        """Claim items a batch at a time while any is claimable: pending ones, failed ones
+        that failed before this coordinator started (all, with ``reprocess``: then each is
+        taken once), and those whose claim expired. Never waits: the coordinator must go on
+        recording (and so renewing its own claims) while others finish theirs."""
+        self._reprocess = reprocess
+        while batch := self._claim(reprocess):
+            yield from batch
+
+    def wait_for_others(self, stop: Event) -> bool:
+        """Wait while other coordinators hold claims: one that died lets its claims expire,
+        and they become this one's."""
+        claimable = (
+            "SELECT 1 FROM gristmill_items WHERE run = %(run)s"
+            f" AND {self._claimable(self._reprocess)} LIMIT 1"
+        )
+        params = {"run": self.run, "started": self._started}
+        while not stop.is_set():
+            if self._rows(claimable, params):
+                return True
+            if not self._others_hold_leases():
+                return False
+            stop.wait(WAIT)
+        return False
+
+    def _claimable(self, reprocess: bool) -> str:
+        expired = "(lease_until IS NULL OR lease_until < now())"
+        if reprocess:  # everything once: all but what finished since this coordinator started
+            return f"{expired} AND (status = 0 OR finished_at < %(started)s OR finished_at IS NULL)"
+        return f"{expired} AND (status = 0 OR (status = 2 AND finished_at < %(started)s))"
+
+    def _claim(self, reprocess: bool) -> list[Todo]:
+        rows = self._rows(
+            f"""WITH c AS (
+                    SELECT seq FROM gristmill_items
+                    WHERE run = %(run)s AND {self._claimable(reprocess)}
+                    ORDER BY seq LIMIT %(claim)s FOR UPDATE SKIP LOCKED
+                )
+                UPDATE gristmill_items i SET owner = %(owner)s,
+                    lease_until = now() + make_interval(secs => %(lease)s)
+                FROM c WHERE i.run = %(run)s AND i.seq = c.seq
+                RETURNING i.seq, i.id, i.size, i.fingerprint""",
+            {
+                "run": self.run,
+                "claim": self.claim,
+                "owner": self.owner,
+                "lease": self.lease,
+                "started": self._started,
+            },
+        )
+        return sorted((seq, id_, size, fp, 0) for seq, id_, size, fp in rows)
+
+    def _others_hold_leases(self) -> bool:
+        held = self._rows(
+            "SELECT 1 FROM gristmill_items WHERE run = %s AND lease_until >= now() AND owner <> %s LIMIT 1",
+            (self.run, self.owner),
+        )
+        return bool(held)
+
+    def record(self, outcomes: Sequence[Outcome], runs: Sequence[Run] = ()) -> None:
+        rows = list(outcomes) + [o for run in runs for o in unpack(run)]
+        if rows:
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            self._do(_RECORD, (*columns, self.run))
+        # still working: keep the claims not yet recorded
+        self._do(
+            "UPDATE gristmill_items SET lease_until = now() + make_interval(secs => %s) "
+            "WHERE run = %s AND owner = %s",
+            (self.lease, self.run, self.owner),
+        )
+
+    def release(self) -> None:
+        """Give back the claims not recorded (a coordinator stopping early)."""
+        self._do(
+            "UPDATE gristmill_items SET owner = NULL, lease_until = NULL WHERE run = %s AND owner = %s",
+            (self.run, self.owner),
+        )
+
+    # -- reading --------------------------------------------------------------------------
+
+    def counts(self) -> Counts:
+        found = dict(
+            self._rows(
+                "SELECT status, count(*) FROM gristmill_items WHERE run = %s GROUP BY status", (self.run,)
+            )
+        )
+        return Counts(*(int(found.get(int(status), 0)) for status in Status))
+
+    def records(self, *, status: Status | None = None, limit: int | None = None) -> list[Record]:
+        query = (
+            "SELECT id, status, attempts, error_type, message, traceback, outputs, started, duration, worker "
+            "FROM gristmill_items WHERE run = %s"
+        )
+        params: list[Any] = [self.run]
+        if status is not None:
+            query += " AND status = %s"
+            params.append(int(status))
+        query += " ORDER BY seq"
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        return [Record(r[0], Status(r[1]), *r[2:]) for r in self._rows(query, params)]
+
+    def output_refs(self) -> Iterator[tuple[int, str]]:
+        rows = self._rows(
+            "SELECT seq, outputs FROM gristmill_items WHERE run = %s AND outputs IS NOT NULL ORDER BY seq",
+            (self.run,),
+        )
+        yield from rows
+
+    def close(self) -> None:
+        try:
+            self.release()
+        finally:
+            self._db.close()
