@@ -1,4 +1,4 @@
-"""The dispatch benchmark runs (its --quick form) and writes every figure it prints."""
+"""Each benchmark runs (its --quick form) and writes every figure it prints."""
 
 from __future__ import annotations
 
@@ -55,3 +55,18 @@ def test_import_benchmark_quick(tmp_path: Path) -> None:
     assert methods == ["gristmill import", "raw psycopg binary COPY", "pandas to_sql(multi)"]
     assert all(row["rows_per_s"] > 0 for row in report["import"]["methods"])
     assert report["duplicates"]["refused"]["unique index"]["duplicates"] == 200
+
+
+def test_ray_benchmark_quick(tmp_path: Path) -> None:
+    out = tmp_path / "ray.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "ray_executor.py"), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    rates = json.loads(out.read_text())["workloads"]["2ms"]["items_per_s"]
+    assert set(rates) == {"pool", "ray", "ray.util Pool"} and min(rates.values()) > 0
+    assert "gristmill on Ray ÷ gristmill pool" in result.stdout

@@ -10,10 +10,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
+
+from conftest import local_ray
 
 GRISTMILL = [sys.executable, "-m", "gristmill"]
 
@@ -42,17 +45,31 @@ def write_pipeline(folder: Path, *, count: int, sleep: float = 0.0, bad: str = "
     return path
 
 
-def gristmill(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*GRISTMILL, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+def gristmill(
+    *args: str, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*GRISTMILL, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+@pytest.fixture(params=["pool", "ray"])
+def executor(request: pytest.FixtureRequest) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """The arguments and environment of a run on the local pool, or on the session's Ray."""
+    if request.param == "pool":
+        yield ["--workers", "2"], dict(os.environ)
+    else:
+        yield ["--executor", "ray", "--workers", "2"], {**os.environ, "RAY_ADDRESS": local_ray()}
 
 
 def merged(cwd: Path) -> list[str]:
     return [orjson.loads(line)["id"] for line in (cwd / "out" / "all.jsonl").read_bytes().splitlines()]
 
 
-def test_run_status_and_failures(tmp_path: Path) -> None:
+def test_run_status_and_failures(tmp_path: Path, executor: tuple[list[str], dict[str, str]]) -> None:
     write_pipeline(tmp_path, count=30, bad="4")
-    ran = gristmill("run", "cubes.py", "--workers", "2", "--no-progress", cwd=tmp_path)
+    args, env = executor
+    ran = gristmill("run", "cubes.py", *args, "--no-progress", cwd=tmp_path, env=env)
     assert ran.returncode == 1, ran.stderr
     assert "29 done, 1 failed" in ran.stdout
     assert "gristmill failures" in ran.stderr
@@ -118,11 +135,15 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path, args: list[str],
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_exits_130_quickly_and_a_rerun_completes(tmp_path: Path, signum: int) -> None:
+def test_a_signal_exits_130_quickly_and_a_rerun_completes(
+    tmp_path: Path, signum: int, executor: tuple[list[str], dict[str, str]]
+) -> None:
     write_pipeline(tmp_path, count=400, sleep=0.02)
+    args, env = executor
     proc = subprocess.Popen(
-        [*GRISTMILL, "run", "cubes.py", "--workers", "2", "--no-progress"],
+        [*GRISTMILL, "run", "cubes.py", *args, "--no-progress"],
         cwd=tmp_path,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -135,13 +156,16 @@ def test_a_signal_exits_130_quickly_and_a_rerun_completes(tmp_path: Path, signum
     assert time.monotonic() - sent < 5
     assert proc.returncode == 130, err
     assert "interrupted" in err
-    rerun = gristmill("run", "cubes.py", "--workers", "2", "--no-progress", cwd=tmp_path)
+    rerun = gristmill("run", "cubes.py", *args, "--no-progress", cwd=tmp_path, env=env)
     assert rerun.returncode == 0, rerun.stderr
     ids = merged(tmp_path)
     assert len(ids) == 400 == len(set(ids))
 
 
-def test_coordinator_killed_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+def test_coordinator_killed_at_random_points_loses_and_duplicates_nothing(
+    tmp_path: Path, executor: tuple[list[str], dict[str, str]]
+) -> None:
+    args, env = executor
     clean_dir, crash_dir = tmp_path / "clean", tmp_path / "crash"
     for folder in (clean_dir, crash_dir):
         folder.mkdir()
@@ -152,8 +176,9 @@ def test_coordinator_killed_at_random_points_loses_and_duplicates_nothing(tmp_pa
     kills = 0
     for _ in range(4):
         proc = subprocess.Popen(
-            [*GRISTMILL, "run", "cubes.py", "--workers", "2", "--no-progress"],
+            [*GRISTMILL, "run", "cubes.py", *args, "--no-progress"],
             cwd=crash_dir,
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -164,7 +189,7 @@ def test_coordinator_killed_at_random_points_loses_and_duplicates_nothing(tmp_pa
         proc.wait(30)
     progress = gristmill("status", "cubes.py", "--json", cwd=crash_dir).stdout
     assert kills >= 3, f"only {kills} runs were still going when killed; status: {progress}"
-    final = gristmill("run", "cubes.py", "--workers", "2", "--no-progress", cwd=crash_dir)
+    final = gristmill("run", "cubes.py", *args, "--no-progress", cwd=crash_dir, env=env)
     assert final.returncode == 0, final.stdout + final.stderr
     status = json.loads(gristmill("status", "cubes.py", "--json", cwd=crash_dir).stdout)
     assert status["done"] == status["total"] == 2000, (status, progress)

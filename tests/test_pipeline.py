@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
 
+from conftest import ray_executor
 from gristmill import Pipeline
-from gristmill.executors import PoolExecutor
+from gristmill.executors import Executor, PoolExecutor
 from gristmill.ledger import MemoryLedger, SqliteLedger, Status
 from gristmill.sinks import ListSink
 from gristmill.sources import Range
@@ -101,12 +103,15 @@ def test_fail_fast_stops_at_the_first_failure(tmp_path: Path) -> None:
 
 def test_a_worker_that_kills_itself_fails_only_its_item(make_pool, tmp_path: Path) -> None:
     pipeline = squares(40, tmp_path / "out", die=("11",))
-    result = pipeline.run(executor=make_pool(), state=tmp_path / "state", progress=False, retries=1)
+    executor = make_pool()
+    result = pipeline.run(executor=executor, state=tmp_path / "state", progress=False, retries=1)
     assert (result.done, result.failed, result.exit_code) == (39, 1, 1)
     (record,) = SqliteLedger(tmp_path / "state").records(status=Status.FAILED)
     assert record.id == "11"
     assert record.error_type == "WorkerDied"
-    assert "SIGKILL" in (record.message or "")
+    assert "died" in (record.message or "")
+    if isinstance(executor, PoolExecutor):
+        assert "SIGKILL" in (record.message or "")
     assert record.attempts == 2  # the first death was retried once
 
 
@@ -119,8 +124,9 @@ def test_a_hung_item_times_out_and_the_rest_finish(make_pool, tmp_path: Path) ->
     assert record.id == "5" and record.error_type == "ItemTimeout"
 
 
-def test_workers_are_recycled_after_n_items(tmp_path: Path) -> None:
-    executor = PoolExecutor(workers=2, max_items_per_worker=5, batch_size=2)
+@pytest.mark.parametrize("kind", [PoolExecutor, ray_executor])
+def test_workers_are_recycled_after_n_items(kind: Callable[..., Executor], tmp_path: Path) -> None:
+    executor = kind(workers=2, max_items_per_worker=5, batch_size=2)
     result = squares(40, tmp_path / "out").run(executor=executor, state=tmp_path / "state", progress=False)
     assert result.done == 40
     workers = {r.worker for r in SqliteLedger(tmp_path / "state").records()}

@@ -6,15 +6,12 @@ search_path). Skipped, saying why, when no server answers, except under CI=true.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,25 +21,13 @@ from gristmill.ledger.base import Status
 from gristmill.ledger.postgres import PostgresLedger
 from gristmill.manifest import Item
 from gristmill.sources import Range
-from gristmill.sql import connect
 
-PG_URL = os.environ.get("GRISTMILL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 GRISTMILL = [str(Path(sys.executable).parent / "gristmill")]
 
 
 @pytest.fixture
-def url() -> Iterator[str]:
-    try:
-        admin = connect(PG_URL)
-    except Exception as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL must answer under CI=true: {exc}")
-        pytest.skip(f"no PostgreSQL server answers at {PG_URL}: {exc}")
-    schema = f"l_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE SCHEMA "{schema}"')
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    admin.close()
+def url(pg_schema: str) -> str:
+    return pg_schema
 
 
 def items(n: int) -> list[Item]:

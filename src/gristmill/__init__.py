@@ -3,6 +3,7 @@
 from gristmill._exceptions import (
     ConfigError,
     DuplicateDataError,
+    ExecutorError,
     GristmillError,
     ItemTimeout,
     LedgerError,
@@ -28,6 +29,7 @@ __all__ = [
     "Document",
     "DuplicateDataError",
     "Element",
+    "ExecutorError",
     "GristmillError",
     "Item",
     "ItemTimeout",

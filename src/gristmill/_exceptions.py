@@ -90,6 +90,10 @@ class DuplicateDataError(GristmillError):
         self.examples = examples
 
 
+class ExecutorError(GristmillError):
+    """The executor cannot run items: no worker can start, or results cannot come back."""
+
+
 class WorkerDied(GristmillError):
     """The worker process died (killed, out of memory, crashed) while it held the item."""
 

@@ -19,6 +19,7 @@ from gristmill._exceptions import ConfigError
 from gristmill.executors.base import DEFAULT_BACKOFF, DEFAULT_RETRIES, Bundle, Executor
 from gristmill.executors.inline import InlineExecutor
 from gristmill.executors.pool import PoolExecutor
+from gristmill.executors.ray import RayExecutor
 from gristmill.ledger.base import ERROR_TYPE, MESSAGE, SEQ, STATUS, Counts, Ledger, Outcome, Run, Status, Todo
 from gristmill.ledger.sqlite import SqliteLedger
 from gristmill.manifest import Item, PlanChanges, Shard
@@ -150,15 +151,15 @@ class Pipeline:
         described = self._describe(shard)
         if info is not None and _shard_of(info.source) != _shard_of(described):
             raise ConfigError(
-                f"this state folder holds the manifest of {info.source}, not of {described}; "
+                f"the ledger at this --state holds the manifest of {info.source}, not of {described}; "
                 "each shard keeps its own state folder: give another --state"
             )
         if info is not None and not refresh:
             if info.source != described:
                 raise ConfigError(
-                    f"this state folder holds the manifest of {info.source}, not of {described}; "
+                    f"the ledger at this --state holds the manifest of {info.source}, not of {described}; "
                     "give another --state, or, if it is the same corpus in a new place, add "
-                    "--force-refresh to list it into this folder (items are matched by id)"
+                    "--force-refresh to list it into this ledger (items are matched by id)"
                 )
             return PlanChanges()
         return ledger.plan(self._listing(shard), source=described)
@@ -175,15 +176,15 @@ class Pipeline:
     def run(
         self,
         *,
-        executor: Executor | Literal["pool", "inline"] = "pool",
+        executor: Executor | Literal["pool", "ray", "inline"] = "pool",
         ledger: Ledger | None = None,
         **options: Any,
     ) -> RunResult:
         """Process every item not done yet.
 
         Args:
-            executor: ``"pool"`` (local processes), ``"inline"`` (this process), or an
-                executor instance.
+            executor: ``"pool"`` (local processes), ``"ray"`` (a Ray cluster: ``RAY_ADDRESS``,
+                else one started here), ``"inline"`` (this process), or an executor instance.
             ledger: where item states are kept; by default a `SqliteLedger` in the state
                 folder.
             **options: those of `RunOptions` (``workers``, ``max_items``, ``shard=(2, 3)``…).
@@ -362,8 +363,8 @@ def _shard_of(description: str) -> str | None:
 def _executor(name: str, opts: RunOptions) -> Executor:
     if name == "inline":
         return InlineExecutor()
-    if name != "pool":
-        raise ConfigError(f"unknown executor {name!r}: use pool or inline")
+    if name not in ("pool", "ray"):
+        raise ConfigError(f"unknown executor {name!r}: use pool, ray or inline")
     settings: dict[str, Any] = {
         "batch_size": opts.batch_size,
         "timeout": opts.timeout,
@@ -371,6 +372,10 @@ def _executor(name: str, opts: RunOptions) -> Executor:
     }
     if opts.workers is not None:
         settings["workers"] = opts.workers
+    if name == "ray":
+        if opts.start_method is not None:
+            raise ConfigError("--start-method is for the local pool; Ray starts its own workers")
+        return RayExecutor(**settings)
     if opts.start_method is not None:
         settings["start_method"] = opts.start_method
     return PoolExecutor(**settings)

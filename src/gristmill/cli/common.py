@@ -75,7 +75,14 @@ WorkersOpt = Annotated[
         "--workers", "-w", min=1, envvar="GRISTMILL_WORKERS", help="worker processes (default: CPU count)"
     ),
 ]
-ExecutorOpt = Annotated[str, typer.Option("--executor", envvar="GRISTMILL_EXECUTOR", help="pool or inline")]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        envvar="GRISTMILL_EXECUTOR",
+        help="pool (local processes), ray (the cluster at RAY_ADDRESS, else a local one) or inline",
+    ),
+]
 BatchSizeOpt = Annotated[
     int | None,
     typer.Option(

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import io
+import math
 import threading
 import types
 from collections import ChainMap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import cloudpickle
 
-from gristmill.ledger.base import Outcome, Run, Todo
+from gristmill.ledger.base import DURATION, Outcome, Run, Todo
 from gristmill.processors import Processor
 from gristmill.sinks.base import Sink
 from gristmill.sources.base import Source
 
 DEFAULT_RETRIES = 2
+ATTEMPTS_SPENT: Final = 4  # where a Todo keeps the attempts already spent on it in this run
 DEFAULT_BACKOFF = 0.5  # seconds before the first retry; doubles each time, with jitter
 
 Results = tuple[list[Outcome], list[Run], "list[Any] | None"]
@@ -43,6 +45,35 @@ class Executor(Protocol):
         """Yield results as items finish. Once ``stop`` is set, send no new work, let the
         items in hand finish (briefly), and return; items without a result stay pending."""
         ...
+
+
+class BatchSizer:
+    """Sizes batches from the items' measured duration: each batch long enough to amortise
+    the cost of a message (TARGET seconds of work), short enough to balance the load, and
+    enough of them queued per worker that it never waits while the coordinator writes."""
+
+    FIRST, MAX = 4, 2048
+    MIN_PREFETCH, MAX_PREFETCH = 2, 4
+    QUEUED_SECONDS = 0.03
+
+    def __init__(self, fixed: int | None, target: float) -> None:
+        self.fixed, self.target = fixed, target
+        self.batch_size = fixed or self.FIRST
+        self.prefetch = self.MIN_PREFETCH
+        self.per_item = 0.0  # running mean of an item's duration
+
+    def observe(self, outcomes: list[Outcome], runs: list[Run], count: int) -> None:
+        if self.fixed is not None or not count:
+            return
+        seconds = sum(outcome[DURATION] for outcome in outcomes) + sum(run.seconds for run in runs)
+        mean = seconds / count
+        self.per_item = mean if self.per_item == 0 else 0.8 * self.per_item + 0.2 * mean
+        ideal = int(self.target / max(self.per_item, 1e-7))
+        self.batch_size = max(1, min(self.MAX, ideal, self.batch_size * 4))
+        # Tiny items make short batches: queue more of them. Long ones: few, for balance.
+        batch_seconds = self.batch_size * self.per_item
+        wanted = math.ceil(self.QUEUED_SECONDS / max(batch_seconds, 1e-9))
+        self.prefetch = max(self.MIN_PREFETCH, min(self.MAX_PREFETCH, wanted))
 
 
 def pack_bundle(bundle: Bundle) -> bytes:

@@ -9,7 +9,6 @@ a dead worker held (``WorkerDied``) and which one has run past its timeout (``It
 from __future__ import annotations
 
 import contextlib
-import math
 import multiprocessing as mp
 import os
 import signal
@@ -20,25 +19,20 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from multiprocessing.connection import Connection, wait
-from typing import Any, Final
+from typing import Any
 
 import cloudpickle
 from pydantic import BaseModel, ConfigDict, Field
 
 from gristmill._exceptions import ConfigError, GristmillError, ItemTimeout, WorkerDied
-from gristmill.executors.base import Bundle, Results, pack_bundle
+from gristmill.executors.base import ATTEMPTS_SPENT, BatchSizer, Bundle, Results, pack_bundle
 from gristmill.executors.worker import Worker
-from gristmill.ledger.base import DURATION, SEQ, STATUS, WORKER, Outcome, Run, Status, Todo, failure, pack
+from gristmill.ledger.base import SEQ, STATUS, WORKER, Outcome, Status, Todo, failure, pack
 
-TARGET_BATCH_SECONDS = 0.025  # a batch long enough to amortise IPC, short enough to balance load
-MAX_BATCH = 2048
-FIRST_BATCH = 4
-QUEUED_SECONDS = 0.03  # work queued per worker, so it never waits while the coordinator writes
-MIN_PREFETCH, MAX_PREFETCH = 2, 4  # batches queued per worker
+TARGET_BATCH_SECONDS = 0.025  # of work per message: a pipe message costs some 20 us
 FLUSH_SECONDS = 0.1  # a worker sends finished results at least this often
 STOP_GRACE = 3.0  # after a stop request, how long in-flight items may take before workers are killed
 IDLE = -1.0
-ATTEMPTS_SPENT: Final = 4  # where a Todo keeps the attempts already spent on it in this run
 DONE = int(Status.DONE)
 
 
@@ -145,9 +139,7 @@ class _Pool:
         self.generations = [0] * options.workers
         self.slots: list[_Slot] = []
         self.requeued: deque[Todo] = deque()  # items handed back by a worker that went away
-        self.batch_size = options.batch_size or FIRST_BATCH
-        self.per_item = 0.0  # running mean of item duration, for automatic batch sizes
-        self.prefetch = MIN_PREFETCH
+        self.sizer = BatchSizer(options.batch_size, TARGET_BATCH_SECONDS)
         self.stopping = False
 
     def __enter__(self) -> _Pool:
@@ -186,7 +178,7 @@ class _Pool:
     def _fill(self, todo: Iterator[Todo]) -> bool:
         """Top every worker up to ``prefetch`` batches; True once there is nothing left to send."""
         for slot in self.slots:
-            while slot.batches < self.prefetch and not slot.leaving:
+            while slot.batches < self.sizer.prefetch and not slot.leaving:
                 batch = self._next_batch(todo)
                 if not batch:
                     return True
@@ -195,25 +187,12 @@ class _Pool:
 
     def _next_batch(self, todo: Iterator[Todo]) -> list[Todo]:
         batch: list[Todo] = []
-        while self.requeued and len(batch) < self.batch_size:
+        size = self.sizer.batch_size
+        while self.requeued and len(batch) < size:
             batch.append(self.requeued.popleft())
-        if len(batch) < self.batch_size:
-            batch.extend(islice(todo, self.batch_size - len(batch)))
+        if len(batch) < size:
+            batch.extend(islice(todo, size - len(batch)))
         return batch
-
-    def _tune(self, outcomes: list[Outcome], runs: list[Run], count: int) -> None:
-        if self.options.batch_size is not None:
-            return
-        seconds = sum(outcome[DURATION] for outcome in outcomes) + sum(run.seconds for run in runs)
-        mean = seconds / count
-        self.per_item = mean if self.per_item == 0 else 0.8 * self.per_item + 0.2 * mean
-        ideal = int(TARGET_BATCH_SECONDS / max(self.per_item, 1e-7))
-        self.batch_size = max(1, min(MAX_BATCH, ideal, self.batch_size * 4))
-        # Tiny items make short batches: queue more of them. Long ones: few, for balance.
-        batch_seconds = self.batch_size * self.per_item
-        self.prefetch = max(
-            MIN_PREFETCH, min(MAX_PREFETCH, math.ceil(QUEUED_SECONDS / max(batch_seconds, 1e-9)))
-        )
 
     def _collect(self, slots: list[_Slot]) -> Iterator[Results]:
         by_handle: dict[Any, _Slot] = {}
@@ -255,7 +234,7 @@ class _Pool:
                     slot.held.popleft()
                 slot.batches -= batch_done
                 if count:
-                    self._tune(outcomes, runs, count)
+                    self.sizer.observe(outcomes, runs, count)
                     yield outcomes, runs, payloads
             elif kind == "leaving":  # recycled or stopped; it holds nothing it started
                 slot.leaving = True
