@@ -59,7 +59,7 @@ def executor(request: pytest.FixtureRequest) -> Iterator[tuple[list[str], dict[s
     if request.param == "pool":
         yield ["--workers", "2"], dict(os.environ)
     else:
-        yield ["--executor", "ray", "--workers", "2"], {**os.environ, "RAY_ADDRESS": local_ray()}
+        yield ["--executor", "ray", "--ray-address", local_ray(), "--workers", "2"], dict(os.environ)
 
 
 def merged(cwd: Path) -> list[str]:
@@ -114,6 +114,17 @@ BAD_INPUT = [
     pytest.param(["run", "cubes.py", "--workers", "0"], "--workers", id="zero-workers"),
     pytest.param(["run", "cubes.py", "--bogus"], "No such option", id="unknown-flag"),
     pytest.param(["status"], "give the pipeline or --state", id="status-without-run"),
+    pytest.param(
+        ["run", "cubes.py", "--executor", "ray", "--ray-address", "127.0.0.1:1"],
+        "cannot reach the Ray cluster at 127.0.0.1:1",
+        id="ray-cluster-not-there",
+    ),
+    pytest.param(["run", "cubes.py", "--threads", "4"], "are for --executor ray", id="threads-on-the-pool"),
+    pytest.param(
+        ["run", "cubes.py", "--state", "postgresql://nobody@127.0.0.1:5432/test"],
+        "cannot use the ledger at postgresql://nobody@127.0.0.1:5432/test",
+        id="ledger-database-refuses",
+    ),
 ]
 
 

@@ -20,6 +20,12 @@ import pytest
 
 pytest.importorskip("ray")
 
+from conftest import ray_executor
+from gristmill import BaseSample, Pipeline, Processor
+from gristmill.ledger import MemoryLedger
+from gristmill.sinks import ListSink
+from gristmill.sources import Range
+
 GRISTMILL = [sys.executable, "-m", "gristmill"]
 MB = 1024 * 1024
 
@@ -90,3 +96,39 @@ def test_a_node_lost_mid_run_loses_and_duplicates_nothing(two_nodes: tuple[Any, 
     assert (counts["done"], counts["failed"], counts["pending"]) == (600, 0, 0)
     after = [json.loads(p.read_text())[0]["node"] for p in out.glob("*.json")]
     assert after.count(worker.node_id) < 600  # the head finished what the lost node left
+
+
+class Crowd(BaseSample):
+    alongside: int  # items in progress in the same actor when this one started
+
+
+class Waits(Processor):
+    """Waits as a step waiting on the network would, noting how many items wait with it."""
+
+    _lock: Any = None
+    _busy: int = 0
+
+    def setup(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+
+    def process(self, sample: BaseSample) -> Crowd:
+        with self._lock:
+            self._busy += 1
+            alongside = self._busy
+        time.sleep(0.05)
+        with self._lock:
+            self._busy -= 1
+        return Crowd(id=sample.id, alongside=alongside)
+
+
+def test_threads_process_several_items_at_once_in_each_actor() -> None:
+    sink = ListSink()
+    executor = ray_executor(workers=1, threads=4, batch_size=8)
+    result = Pipeline(Range(count=24), [Waits()], sink).run(
+        executor=executor, ledger=MemoryLedger(), progress=False
+    )
+    assert result.done == 24
+    crowd = [s.alongside for s in sink.samples]  # type: ignore[attr-defined]
+    assert max(crowd) == 4  # four threads, never more

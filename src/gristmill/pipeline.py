@@ -62,6 +62,8 @@ class RunOptions(BaseModel):
     start_method: str | None = None
     max_items_per_worker: int | None = Field(default=None, ge=1)
     shard: Shard | None = None  # (I, N), I from 1: this run's part of the manifest
+    ray_address: str | None = None  # the Ray cluster for executor="ray"
+    threads: int = Field(default=1, ge=1)  # items at once in each Ray worker
 
     @model_validator(mode="before")
     @classmethod
@@ -361,10 +363,12 @@ def _shard_of(description: str) -> str | None:
 
 
 def _executor(name: str, opts: RunOptions) -> Executor:
+    if name not in ("pool", "ray", "inline"):
+        raise ConfigError(f"unknown executor {name!r}: use pool, ray or inline")
+    if name != "ray" and (opts.ray_address is not None or opts.threads > 1):
+        raise ConfigError("--ray-address and --threads are for --executor ray")
     if name == "inline":
         return InlineExecutor()
-    if name not in ("pool", "ray"):
-        raise ConfigError(f"unknown executor {name!r}: use pool, ray or inline")
     settings: dict[str, Any] = {
         "batch_size": opts.batch_size,
         "timeout": opts.timeout,
@@ -375,7 +379,7 @@ def _executor(name: str, opts: RunOptions) -> Executor:
     if name == "ray":
         if opts.start_method is not None:
             raise ConfigError("--start-method is for the local pool; Ray starts its own workers")
-        return RayExecutor(**settings)
+        return RayExecutor(address=opts.ray_address, threads=opts.threads, **settings)
     if opts.start_method is not None:
         settings["start_method"] = opts.start_method
     return PoolExecutor(**settings)

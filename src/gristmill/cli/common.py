@@ -120,6 +120,24 @@ StartMethodOpt = Annotated[str | None, typer.Option("--start-method", help="fork
 MaxItemsPerWorkerOpt = Annotated[
     int | None, typer.Option("--max-items-per-worker", min=1, help="recycle workers after this many items")
 ]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        envvar="GRISTMILL_RAY_ADDRESS",
+        help="with --executor ray: auto, HOST:PORT or ray://HOST:10001 "
+        "(default: RAY_ADDRESS, else a Ray started here)",
+    ),
+]
+ThreadsOpt = Annotated[
+    int,
+    typer.Option(
+        "--threads",
+        min=1,
+        envvar="GRISTMILL_THREADS",
+        help="with --executor ray: items at once in each worker",
+    ),
+]
 VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="more detail")]
 
 

@@ -20,12 +20,14 @@ from gristmill.cli.common import (
     OutputOpt,
     PipelineArg,
     ProgressOpt,
+    RayAddressOpt,
     ReprocessOpt,
     RetriesOpt,
     ShardOpt,
     SourceOpt,
     StartMethodOpt,
     StateOpt,
+    ThreadsOpt,
     TimeoutOpt,
     VerboseOpt,
     WorkersOpt,
@@ -63,6 +65,8 @@ def run(
     start_method: StartMethodOpt = None,
     max_items_per_worker: MaxItemsPerWorkerOpt = None,
     shard: ShardOpt = None,
+    ray_address: RayAddressOpt = None,
+    threads: ThreadsOpt = 1,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Process every item of PIPELINE that is not done yet; rerun to resume."""
@@ -83,6 +87,8 @@ def run(
         progress=progress,
         start_method=start_method,
         max_items_per_worker=max_items_per_worker,
+        ray_address=ray_address,
+        threads=threads,
     )
 
 

@@ -20,11 +20,13 @@ import logging
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -62,6 +64,8 @@ class RayExecutor(BaseModel):
         batch_size: items per call; by default sized so a call takes about 50 ms.
         timeout: seconds one item may take before its actor is killed and replaced.
         max_items_per_worker: replace an actor after this many items (leaky libraries).
+        threads: items processed at once in each actor, for steps that wait on I/O (they
+            must then be thread-safe).
 
     gristmill must be installed on every node; the pipeline itself travels with the run.
     Actors work in the coordinator's folder where their node has it (one machine, or a
@@ -76,6 +80,10 @@ class RayExecutor(BaseModel):
     batch_size: int | None = Field(default=None, ge=1)
     timeout: float | None = Field(default=None, gt=0)
     max_items_per_worker: int | None = Field(default=None, ge=1)
+    threads: int = Field(default=1, ge=1)
+
+    def model_post_init(self, context: Any) -> None:
+        _check_reachable(self.address or os.environ.get("RAY_ADDRESS"))  # before any work starts
 
     def map(self, bundle: Bundle, todo: Iterable[Todo], stop: threading.Event) -> Iterator[Results]:
         ray = _ray()
@@ -111,10 +119,26 @@ def _join(ray: Any, address: str | None) -> None:
                     signal.signal(signum, handler)
 
 
-class _Actor:
-    """One worker, in a Ray actor process."""
+def _check_reachable(address: str | None) -> None:
+    """Fail at once on an address nobody answers at: Ray itself keeps retrying for minutes."""
+    found = re.fullmatch(r"(?:ray://)?\[?([^\]/]+?)\]?:(\d+)/?", address or "")
+    if found is None:  # none (a local instance), "auto", or a form Ray will judge
+        return
+    host, port = found.group(1), int(found.group(2))
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; "
+            "is the head node up (ray status), and is the address its GCS port (6379 by default)?"
+        ) from None
 
-    def __init__(self, bundle: bytes, name: str, folder: str, path: list[str]) -> None:
+
+class _Actor:
+    """One worker, in a Ray actor process; with THREADS > 1, the units of a batch run that
+    many at a time (for steps that wait on I/O: they must be thread-safe)."""
+
+    def __init__(self, bundle: bytes, name: str, folder: str, path: list[str], threads: int) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
         if os.path.isdir(folder):  # relative paths mean what they mean to the coordinator
             os.chdir(folder)
@@ -122,7 +146,8 @@ class _Actor:
         # workers get the coordinator's sys.path)
         sys.path.extend(p for p in path if p not in sys.path and os.path.isdir(p))
         self.worker = Worker(cloudpickle.loads(bundle), name)
-        self.now = (IDLE, IDLE)  # the item being processed and since when
+        self.running: dict[int, float] = {}  # item seq -> when it started
+        self.threads = ThreadPoolExecutor(threads) if threads > 1 else None
 
     def setup(self) -> str | None:
         """None once set up; the reason otherwise (the run stops: nothing would work)."""
@@ -133,21 +158,33 @@ class _Actor:
         return None
 
     def run(self, batch: list[Todo]) -> Results:
+        units = self.worker.units(batch)
+        done = self.threads.map(self._unit, units) if self.threads else map(self._unit, units)
         outcomes: list[Outcome] = []
         payloads: list[Any] = []
-        for unit in self.worker.units(batch):
-            self.now = (unit[0][SEQ], time.monotonic())
-            for outcome, payload in self.worker.run_unit(unit):
+        for results in done:
+            for outcome, payload in results:
                 outcomes.append(outcome)
                 if payload is not None:
                     payloads.append(payload)
-        self.now = (IDLE, IDLE)
         return (*pack(outcomes), payloads)
 
-    def where(self) -> tuple[float, float]:
-        """The item being processed and for how long (IDLE, IDLE between items)."""
-        seq, since = self.now
-        return (seq, IDLE) if since == IDLE else (seq, time.monotonic() - since)
+    def _unit(self, unit: Sequence[Todo]) -> list[tuple[Outcome, Any]]:
+        seq = unit[0][SEQ]
+        self.running[seq] = time.monotonic()
+        try:
+            return self.worker.run_unit(unit)
+        finally:
+            del self.running[seq]
+
+    def where(self) -> tuple[int, float]:
+        """The item that has been running longest and for how long (-1, -1 when idle)."""
+        now = time.monotonic()
+        started = dict(self.running)  # read while the worker thread(s) change it
+        if not started:
+            return -1, IDLE
+        seq = min(started, key=started.__getitem__)
+        return seq, now - started[seq]
 
 
 @dataclass
@@ -194,7 +231,7 @@ class _Cluster:
     def _start(self) -> _Member:
         name = f"r{self.started}"
         self.started += 1
-        handle = self.actor_class.remote(self.bundle, name, os.getcwd(), sys.path)
+        handle = self.actor_class.remote(self.bundle, name, os.getcwd(), sys.path, self.options.threads)
         return _Member(handle, name, handle.setup.remote())
 
     def _kill(self, member: _Member) -> None:
