@@ -22,13 +22,15 @@ class Files(Source):
     extras are installed). An item's id is its path relative to ``url`` with ``/``
     separators; its fingerprint is its size with its ETag, version or modification time.
     Patterns are shell-style and match the whole relative path; ``*`` also crosses ``/``,
-    and a leading ``**/`` matches at any depth, the top included.
+    and a leading ``**/`` matches at any depth, the top included. A file over ``max_size``
+    bytes fails without being read.
     """
 
     url: str
     pattern: str = "*"
     exclude: tuple[str, ...] = ()
     storage_options: dict[str, Any] = {}
+    max_size: int | None = None  # bytes: a bigger file fails unread (--max-file-size)
 
     _fs: Any = PrivateAttr(default=None)
     _root: str = PrivateAttr(default="")
@@ -94,6 +96,12 @@ class Files(Source):
 
     def open(self, item: Item) -> Document:
         fs, root = self._filesystem()
+        if self.max_size is not None and (item.size or 0) > self.max_size:
+            raise SourceError(
+                f"the file is {item.size:,} bytes, over the {self.max_size:,} allowed (--max-file-size); "
+                "raise the limit or exclude the file",
+                item_id=item.id,
+            )
         try:
             content = fs.cat_file(f"{root}/{item.id}")
         except FileNotFoundError as exc:

@@ -1,0 +1,119 @@
+"""``gristmill extract``: a folder (or URL) of documents into JSON elements, one file each."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Annotated
+
+import typer
+
+from gristmill._exceptions import ConfigError
+from gristmill.cli.common import (
+    BatchSizeOpt,
+    ExecutorOpt,
+    FailFastOpt,
+    ForceRefreshOpt,
+    MaxItemsOpt,
+    MaxItemsPerWorkerOpt,
+    ProgressOpt,
+    RayAddressOpt,
+    ReprocessOpt,
+    RetriesOpt,
+    ShardOpt,
+    StartMethodOpt,
+    StateOpt,
+    ThreadsOpt,
+    TimeoutOpt,
+    VerboseOpt,
+    WorkersOpt,
+    app,
+    execute,
+    handle_errors,
+    setup_logging,
+)
+
+UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """``10MB``, ``512KiB``, ``1e6``: bytes."""
+    found = re.fullmatch(r"\s*([\d.]+(?:e\d+)?)\s*([kmg]i?b|b)?\s*", text.lower())
+    if found is None:
+        raise ConfigError(f"--max-file-size {text!r} is not a size; write e.g. 50MB, 512KiB or 1000000")
+    return int(float(found.group(1)) * UNITS[found.group(2) or ""])
+
+
+@app.command()
+@handle_errors
+def extract(
+    source: Annotated[str, typer.Argument(help="a folder or URL of documents")],
+    output: Annotated[str, typer.Option("--output", "-o", help="folder for one <file>.json per document")],
+    chunk: Annotated[bool, typer.Option("--chunk/--no-chunk", help="gather elements into chunks")] = False,
+    strategy: Annotated[str, typer.Option("--strategy", help="chunking: basic or by_title")] = "basic",
+    max_characters: Annotated[int, typer.Option("--max-characters", min=1, help="chunk size limit")] = 500,
+    overlap: Annotated[int, typer.Option("--overlap", min=0, help="characters cut pieces share")] = 0,
+    skip_unsupported: Annotated[
+        bool, typer.Option("--skip-unsupported", help="skip files of unknown formats instead of failing them")
+    ] = False,
+    max_file_size: Annotated[
+        str,
+        typer.Option("--max-file-size", envvar="GRISTMILL_MAX_FILE_SIZE", help="fail larger files"),
+    ] = "100MB",
+    pattern: Annotated[str, typer.Option("--pattern", help="only files whose path matches")] = "*",
+    state: StateOpt = None,
+    workers: WorkersOpt = None,
+    executor: ExecutorOpt = "pool",
+    batch_size: BatchSizeOpt = None,
+    max_items: MaxItemsOpt = None,
+    reprocess: ReprocessOpt = False,
+    force_refresh: ForceRefreshOpt = False,
+    retries: RetriesOpt = 2,
+    timeout: TimeoutOpt = None,
+    fail_fast: FailFastOpt = False,
+    progress: ProgressOpt = None,
+    start_method: StartMethodOpt = None,
+    max_items_per_worker: MaxItemsPerWorkerOpt = None,
+    shard: ShardOpt = None,
+    ray_address: RayAddressOpt = None,
+    threads: ThreadsOpt = 1,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Extract the elements of every document under SOURCE into OUTPUT; rerun to resume."""
+    from gristmill.documents import Chunk, Partition
+    from gristmill.pipeline import Pipeline
+    from gristmill.processors import Processor
+    from gristmill.sinks import JsonFiles
+    from gristmill.sources import Files
+
+    setup_logging(verbose)
+    if strategy not in ("basic", "by_title"):
+        raise ConfigError(f"--strategy {strategy!r}: use basic or by_title")
+    steps: list[Processor] = [Partition(skip_unsupported=skip_unsupported)]
+    if chunk:
+        steps.append(Chunk(strategy=strategy, max_characters=max_characters, overlap=overlap))
+    source_files = Files(url=source, pattern=pattern, max_size=parse_size(max_file_size))
+    # one state per source, output and settings: the same command resumes where it stopped;
+    # other settings (--chunk, a new --strategy) redo every document
+    settings = "\0".join([source, output, *(step.config_hash() for step in steps)])
+    name = "extract-" + hashlib.sha256(settings.encode()).hexdigest()[:10]
+    pipeline = Pipeline(source_files, steps, JsonFiles(folder=output, field="elements"), name=name)
+    execute(
+        pipeline,
+        state=state,
+        shard=shard,
+        executor=executor,
+        workers=workers,
+        batch_size=batch_size,
+        max_items=max_items,
+        reprocess=reprocess,
+        refresh=force_refresh,
+        retries=retries,
+        timeout=timeout,
+        fail_fast=fail_fast,
+        progress=progress,
+        start_method=start_method,
+        max_items_per_worker=max_items_per_worker,
+        ray_address=ray_address,
+        threads=threads,
+    )

@@ -1,0 +1,64 @@
+"""Building elements: deterministic ids, the parent of each (the title it falls under), and
+the shared metadata, with the field names of unstructured's element JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from collections.abc import Sequence
+from typing import Any
+
+from gristmill.samples import Element
+
+TITLE = "Title"
+
+
+class Elements:
+    """The elements of one document, in reading order."""
+
+    def __init__(self, filename: str, filetype: str, **metadata: Any) -> None:
+        self.filename, self.filetype = filename, filetype
+        self.metadata = {k: v for k, v in metadata.items() if v is not None}  # on every element
+        self.document: dict[str, Any] = {}  # for the document's own metadata
+        self.items: list[Element] = []
+        self._title: str | None = None  # the id of the title the next elements fall under
+
+    def add(self, type_: str, text: str, *, page: int | None = None, **metadata: Any) -> Element | None:
+        text = text.strip()
+        if not text and type_ not in ("PageBreak", "Image"):
+            return None
+        meta: dict[str, Any] = {"filename": self.filename, "filetype": self.filetype, **self.metadata}
+        if page is not None:
+            meta["page_number"] = page
+        if type_ not in (TITLE, "PageBreak") and self._title is not None:
+            meta["parent_id"] = self._title
+        extra = {k: v for k, v in metadata.items() if v is not None and k != "text_as_html"}
+        meta.update(extra)
+        if "text_as_html" in metadata:
+            meta["text_as_html"] = metadata["text_as_html"]
+        element_id = _element_id(self.filename, len(self.items), type_, text)
+        element = Element(type=type_, element_id=element_id, text=text, metadata=meta)
+        self.items.append(element)
+        if type_ == TITLE:
+            self._title = element_id
+        return element
+
+    def page_break(self, page: int) -> None:
+        self.add("PageBreak", "", page=page)
+
+    def table(self, rows: Sequence[Sequence[Any]], *, page: int | None = None, **metadata: Any) -> None:
+        cells = [["" if c is None else str(c).strip() for c in row] for row in rows]
+        cells = [row for row in cells if any(row)]
+        if cells:
+            text = "\n".join(" ".join(c for c in row if c) for row in cells)
+            self.add("Table", text, page=page, text_as_html=table_html(cells), **metadata)
+
+
+def table_html(rows: Sequence[Sequence[str]]) -> str:
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table>{body}</table>"
+
+
+def _element_id(filename: str, index: int, type_: str, text: str) -> str:
+    """Same document, same element: same id, run after run and machine after machine."""
+    return hashlib.sha256(f"{filename}\0{index}\0{type_}\0{text}".encode()).hexdigest()[:32]

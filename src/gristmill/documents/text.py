@@ -1,0 +1,118 @@
+"""Plain text and Markdown: decoding (any encoding), paragraphs, titles, list items."""
+
+from __future__ import annotations
+
+import re
+
+from gristmill._exceptions import ProcessingError
+from gristmill.documents.elements import Elements
+
+BULLET = re.compile(r"^\s*(?:[-*•‣◦]|\d{1,3}[.)])\s+(.*)$")
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+WESTERN = ("cp1252", "latin_1", "iso8859_15")
+NEAR_TIE = 0.1
+
+
+def decode(data: bytes) -> str:
+    """The text of DATA in whatever encoding it is in (UTF-8 first: it is most files)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    found = from_bytes(data)
+    best = found.best()
+    if best is None:
+        raise ProcessingError("the file is binary, not text in any encoding it could be read in")
+    # Short texts fit several 8-bit encodings about as well: the most common one wins a near tie.
+    for match in found:
+        if match.encoding in WESTERN and match.chaos <= best.chaos + NEAR_TIE:
+            return str(match)
+    return str(best)
+
+
+def looks_binary(data: bytes) -> bool:
+    """NUL bytes or many control characters in the first 4 KB (UTF-16 has a BOM)."""
+    head = data[:4096]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    if b"\0" in head:
+        return True
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    return controls > len(head) * 0.05
+
+
+def paragraphs(text: str, out: Elements, *, page: int | None = None, leading_titles: bool = False) -> None:
+    """Blank-line separated blocks: bullet lines become list items, a short line without
+    closing punctuation a title, the rest narrative text. With ``leading_titles`` (text
+    from a PDF, where blank lines are lost), a block's title-like first line is a title."""
+    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n")):
+        lines = [line.strip() for line in block.split("\n") if line.strip()]
+        if leading_titles and len(lines) > 1 and _is_title(lines[0]) and not BULLET.match(lines[0]):
+            out.add("Title", lines.pop(0), page=page)
+        if not lines:
+            continue
+        if all(BULLET.match(line) for line in lines):
+            for line in lines:
+                out.add("ListItem", BULLET.match(line).group(1), page=page)  # type: ignore[union-attr]
+        elif len(lines) == 1 and _is_title(lines[0]):
+            out.add("Title", lines[0], page=page)
+        else:
+            out.add("NarrativeText", " ".join(lines), page=page)
+
+
+def _is_title(line: str) -> bool:
+    return len(line) <= 80 and line[-1] not in ".,;:!?" and any(c.isalpha() for c in line)
+
+
+def partition_text(data: bytes, out: Elements) -> None:
+    paragraphs(decode(data), out)
+
+
+def partition_markdown(data: bytes, out: Elements) -> None:
+    text = decode(data).replace("\r\n", "\n")
+    block: list[str] = []
+    table: list[list[str]] = []
+    fenced = False
+
+    def flush() -> None:
+        if block:
+            paragraphs("\n".join(block), out)
+            block.clear()
+        if table:
+            out.table(table)
+            table.clear()
+
+    for line in text.split("\n"):
+        if line.strip().startswith("```"):
+            flush()
+            fenced = not fenced
+            continue
+        if fenced:
+            out.add("NarrativeText", line) if line.strip() else None
+            continue
+        heading = HEADING.match(line)
+        if heading:
+            flush()
+            out.add("Title", heading.group(2), category_depth=len(heading.group(1)) - 1)
+        elif line.strip().startswith("|"):
+            if block:
+                flush()
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(re.fullmatch(r":?-{2,}:?", c) for c in cells):  # the header's underline
+                table.append(cells)
+        elif BULLET.match(line):
+            flush()
+            out.add("ListItem", BULLET.match(line).group(1))  # type: ignore[union-attr]
+        elif not line.strip():
+            flush()
+        else:
+            if table:
+                flush()
+            block.append(line)
+    flush()

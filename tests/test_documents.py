@@ -1,0 +1,203 @@
+"""gristmill extract: every format against golden outputs, hostile files, chunking, the CLI.
+
+The small files under tests/documents/files/ (one per format) were made once with fpdf2,
+python-docx, python-pptx and openpyxl; their expected elements are in tests/documents/golden/.
+After a deliberate change of the output, rewrite them with GRISTMILL_UPDATE_GOLDEN=1 and
+read the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import orjson
+import pytest
+
+from gristmill import ProcessingError, SkipItem
+from gristmill.documents import Chunk, Partition
+from gristmill.samples import Document, Element
+
+HERE = Path(__file__).parent / "documents"
+FILES = sorted((HERE / "files").iterdir())
+GRISTMILL = [sys.executable, "-m", "gristmill"]
+
+
+def partition(name: str, content: bytes, **options: object) -> Document:
+    return Partition(**options).process(Document(id=name, content=content, metadata={"filename": name}))
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_each_format_gives_its_golden_elements(path: Path) -> None:
+    found = [e.model_dump() for e in partition(path.name, path.read_bytes()).elements]
+    golden = HERE / "golden" / f"{path.name}.json"
+    if os.environ.get("GRISTMILL_UPDATE_GOLDEN"):
+        golden.write_bytes(orjson.dumps(found, option=orjson.OPT_INDENT_2) + b"\n")
+    assert found == json.loads(golden.read_text(encoding="utf-8"))
+
+
+def test_every_format_is_covered() -> None:
+    kinds = {partition(p.name, p.read_bytes()).metadata["filetype"] for p in FILES}
+    assert len(kinds) == 13  # txt md html xml pdf docx pptx xlsx csv tsv json jsonl eml
+
+
+def test_the_format_comes_from_the_content() -> None:
+    pdf = (HERE / "files" / "inspection.pdf").read_bytes()
+    assert partition("scan.bin", pdf).metadata["filetype"] == "application/pdf"
+    html = (HERE / "files" / "page.html").read_bytes()
+    assert partition("page.txt", html).metadata["filetype"] == "text/html"
+
+
+def test_a_non_utf8_file_is_decoded() -> None:
+    elements = partition("latin1.txt", (HERE / "files" / "latin1.txt").read_bytes()).elements
+    assert elements[0].text == "Café crème"
+    assert "à eau tourne déjà très vite, même l'été" in elements[1].text
+
+
+def test_element_ids_are_deterministic_and_titles_are_parents() -> None:
+    content = (HERE / "files" / "guide.md").read_bytes()
+    first, again = partition("guide.md", content).elements, partition("guide.md", content).elements
+    assert [e.element_id for e in first] == [e.element_id for e in again]
+    assert len({e.element_id for e in first}) == len(first)
+    stones = next(e for e in first if e.text == "Stones")
+    assert all(e.metadata["parent_id"] == stones.element_id for e in first if e.type == "ListItem")
+
+
+# -- hostile and broken files --------------------------------------------------------------
+
+
+def zip_bomb(path: Path, member: str) -> None:
+    """A small zip with a member that would expand to 512 MB of zeros."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open(member, "w", force_zip64=True) as big:
+            block = b"\0" * (1 << 20)
+            for _ in range(512):
+                big.write(block)
+
+
+def encrypted_pdf(path: Path) -> None:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_encryption(owner_password="owner", user_password="secret")
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.cell(0, 10, "secret plans")
+    pdf.output(str(path))
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Path:
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    canary = tmp_path / "canary.txt"
+    canary.write_text("CANARY-1234")
+    pdf = (HERE / "files" / "inspection.pdf").read_bytes()
+    (folder / "truncated.pdf").write_bytes(pdf[: len(pdf) // 2])
+    encrypted_pdf(folder / "encrypted.pdf")
+    (folder / "invalid.xml").write_text("<catalog><book>unclosed</catalog>")
+    (folder / "xxe.xml").write_text(
+        f'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file://{canary}">]><d>&x;</d>'
+    )
+    levels = ['<!ENTITY l0 "lol">'] + [f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10)]
+    (folder / "bomb.xml").write_text(f'<?xml version="1.0"?><!DOCTYPE d [{"".join(levels)}]><d>&l9;</d>')
+    zip_bomb(folder / "bomb.docx", "word/document.xml")
+    zip_bomb(folder / "bomb.xlsx", "xl/workbook.xml")
+    (folder / "garbage.txt").write_bytes(bytes(range(256)) * 64)
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "huge.txt").write_text("big text\n" * 300_000)  # 2.7 MB
+    (folder / "fine.md").write_text("# Still fine\n\nThe rest go on.\n")
+    return folder
+
+
+EXPECTED = {
+    "truncated.pdf": "the PDF is damaged or truncated",
+    "encrypted.pdf": "the PDF is encrypted",
+    "invalid.xml": "invalid XML: mismatched tag",
+    "xxe.xml": "the XML declares entities",
+    "bomb.xml": "the XML declares entities",
+    "bomb.docx": "refused as a likely zip bomb",
+    "bomb.xlsx": "refused as a likely zip bomb",
+    "garbage.txt": "not a supported document format",
+    "empty.txt": "the file is empty",
+    "huge.txt": "over the 1,000,000 allowed (--max-file-size)",
+}
+
+
+def test_hostile_files_fail_alone_with_clear_messages(hostile: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    command = [*GRISTMILL, "extract", str(hostile), "--output", str(out), "--workers", "2", "--no-progress"]
+    run = subprocess.run([*command, "--max-file-size", "1MB"], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 1, run.stderr  # some items failed; the run itself did not
+    assert "1 done, 10 failed" in run.stdout
+    assert json.loads((out / "fine.md.json").read_text())[0]["text"] == "Still fine"
+    state = next((tmp_path / ".gristmill").iterdir())
+    failures = subprocess.run(
+        [*GRISTMILL, "failures", "--state", str(state), "--json"], capture_output=True, text=True
+    )
+    messages = {f["id"]: f["message"] for f in json.loads(failures.stdout)}
+    for name, expected in EXPECTED.items():
+        assert expected in messages[name], (name, messages[name])
+    assert "CANARY" not in failures.stdout + run.stdout + run.stderr  # the external entity was never read
+    # nothing was expanded: the workers never came near the bombs' sizes (512 MB, a billion 'lol's)
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    assert peak_mb < 400, peak_mb
+
+
+def test_unsupported_files_can_be_skipped() -> None:
+    with pytest.raises(SkipItem, match="not a supported document format"):
+        partition("garbage.txt", bytes(range(256)) * 16, skip_unsupported=True)
+    with pytest.raises(ProcessingError, match="--skip-unsupported"):
+        partition("garbage.txt", bytes(range(256)) * 16)
+
+
+# -- chunks --------------------------------------------------------------------------------
+
+
+def elements(*texts: str, kind: str = "NarrativeText") -> list[Element]:
+    return [
+        Element(type=kind, element_id=f"e{i}", text=t, metadata={"filename": "f"})
+        for i, t in enumerate(texts)
+    ]
+
+
+def chunked(items: list[Element], **options: object) -> list[Element]:
+    return Chunk(**options).process(Document(id="d", elements=items)).elements
+
+
+def test_basic_chunks_fill_up_to_the_limit_and_keep_their_origins() -> None:
+    found = chunked(elements("a" * 40, "b" * 40, "c" * 40), max_characters=90)
+    assert [c.text for c in found] == ["a" * 40 + "\n\n" + "b" * 40, "c" * 40]
+    assert found[0].metadata["orig_elements"] == ["e0", "e1"]
+    assert found[0].type == "CompositeElement"
+
+
+def test_by_title_starts_a_chunk_at_each_title() -> None:
+    items = elements("Intro", "text one") + elements("Next", "text two")
+    items[0].type = items[2].type = "Title"
+    items[2].element_id, items[3].element_id = "e2", "e3"
+    found = chunked(items, strategy="by_title", max_characters=500)
+    assert [c.text for c in found] == ["Intro\n\ntext one", "Next\n\ntext two"]
+    assert len(chunked(items, strategy="basic", max_characters=500)) == 1
+
+
+def test_a_long_element_is_cut_with_overlap_and_a_table_stays_alone() -> None:
+    found = chunked(elements("0123456789" * 3), max_characters=12, overlap=2)
+    assert [c.text for c in found] == ["012345678901", "012345678901", "0123456789"]
+    assert all(c.metadata["orig_elements"] == ["e0"] for c in found)
+    table = elements("a b", kind="Table")[0]
+    table.metadata["text_as_html"] = "<table><tr><td>a</td><td>b</td></tr></table>"
+    mixed = chunked([*elements("before"), table], max_characters=100)
+    assert [c.type for c in mixed] == ["CompositeElement", "Table"]
+    assert mixed[1].metadata["text_as_html"].startswith("<table>")
+
+
+def test_chunk_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="overlap"):
+        Chunk(max_characters=10, overlap=10)
