@@ -201,3 +201,20 @@ def test_a_long_element_is_cut_with_overlap_and_a_table_stays_alone() -> None:
 def test_chunk_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="overlap"):
         Chunk(max_characters=10, overlap=10)
+
+
+def test_the_mets_to_csv_example(tmp_path: Path) -> None:
+    script = Path(__file__).parent.parent / "examples" / "mets_to_csv" / "mets_to_csv.py"
+    run = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 1, run.stderr  # one file in the sample folder is not METS
+    assert "200 rows, 1 failed" in run.stdout
+    rows = (tmp_path / "examples-output" / "mets_to_csv" / "mets.csv").read_text().splitlines()
+    assert rows[0] == "identifier,title,creator,date,pages,files"
+    assert len(rows) == 201 and rows[1].startswith("rec-0000,")
+    again = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert "0 rows, 1 failed" in again.stdout  # resumed: only the failure was tried again
+    assert (tmp_path / "examples-output" / "mets_to_csv" / "mets.csv").read_text().splitlines() == rows
