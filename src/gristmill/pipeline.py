@@ -19,7 +19,22 @@ from gristmill._exceptions import ConfigError
 from gristmill.executors.base import DEFAULT_BACKOFF, DEFAULT_RETRIES, Bundle, Executor
 from gristmill.executors.inline import InlineExecutor
 from gristmill.executors.pool import PoolExecutor
-from gristmill.ledger.base import ERROR_TYPE, MESSAGE, SEQ, STATUS, Counts, Ledger, Outcome, Run, Status, Todo
+from gristmill.ledger.base import (
+    ATTEMPTS,
+    ERROR_TYPE,
+    MESSAGE,
+    SEQ,
+    STATUS,
+    WORKER,
+    Counts,
+    Ledger,
+    Outcome,
+    Run,
+    Status,
+    Todo,
+    failure,
+    unpack,
+)
 from gristmill.ledger.sqlite import SqliteLedger
 from gristmill.manifest import Item, PlanChanges, Shard
 from gristmill.processors import Compose, Processor
@@ -182,6 +197,8 @@ class Pipeline:
                 self.sink.check()
             return self._run(ledger, executor, opts)
         finally:
+            if self.sink is not None:
+                self.sink.close()
             if owned:
                 ledger.close()
 
@@ -290,11 +307,37 @@ class _Recorder:
 
     def flush(self) -> None:
         if self.sink is not None and self.payloads:
-            self.sink.commit(self.payloads)  # outputs first: an item is done only once they are in
+            # outputs first: an item is done only once they are in
+            refused = self.sink.commit([(item, data) for item, data, _ in self.payloads])
+            if refused:
+                self._refuse({seq: refused[item.id] for item, _, seq in self.payloads if item.id in refused})
             self.payloads = []
         self.ledger.record(self.outcomes, self.runs)
         self.outcomes, self.runs, self.pending = [], [], 0
         self.flushed = time.monotonic()
+
+    def _refuse(self, reasons: dict[int, str]) -> None:
+        """The sink refused these items' outputs: they fail instead of being done."""
+        outcomes = list(self.outcomes)
+        runs = []
+        for run in self.runs:
+            if any(seq in reasons for seq in range(run.first, run.first + run.length)):
+                outcomes.extend(unpack(run))
+            else:
+                runs.append(run)
+        changed = 0
+        for index, outcome in enumerate(outcomes):
+            reason = reasons.get(outcome[SEQ])
+            if reason is not None and outcome[STATUS] == DONE:
+                outcomes[index] = failure(
+                    outcome[SEQ], "SinkError", reason, attempts=outcome[ATTEMPTS], worker=outcome[WORKER]
+                )
+                changed += 1
+                log.debug("%s failed: SinkError: %s", outcome[SEQ], reason)
+        self.outcomes, self.runs = outcomes, runs
+        self.done -= changed
+        self.failed += changed
+        self.progress.update(self.done, self.failed, self.skipped)
 
     def close(self) -> None:
         self.flush()

@@ -1,0 +1,142 @@
+"""A rate limit shared by every process of a run on one machine.
+
+Workers start by forkserver or spawn and get their configuration pickled through a pipe,
+so a ``multiprocessing`` lock or shared value cannot reach them (those travel only by
+inheritance). The shared state is therefore a tiny file: eight bytes holding the next free
+moment (GCRA's "theoretical arrival time"), read and advanced under ``flock``. Anything
+that unpickles the same `RateLimit` (every worker, the coordinator's sink) uses the same
+file, and so the same budget.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import struct
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from gristmill._exceptions import ConfigError
+
+UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_CLOCK = struct.Struct("d")
+
+
+def _folder() -> Path:
+    shm = Path("/dev/shm")  # memory-backed where there is one: no disk writes per request
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+
+
+class RateLimit(BaseModel):
+    """At most ``rate`` units (requests, tokens) per ``per`` seconds, across processes.
+
+    ``RateLimit("10/s")``, ``RateLimit("90000/min")`` or ``RateLimit(rate=10, per=1)``.
+    Grants are spaced evenly (``per / rate`` apart; ``burst`` lets that many go at once),
+    so no window of ``per`` seconds ever holds more than ``rate + burst - 1`` units. Every
+    copy of one `RateLimit` shares the budget: make it in the coordinator, give it to
+    processors or sinks as a field, and all workers of the run draw on it. Two limits with
+    the same ``name`` share it too (two runs against the same API key, say).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rate: float = Field(gt=0)
+    per: float = Field(default=1.0, gt=0)
+    burst: int = Field(default=1, ge=1)
+    name: str = Field(default_factory=lambda: uuid.uuid4().hex)
+
+    _fd: int | None = PrivateAttr(default=None)
+    _pid: int = PrivateAttr(default=0)
+
+    def __init__(self, spec: str | None = None, /, **data: Any) -> None:
+        if spec is not None:
+            data.update(_parse(spec))
+        super().__init__(**data)
+
+    @model_validator(mode="after")
+    def _safe_name(self) -> RateLimit:
+        if not re.fullmatch(r"[\w.\-]{1,100}", self.name):
+            raise ValueError(f"a rate limit's name must be letters, digits, '.', '-' or '_': {self.name!r}")
+        return self
+
+    def __repr__(self) -> str:
+        return f"RateLimit({self.rate:g}/{self.per:g}s, name={self.name!r})"
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        state["__pydantic_private__"] = {"_fd": None, "_pid": 0}  # each process opens its own
+        return state
+
+    @property
+    def path(self) -> Path:
+        return _folder() / f"gristmill-ratelimit-{os.getuid()}-{self.name}"
+
+    @property
+    def interval(self) -> float:
+        return self.per / self.rate
+
+    def acquire(
+        self,
+        units: float = 1.0,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> float:
+        """Wait until ``units`` may go; returns the seconds waited.
+
+        The wall clock (not the monotonic one) is shared: every process reads the same one.
+        """
+        wait = self.reserve(units, clock())
+        if wait > 0:
+            sleep(wait)
+        return wait
+
+    def reserve(self, units: float, now: float) -> float:
+        """Book ``units`` at the earliest free moment; how long from ``now`` until then."""
+        if units <= 0:
+            return 0.0
+        fd = self._file()
+        cost = self.interval * units
+        slack = self.interval * (self.burst - 1)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            raw = os.pread(fd, _CLOCK.size, 0)
+            tat = _CLOCK.unpack(raw)[0] if len(raw) == _CLOCK.size else 0.0
+            start = max(now, tat - slack)  # the moment this grant may go
+            os.pwrite(fd, _CLOCK.pack(max(tat, now) + cost), 0)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        return start - now
+
+    def _file(self) -> int:
+        if self._fd is None or self._pid != os.getpid():
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise ConfigError(f"{self!r}: cannot open its shared state {self.path}: {exc}") from exc
+            self._pid = os.getpid()
+        return self._fd
+
+    def reset(self) -> None:
+        """Forget the booked moments (a new run with a named limit, tests)."""
+        fd = self._file()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            os.pwrite(fd, _CLOCK.pack(0.0), 0)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _parse(spec: str) -> dict[str, float]:
+    found = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*/\s*([0-9]*\.?[0-9]*)\s*([a-z]+)\s*", spec)
+    if found is None or found.group(3) not in UNITS:
+        raise ConfigError(f"a rate limit looks like '10/s', '600/min' or '5/2s'; found {spec!r}")
+    count = float(found.group(2) or 1)
+    return {"rate": float(found.group(1)), "per": count * UNITS[found.group(3)]}
