@@ -208,7 +208,8 @@ class OpenSearchSink(Sink):
             client.request("PUT", self.index, self.mapping or self.default_mapping(dims))
             self._fresh = True
         settings: dict[str, Any] = client.request("GET", f"{self.index}/_settings").json() or {}
-        index_settings = next(iter(settings.values()), {}).get("settings", {}).get("index", {})
+        first: dict[str, Any] = next(iter(settings.values()), {})
+        index_settings = first.get("settings", {}).get("index", {})
         interval = index_settings.get("refresh_interval")
         self._refresh = None if interval in (None, "-1") else interval  # -1: left by a killed run
         client.request("PUT", f"{self.index}/_settings", {"index": {"refresh_interval": "-1"}})
