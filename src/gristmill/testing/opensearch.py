@@ -15,7 +15,7 @@ For tests it can throttle (``throttle_docs``: the share of bulk documents answer
 ``throttle_requests``: the share of requests answered 429 with ``Retry-After``), ask for
 credentials (``users``, ``api_keys``) and records every request's arrival time
 (``requests``, ``most_in_window``). Run it in a thread (``with StandInOpenSearch() as
-server: server.url``) or in its own process: ``python -m gristmill.testing.opensearch``.
+server: server.url``) or in its own process: ``python -m gristmill.testing --port 9200``.
 """
 
 from __future__ import annotations
