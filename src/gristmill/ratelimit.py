@@ -2,14 +2,16 @@
 
 Workers start by forkserver or spawn and get their configuration pickled through a pipe,
 so a ``multiprocessing`` lock or shared value cannot reach them (those travel only by
-inheritance). The shared state is therefore a tiny file: eight bytes holding the next free
-moment (GCRA's "theoretical arrival time"), read and advanced under ``flock``. Anything
+inheritance). The shared state is therefore a tiny file read and written under ``flock``:
+the next free moment of an even spacing (GCRA's "theoretical arrival time"), then one
+slot per request a window allows, holding when that request ended (a sliding window). Anything
 that unpickles the same `RateLimit` (every worker, the coordinator's sink) uses the same
 file, and so the same budget.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -17,7 +19,7 @@ import struct
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,9 @@ from gristmill._exceptions import ConfigError
 
 UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _CLOCK = struct.Struct("d")
+MAX_SLOTS = 1024  # beyond this many requests a window, even spacing alone does the work
+LEASE = 60.0  # a held grant whose holder died is taken back after this long
+POLL = 0.02  # how often to look again while every slot is held
 
 
 def _folder() -> Path:
@@ -38,8 +43,11 @@ class RateLimit(BaseModel):
     """At most ``rate`` units (requests, tokens) per ``per`` seconds, across processes.
 
     ``RateLimit("10/s")``, ``RateLimit("90000/min")`` or ``RateLimit(rate=10, per=1)``.
-    Grants are spaced evenly (``per / rate`` apart; ``burst`` lets that many go at once),
-    so no window of ``per`` seconds ever holds more than ``rate + burst - 1`` units. Every
+    Grants are spaced evenly (``per / rate`` apart; ``burst`` lets that many go at once)
+    and, for up to 1,024 requests a window, never more than ``rate + burst - 1`` fall in
+    any ``per`` seconds; ``with limit.hold():`` around a request counts it until it ends,
+    which keeps that true where the server counts, however late requests reach it.
+    ``acquire(units)`` draws several units at once (tokens per minute). Every
     copy of one `RateLimit` shares the budget: make it in the coordinator, give it to
     processors or sinks as a field, and all workers of the run draw on it. Two limits with
     the same ``name`` share it too (two runs against the same API key, say).
@@ -93,27 +101,81 @@ class RateLimit(BaseModel):
 
         The wall clock (not the monotonic one) is shared: every process reads the same one.
         """
-        wait = self.reserve(units, clock())
-        if wait > 0:
-            sleep(wait)
-        return wait
+        waited, _ = self._wait(units, False, clock, sleep)
+        return waited
 
-    def reserve(self, units: float, now: float) -> float:
-        """Book ``units`` at the earliest free moment; how long from ``now`` until then."""
+    @contextlib.contextmanager
+    def hold(
+        self, *, clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep
+    ) -> Iterator[None]:
+        """Wait for a grant and hold it while the request is under way.
+
+        A grant's place in the window is then taken from when the request *ended*, not
+        when it was granted, so even if requests reach the server late and unevenly (a
+        busy machine, a slow network), the server never sees more than ``rate`` of them
+        in any ``per`` seconds.
+        """
+        _, slot = self._wait(1.0, True, clock, sleep)
+        try:
+            yield
+        finally:
+            if slot is not None:
+                self._release(slot, clock())
+
+    def _wait(
+        self, units: float, held: bool, clock: Callable[[], float], sleep: Callable[[float], None]
+    ) -> tuple[float, int | None]:
+        waited = 0.0
+        while True:
+            wait, slot, booked = self.reserve(units, clock(), held=held)
+            if wait > 0:
+                sleep(wait)
+                waited += wait
+            if booked:
+                return waited, slot
+
+    def reserve(self, units: float, now: float, *, held: bool = False) -> tuple[float, int | None, bool]:
+        """Book ``units`` at the earliest free moment: (seconds from ``now`` until then,
+        the window slot taken, whether it was booked). Not booked means every slot is
+        held by a request under way: wait that long and ask again."""
         if units <= 0:
-            return 0.0
+            return 0.0, None, True
         fd = self._file()
+        slots = self._slots() if units == 1 else 0
         cost = self.interval * units
         slack = self.interval * (self.burst - 1)
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            raw = os.pread(fd, _CLOCK.size, 0)
-            tat = _CLOCK.unpack(raw)[0] if len(raw) == _CLOCK.size else 0.0
-            start = max(now, tat - slack)  # the moment this grant may go
+            raw = os.pread(fd, _CLOCK.size * (1 + slots), 0)
+            raw += bytes(_CLOCK.size * (1 + slots) - len(raw))
+            tat, *marks = struct.unpack(f"{1 + slots}d", raw)
+            start = max(now, tat - slack)  # the moment this grant may go, by even spacing
+            slot = None
+            if slots:
+                # a mark >= 0: that slot's request ended then; < 0: under way since -mark
+                free = [m + self.per if m >= 0 else -m + LEASE + self.per for m in marks]
+                slot = min(range(slots), key=free.__getitem__)
+                if marks[slot] < 0 and free[slot] > start:
+                    return min(POLL, free[slot] - now), None, False
+                start = max(start, free[slot])
+                os.pwrite(fd, _CLOCK.pack(-start if held else start), _CLOCK.size * (1 + slot))
             os.pwrite(fd, _CLOCK.pack(max(tat, now) + cost), 0)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
-        return start - now
+        return start - now, slot, True
+
+    def _slots(self) -> int:
+        """Window slots kept (one per request allowed in a window), when few enough."""
+        count = self.rate + self.burst - 1
+        return int(count) if count == int(count) and count <= MAX_SLOTS else 0
+
+    def _release(self, slot: int, now: float) -> None:
+        fd = self._file()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            os.pwrite(fd, _CLOCK.pack(now), _CLOCK.size * (1 + slot))
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _file(self) -> int:
         if self._fd is None or self._pid != os.getpid():
@@ -129,7 +191,7 @@ class RateLimit(BaseModel):
         fd = self._file()
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            os.pwrite(fd, _CLOCK.pack(0.0), 0)
+            os.ftruncate(fd, 0)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 

@@ -13,6 +13,7 @@ from gristmill.cli.common import (
     BatchSizeOpt,
     ExecutorOpt,
     FailFastOpt,
+    ForceRefreshOpt,
     MaxItemsOpt,
     MaxItemsPerWorkerOpt,
     ProgressOpt,
@@ -76,6 +77,7 @@ def index(
     batch_size: BatchSizeOpt = None,
     max_items: MaxItemsOpt = None,
     reprocess: ReprocessOpt = False,
+    force_refresh: ForceRefreshOpt = False,
     retries: RetriesOpt = 2,
     timeout: TimeoutOpt = None,
     fail_fast: FailFastOpt = False,
@@ -110,6 +112,7 @@ def index(
         batch_size=batch_size,
         max_items=max_items,
         reprocess=reprocess or purge,  # a purged index holds nothing: every item again
+        refresh=force_refresh,
         retries=retries,
         timeout=timeout,
         fail_fast=fail_fast,

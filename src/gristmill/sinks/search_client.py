@@ -121,6 +121,12 @@ class SearchClient:
                 self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         return self._conn
 
+    def __enter__(self) -> SearchClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -136,22 +142,24 @@ class SearchClient:
             headers["Content-Type"] = content_type
         if self._signer is not None:
             headers.update(self._signer(method, f"{self.scheme}://{self.host}:{self.port}{target}", body))
-        if self.rate_limit is not None:
-            self.rate_limit.acquire()
+        if self.rate_limit is None:
+            return self._send(method, target, body, headers)
+        with self.rate_limit.hold():
+            return self._send(method, target, body, headers)
+
+    def _send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> Response:
         for reopened in (False, True):
             conn = self._connection()
             try:
                 conn.request(method, target, body=body, headers=headers)
                 answer = conn.getresponse()
                 data = answer.read()
-            except (http.client.HTTPException, ConnectionError) as exc:
+            except (http.client.HTTPException, OSError) as exc:
                 self.close()  # a kept-alive connection the server closed: try a fresh one
                 if reopened:
-                    raise SinkError(f"OpenSearch at {self.url}: {type(exc).__name__}: {exc}") from None
+                    reason = f"{type(exc).__name__}: {exc}"
+                    raise SinkError(f"OpenSearch at {self.url} cannot be reached: {reason}") from None
                 continue
-            except OSError as exc:
-                self.close()
-                raise SinkError(f"OpenSearch at {self.url} cannot be reached: {exc}") from None
             return Response(answer.status, data, {k.lower(): v for k, v in answer.getheaders()})
         raise AssertionError("unreachable")
 

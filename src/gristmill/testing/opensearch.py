@@ -13,7 +13,7 @@ with a ``mapper_parsing_exception`` (400).
 
 For tests it can throttle (``throttle_docs``: the share of bulk documents answered 429;
 ``throttle_requests``: the share of requests answered 429 with ``Retry-After``), ask for
-credentials (``users``, ``api_keys``) and records every request's arrival time
+credentials (``users``, ``api_keys``), answer slowly (``delay``) and records every request's arrival time
 (``requests``, ``most_in_window``). Run it in a thread (``with StandInOpenSearch() as
 server: server.url``) or in its own process: ``python -m gristmill.testing --port 9200``.
 """
@@ -121,6 +121,7 @@ class StandInOpenSearch:
         throttle_docs: float = 0.0,
         throttle_requests: float = 0.0,
         retry_after: float = 0.0,
+        delay: float = 0.0,
         users: dict[str, str] | None = None,
         api_keys: tuple[str, ...] = (),
         seed: int = 0,
@@ -130,6 +131,7 @@ class StandInOpenSearch:
         self.throttle_docs = throttle_docs
         self.throttle_requests = throttle_requests
         self.retry_after = retry_after
+        self.delay = delay
         self.users = users or {}
         self.api_keys = api_keys
         self.random = random.Random(seed)
@@ -172,6 +174,8 @@ class StandInOpenSearch:
     ) -> tuple[int, Json | None, dict[str, str]]:
         parts = urlsplit(target)
         path = unquote(parts.path)
+        if self.delay:
+            time.sleep(self.delay)  # a slow cluster: a run then lasts long enough to be killed
         with self.lock:
             self.requests.append((time.time(), method, path))
             if not self._authorised(headers.get("Authorization")):
@@ -234,6 +238,8 @@ class StandInOpenSearch:
                 return 200, {"acknowledged": True}, {}
         if rest == ["_bulk"]:
             return 200, self._bulk(name, body), {}
+        if index is None and rest[0] == "_doc" and method in ("PUT", "POST"):
+            index = self.indices[name] = Index(name, {})  # as OpenSearch does: made on first write
         if index is None:
             return 404, _missing(name), {}
         action = rest[0]
