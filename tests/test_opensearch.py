@@ -214,7 +214,7 @@ def test_index_killed_with_sigkill_and_rerun_leaves_exactly_the_expected_documen
     # The corpus changes (fewer records per book), then the reindex is killed again and again.
     expected = write_corpus(corpus, 1500, 3)
     if cluster.stand_in is not None:
-        cluster.stand_in.delay = 0.01  # a slow cluster: each run lasts long enough to be killed
+        cluster.stand_in.delay = 0.004  # a slow cluster: each run lasts long enough to be killed
     rng = random.Random(61)
     kills = 0
     for attempt in range(4):
@@ -222,7 +222,7 @@ def test_index_killed_with_sigkill_and_rerun_leaves_exactly_the_expected_documen
         if attempt == 0:
             args.append("--force-refresh")
         proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.8, 1.6))
+        time.sleep(rng.uniform(0.8, 2.0))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1

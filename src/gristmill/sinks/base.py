@@ -28,6 +28,11 @@ class Sink(BaseModel):
 
     batched: ClassVar[bool] = False
 
+    #: A batched sink commits at least every this many items (None: the run's own rhythm,
+    #: about once a second); a slow destination keeps each commit, and so the work a
+    #: crash can lose, small.
+    commit_items: ClassVar[int | None] = None
+
     def check(self) -> None:
         """Raise `ConfigError` if the destination cannot be written; runs before any work."""
 

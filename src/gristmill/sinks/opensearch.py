@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 MAX_BYTES = 5 * 1024 * 1024  # a bulk body; OpenSearch advises a few MiB
 MAX_DOCS = 10_000
 NDJSON = "application/x-ndjson"
+COMMIT_ITEMS = 500  # items a commit holds at most: what a crash can cost is one such batch
 
 
 class OpenSearchSink(Sink):
@@ -44,6 +45,7 @@ class OpenSearchSink(Sink):
     """
 
     batched: ClassVar[bool] = True
+    commit_items: ClassVar[int | None] = COMMIT_ITEMS
 
     url: str
     index: str

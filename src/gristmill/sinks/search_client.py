@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import http.client
 import random
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -114,11 +115,9 @@ class SearchClient:
                 if not self.verify_certs:
                     context.check_hostname = False
                     context.verify_mode = ssl.CERT_NONE
-                self._conn = http.client.HTTPSConnection(
-                    self.host, self.port, timeout=self.timeout, context=context
-                )
+                self._conn = _Https(self.host, self.port, timeout=self.timeout, context=context)
             else:
-                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                self._conn = _Http(self.host, self.port, timeout=self.timeout)
         return self._conn
 
     def __enter__(self) -> SearchClient:
@@ -191,6 +190,18 @@ class SearchClient:
                 self.sleep(backoff_delay(self.backoff, attempt, retry_after(response.headers)))
                 continue
             raise SinkError(f"OpenSearch at {self.url}: {method} {path}: {response.reason()}")
+
+
+class _Http(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle stalls
+
+
+class _Https(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def retry_after(headers: dict[str, str]) -> float | None:
