@@ -55,3 +55,21 @@ def test_import_benchmark_quick(tmp_path: Path) -> None:
     assert methods == ["gristmill import", "raw psycopg binary COPY", "pandas to_sql(multi)"]
     assert all(row["rows_per_s"] > 0 for row in report["import"]["methods"])
     assert report["duplicates"]["refused"]["unique index"]["duplicates"] == 200
+
+
+def test_bulk_benchmark_quick(tmp_path: Path) -> None:
+    out = tmp_path / "bulk.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bulk.py"), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    methods = [row["method"] for row in report["methods"]]
+    assert methods == ["gristmill OpenSearchSink", "opensearch-py helpers.bulk"]
+    assert all(rate > 0 for row in report["methods"] for rate in row["docs_per_s"])
+    assert report["ratio_median"] > 0
+    assert "gristmill ÷ helpers.bulk" in result.stdout

@@ -18,7 +18,8 @@ from gristmill.serialize import dumps
 from gristmill.sinks.search_client import describe_error
 
 MAX_ID_BYTES = 512  # OpenSearch refuses longer _ids
-_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+ACTION = b'{"index":{"_id":%b}}\n%b\n'
+NO_ERRORS, RESULT, CREATED = b'"errors":false', b'"result":"', b'"result":"created"'
 
 
 class Docs(NamedTuple):
@@ -49,19 +50,19 @@ def encode_docs(
     """Action and source lines for an item's records; the records gain the item's id and
     their chunk number (fields used to find stale documents)."""
     lines = []
-    dims = None
     for chunk, record in enumerate(records):
         record[item_field] = item_id
         record[chunk_field] = chunk
         try:
-            source = orjson.dumps(record, option=_OPTIONS)
-        except TypeError:  # bytes, sets, models: the slower path that knows them
+            source = orjson.dumps(record)  # plain options: twice as fast as with NumPy support
+        except TypeError:  # NumPy arrays, bytes, sets, models: the slower path that knows them
             source = dumps(record)
-        lines.append(b'{"index":{"_id":' + orjson.dumps(doc_id(item_id, chunk)) + b"}}\n" + source + b"\n")
-        if vector_field is not None and dims is None:
-            vector = record.get(vector_field)
-            if vector is not None and hasattr(vector, "__len__") and not isinstance(vector, str | dict):
-                dims = len(vector)
+        lines.append(ACTION % (orjson.dumps(doc_id(item_id, chunk)), source))
+    dims = None
+    if vector_field is not None and records and vector_field in records[0]:
+        vector = records[0][vector_field]
+        if hasattr(vector, "__len__") and not isinstance(vector, str | dict):
+            dims = len(vector)
     return Docs(lines, dims)
 
 
@@ -85,9 +86,13 @@ class BulkOutcome:
     throttled: list[int] = field(default_factory=list)  # documents answered 429: send again
     refused: dict[int, str] = field(default_factory=dict)  # item index -> the server's reason
 
-    def read(self, answer: Any, owners: Sequence[int], positions: Sequence[int]) -> None:
+    def read(self, body: bytes, owners: Sequence[int], positions: Sequence[int]) -> None:
         """Fold one bulk answer in. ``owners[k]`` is the item of the k-th document sent and
         ``positions[k]`` where that document is in the commit."""
+        if NO_ERRORS in body[:64] and body.count(RESULT) == len(positions):
+            self.created += body.count(CREATED)  # all went in: no need to parse the answer
+            return
+        answer = orjson.loads(body)
         items = answer.get("items") or []
         if len(items) != len(positions):
             raise ValueError(f"the bulk answer has {len(items)} results for {len(positions)} documents")

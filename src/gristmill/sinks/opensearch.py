@@ -163,7 +163,7 @@ class OpenSearchSink(Sink):
                 body = b"".join(chosen[start:end])
                 answer = client.request("POST", f"{self.index}/_bulk", body, content_type=NDJSON)
                 try:
-                    outcome.read(answer.json(), owners, pending[start:end])
+                    outcome.read(answer.body, owners, pending[start:end])
                 except (ValueError, AttributeError) as exc:
                     raise SinkError(f"{self!r}: an unexpected bulk answer: {exc}") from None
             pending, outcome.throttled = outcome.throttled, []
