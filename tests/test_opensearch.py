@@ -310,3 +310,27 @@ def test_an_unreachable_cluster_exits_2_before_any_work(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "not a valid index name" in bad.stderr
+
+
+def test_the_readme_search_section_runs(stand_in: StandInOpenSearch, tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = next(
+        b for b in (c.split("```")[0] for c in readme.split("```sh\n")[1:]) if "gristmill index" in b
+    )
+    expected = write_corpus(tmp_path / "summaries", 30, 3)
+    (tmp_path / "mapping.json").write_text(
+        json.dumps({"mappings": {"properties": {"n": {"type": "integer"}}}})
+    )
+    env = dict(os.environ, GRISTMILL_OPENSEARCH_URL=stand_in.url)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    for line in block.strip().splitlines():
+        result = subprocess.run(line, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, (line, result.stderr)
+        assert "30 done" in result.stdout
+    assert stand_in.ids("books") == expected
+    snippets = (c.split("```")[0] for c in readme.split("```python\n")[1:])
+    snippet = next(b for b in snippets if "OpenSearchSink" in b)
+    (tmp_path / "passages.py").write_text(snippet)
+    ran = subprocess.run([sys.executable, "passages.py"], cwd=tmp_path, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["100", "300"]
