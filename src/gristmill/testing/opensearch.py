@@ -28,6 +28,7 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -50,6 +51,8 @@ class Index:
         self.docs: dict[str, Json] = {}
         self.versions: dict[str, int] = {}
         self.snapshot: dict[str, Json] = {}  # the documents a search sees when refreshing is off
+        self._checked_for: Json | None = None
+        self._check_list: list[tuple[str, str, Callable[[Any], bool]]] = []
 
     def searchable(self) -> dict[str, Json]:
         return self.snapshot if str(self.settings.get("refresh_interval")) == "-1" else self.docs
@@ -89,22 +92,38 @@ class Index:
         }
 
     def misfit(self, source: Json) -> str | None:
-        for field, spec in (self.mappings.get("properties") or {}).items():
+        """Why the document does not fit the mapping, or None."""
+        for field, kind, fits in self._checks():
             value = source.get(field)
-            if value is None:
-                continue
-            kind = spec.get("type")
-            if kind in ("integer", "long") and (not isinstance(value, int) or isinstance(value, bool)):
-                return f"failed to parse field [{field}] of type [{kind}]: not an integer: {value!r:.40}"
-            if kind == "float" and (not isinstance(value, int | float) or isinstance(value, bool)):
-                return f"failed to parse field [{field}] of type [float]: {value!r:.40}"
-            if kind == "boolean" and not isinstance(value, bool):
-                return f"failed to parse field [{field}] of type [boolean]: {value!r:.40}"
-            if kind == "keyword" and isinstance(value, dict):
-                return f"failed to parse field [{field}] of type [keyword]: an object"
-            if kind == "knn_vector" and (not isinstance(value, list) or len(value) != spec.get("dimension")):
-                return f"vector of field [{field}] must have {spec.get('dimension')} dimensions"
+            if value is not None and not fits(value):
+                return f"failed to parse field [{field}] of type [{kind}]: {value!r:.40}"
         return None
+
+    def _checks(self) -> list[tuple[str, str, Callable[[Any], bool]]]:
+        properties = self.mappings.get("properties") or {}
+        if self._checked_for is not properties:  # worked out once per mapping: bulk loads are hot
+            self._check_list = []
+            for field, spec in properties.items():
+                kind = spec.get("type", "object")
+                if kind == "knn_vector":
+                    self._check_list.append((field, kind, _vector_of(spec.get("dimension"))))
+                elif kind in FITS:
+                    self._check_list.append((field, kind, FITS[kind]))
+            self._checked_for = properties
+        return self._check_list
+
+
+def _vector_of(dims: int | None) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, list) and len(value) == dims
+
+
+FITS: dict[str, Callable[[Any], bool]] = {
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "long": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "keyword": lambda v: not isinstance(v, dict),
+}
 
 
 def _doc_error(status: int, kind: str, reason: str) -> Json:
