@@ -122,11 +122,14 @@ def test_documents_have_item_ids_and_a_redone_item_replaces_its_own(
     assert cluster.refresh_interval() in (None, "1s")
 
 
-def test_a_refused_document_fails_its_item_with_the_reason_and_the_rest_go_in(cluster: Cluster) -> None:
+@pytest.mark.parametrize("executor", ["inline", "pool"])
+def test_a_refused_document_fails_its_item_with_the_reason_and_the_rest_go_in(
+    cluster: Cluster, executor: str
+) -> None:
     mapping = {"mappings": {"properties": {"value": {"type": "long"}}}}
     ledger = MemoryLedger()
     result = parts_pipeline(cluster, 40, bad=("7", "11"), mapping=mapping).run(
-        executor="inline", ledger=ledger, progress=False
+        executor=executor, ledger=ledger, workers=2, progress=False
     )
     assert (result.done, result.failed, result.exit_code) == (38, 2, 1)
     failed = ledger.records(status=Status.FAILED)
@@ -151,6 +154,20 @@ def test_throttled_half_the_time_every_document_goes_in_exactly_once(stand_in: S
     assert set(stand_in.versions("throttled").values()) == {1}  # each written once, none twice
     throttled = sum(1 for _, _, path in stand_in.requests if path.endswith("_bulk"))
     assert throttled > 300 // 50 * 2  # it really was throttled, many times
+
+
+def test_a_throttled_request_waits_as_long_as_retry_after_says(stand_in: StandInOpenSearch) -> None:
+    stand_in.throttle_requests, stand_in.retry_after = 0.5, 2.5
+    slept: list[float] = []
+    with SearchClient(stand_in.url, backoff=0.001, retries=30, sleep=slept.append) as client:
+        for n in range(10):
+            assert client.request("PUT", f"waits/_doc/{n}", {"n": n}).status == 201
+    assert slept and all(wait >= 2.5 for wait in slept)
+    refused = SearchClient(stand_in.url, backoff=0.001, retries=0, sleep=slept.append)
+    stand_in.throttle_requests = 1.0
+    with pytest.raises(SinkError, match="rejected_execution_exception"):
+        refused.request("GET", "waits/_count")
+    refused.close()
 
 
 def test_rate_limit_holds_across_four_worker_processes(stand_in: StandInOpenSearch) -> None:
@@ -263,6 +280,21 @@ def test_the_final_count_check_fails_loudly_on_a_mismatch(cluster: Cluster) -> N
     with pytest.raises(SinkError, match="the index holds 11 documents, 10 expected"):
         sink.finish(MemoryLedger())
     sink.close()
+
+
+def test_index_a_broken_file_fails_alone_with_its_line(stand_in: StandInOpenSearch, tmp_path: Path) -> None:
+    expected = write_corpus(tmp_path / "books", 10, 2)
+    (tmp_path / "books" / "broken.jsonl").write_text('{"title": "fine"}\n{"title": \n')
+    command = ["index", "books", "--opensearch", stand_in.url, "--index", "b", "--no-progress"]
+    result = gristmill(*command, "--executor", "inline", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "10 done, 1 failed" in result.stdout
+    failures = json.loads(
+        gristmill("failures", "--state", ".gristmill/index-b", "--json", cwd=tmp_path).stdout
+    )
+    assert [f["id"] for f in failures] == ["broken.jsonl"]
+    assert "invalid JSON at line 2" in failures[0]["message"]
+    assert stand_in.ids("b") == expected
 
 
 def test_secrets_never_appear_in_output_or_the_ledger(tmp_path: Path) -> None:
