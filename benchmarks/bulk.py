@@ -7,7 +7,8 @@ includes making each item's NDJSON lines (``encode_records``, which the pipeline
 its workers) and the coordinator's ``commit``; opensearch-py's includes ``helpers.bulk``
 serialising its actions. The stand-in's parsing is in both, so the ratio understates how
 much faster gristmill's side is. Methods take turns within each round; each index is
-counted afterwards and must hold every document.
+counted afterwards and must hold every document. Then ``gristmill index`` itself (JSONL
+files of 500 documents, 2 workers, start-up included) loads the same documents once.
 
     python benchmarks/bulk.py [--docs 100000] [--rounds 3] [--quick] [--json out.json]
 """
@@ -15,13 +16,16 @@ counted afterwards and must hold every document.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from gristmill.manifest import Item
@@ -118,6 +122,29 @@ def timed(url: str, name: str, docs: list[dict[str, Any]], round_: int) -> float
     return len(docs) / seconds
 
 
+def index_command(url: str, docs: list[dict[str, Any]], per_file: int = 500) -> float:
+    """``gristmill index`` (2 workers) over JSONL files of the documents: docs/s, start-up included."""
+    import orjson
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "docs"
+        folder.mkdir()
+        for start in range(0, len(docs), per_file):
+            lines = b"".join(orjson.dumps(doc) + b"\n" for doc in docs[start : start + per_file])
+            (folder / f"part{start // per_file:05d}.jsonl").write_bytes(lines)
+        command = [str(Path(sys.executable).parent / "gristmill"), "index", str(folder)]
+        command += ["--opensearch", url, "--index", "bench-cli", "--workers", "2", "--no-progress"]
+        begin = time.perf_counter()
+        subprocess.run(command, cwd=scratch, check=True, capture_output=True)
+        seconds = time.perf_counter() - begin
+    with SearchClient(url) as client:
+        count = client.request("GET", "bench-cli/_count").json()["count"]
+        client.request("DELETE", "bench-cli")
+    if count != len(docs):
+        raise SystemExit(f"gristmill index: the index holds {count} documents, {len(docs)} sent")
+    return len(docs) / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -129,6 +156,7 @@ def main() -> None:
     args = parser.parse_args()
     docs_count, rounds = (10_000, 1) if args.quick else (args.docs, args.rounds)
     docs = make_docs(docs_count)
+    gc.freeze()  # the test data is no method's garbage to scan
     size = sum(len(json.dumps(d)) for d in docs[:1000]) / 1000
     print(f"{docs_count:,} documents of {size:,.0f} bytes of JSON, bodies of {CHUNK}, {rounds} rounds")
     rates: dict[str, list[float]] = {name: [] for name in METHODS}
@@ -137,6 +165,7 @@ def main() -> None:
         for round_ in range(rounds):
             for name in names[round_ % 2 :] + names[: round_ % 2]:  # the order alternates
                 rates[name].append(timed(url, name, docs, round_))
+        command_rate = index_command(url, docs)
     ours, theirs = rates["gristmill OpenSearchSink"], rates["opensearch-py helpers.bulk"]
     ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
     for name, found in rates.items():
@@ -144,6 +173,7 @@ def main() -> None:
             f"{name:28} best {max(found):>10,.0f} docs/s   median {statistics.median(found):>10,.0f} docs/s"
         )
     print(f"gristmill ÷ helpers.bulk, paired median: {statistics.median(ratios):.2f}")
+    print(f"gristmill index, JSONL files of 500, 2 workers, start-up included: {command_rate:,.0f} docs/s")
     if args.json:
         report = {
             "docs": docs_count,
@@ -151,6 +181,7 @@ def main() -> None:
             "rounds": rounds,
             "methods": [{"method": name, "docs_per_s": found} for name, found in rates.items()],
             "ratio_median": statistics.median(ratios),
+            "index_command_docs_per_s": command_rate,
         }
         with open(args.json, "w") as out:
             json.dump(report, out, indent=2)
