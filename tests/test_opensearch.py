@@ -201,6 +201,19 @@ def test_rate_limit_spaces_grants_and_copies_share_them() -> None:
     assert slept == pytest.approx([0.5])
     with pytest.raises(ConfigError, match="looks like"):
         RateLimit("ten per second")
+    assert "name" not in limit.model_dump()  # a processor's config hash must not change per run
+
+
+def test_a_held_grant_counts_until_its_request_ends() -> None:
+    limit = RateLimit(rate=2, per=1.0)  # two requests in any second
+    first = limit.reserve(1, 100.0, held=True)
+    second = limit.reserve(1, 100.0, held=True)
+    assert first[0] == 0.0 and second[0] == pytest.approx(0.5)
+    assert limit.reserve(1, 100.6, held=True) == (pytest.approx(0.02), None, False)  # both under way
+    assert first[1] is not None
+    limit._release(first[1], 101.2)  # the first request ended late: its slot frees a second later
+    wait, slot, booked = limit.reserve(1, 101.2, held=True)
+    assert booked and slot == first[1] and wait == pytest.approx(1.0)
 
 
 def write_corpus(folder: Path, files: int, lines: int) -> list[str]:

@@ -17,6 +17,7 @@ import os
 import re
 import struct
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _CLOCK = struct.Struct("d")
 MAX_SLOTS = 1024  # beyond this many requests a window, even spacing alone does the work
 LEASE = 60.0  # a held grant whose holder died is taken back after this long
+_THREADS = threading.Lock()
 POLL = 0.02  # how often to look again while every slot is held
 
 
@@ -58,7 +60,8 @@ class RateLimit(BaseModel):
     rate: float = Field(gt=0)
     per: float = Field(default=1.0, gt=0)
     burst: int = Field(default=1, ge=1)
-    name: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    # not configuration: left out of dumps, so a processor's config hash (and Cache) stays put
+    name: str = Field(default_factory=lambda: uuid.uuid4().hex, exclude=True)
 
     _fd: int | None = PrivateAttr(default=None)
     _pid: int = PrivateAttr(default=0)
@@ -144,8 +147,7 @@ class RateLimit(BaseModel):
         slots = self._slots() if units == 1 else 0
         cost = self.interval * units
         slack = self.interval * (self.burst - 1)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
+        with _locked(fd):
             raw = os.pread(fd, _CLOCK.size * (1 + slots), 0)
             raw += bytes(_CLOCK.size * (1 + slots) - len(raw))
             tat, *marks = struct.unpack(f"{1 + slots}d", raw)
@@ -160,8 +162,6 @@ class RateLimit(BaseModel):
                 start = max(start, free[slot])
                 os.pwrite(fd, _CLOCK.pack(-start if held else start), _CLOCK.size * (1 + slot))
             os.pwrite(fd, _CLOCK.pack(max(tat, now) + cost), 0)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
         return start - now, slot, True
 
     def _slots(self) -> int:
@@ -171,11 +171,8 @@ class RateLimit(BaseModel):
 
     def _release(self, slot: int, now: float) -> None:
         fd = self._file()
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
+        with _locked(fd):
             os.pwrite(fd, _CLOCK.pack(now), _CLOCK.size * (1 + slot))
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _file(self) -> int:
         if self._fd is None or self._pid != os.getpid():
@@ -189,9 +186,18 @@ class RateLimit(BaseModel):
     def reset(self) -> None:
         """Forget the booked moments (a new run with a named limit, tests)."""
         fd = self._file()
+        with _locked(fd):
+            os.ftruncate(fd, 0)
+
+
+@contextlib.contextmanager
+def _locked(fd: int) -> Iterator[None]:
+    """Exclusive use of the shared file: flock between processes, a lock between threads
+    (flock alone does not exclude two threads sharing one descriptor)."""
+    with _THREADS:
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            os.ftruncate(fd, 0)
+            yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
