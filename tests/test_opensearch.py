@@ -128,17 +128,19 @@ def test_a_refused_document_fails_its_item_with_the_reason_and_the_rest_go_in(
 ) -> None:
     mapping = {"mappings": {"properties": {"value": {"type": "long"}}}}
     ledger = MemoryLedger()
-    result = parts_pipeline(cluster, 40, bad=("7", "11"), mapping=mapping).run(
+    bad = ("7", "11", "701", "1100")  # commits of 500 items: refusals in the first and the last
+    result = parts_pipeline(cluster, 1200, bad=bad, mapping=mapping).run(
         executor=executor, ledger=ledger, workers=2, progress=False
     )
-    assert (result.done, result.failed, result.exit_code) == (38, 2, 1)
+    assert (result.done, result.failed, result.exit_code) == (1196, 4, 1)
+    assert ledger.counts().done == 1196
     failed = ledger.records(status=Status.FAILED)
-    assert [r.id for r in failed] == ["7", "11"]
+    assert [r.id for r in failed] == list(bad)
     assert all(
         r.error_type == "SinkError" and "mapper_parsing_exception" in (r.message or "") for r in failed
     )
     assert "value" in (failed[0].message or "")
-    good = [i for i in expected_ids(40, 3) if i.split("#")[0] not in ("7", "11")]
+    good = [i for i in expected_ids(1200, 3) if i.split("#")[0] not in bad]
     assert set(good) <= set(cluster.ids())
 
 
