@@ -64,6 +64,12 @@ class Cluster(NamedTuple):
         self.call("POST", "{index}/_refresh")
         return int(self.call("GET", "{index}/_count")[1]["count"])
 
+    def bulk_requests(self) -> int | None:
+        """Bulk requests the stand-in has had so far (None on a real cluster)."""
+        if self.stand_in is None:
+            return None
+        return sum(1 for _, _, path in list(self.stand_in.requests) if path.endswith("_bulk"))
+
     def refresh_interval(self) -> object:
         settings = self.call("GET", "{index}/_settings")[1]
         return settings[self.index]["settings"]["index"].get("refresh_interval")
@@ -248,13 +254,23 @@ def test_index_killed_with_sigkill_and_rerun_leaves_exactly_the_expected_documen
     if cluster.stand_in is not None:
         cluster.stand_in.delay = 0.004  # a slow cluster: each run lasts long enough to be killed
     rng = random.Random(61)
+    # Kill after a random number of bulk requests (a commit of 500 books is ~200 of them),
+    # so the kills land mid-commit and between commits however busy the machine is.
+    thresholds = [rng.randint(20, 180), rng.randint(230, 380), rng.randint(20, 380), rng.randint(20, 380)]
     kills = 0
-    for attempt in range(4):
+    for attempt, threshold in enumerate(thresholds):
         args = [*GRISTMILL, *command, "--workers", "2", "--bulk-bytes", "2000"]
         if attempt == 0:
             args.append("--force-refresh")
+        before = cluster.bulk_requests()
         proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.8, 2.0))
+        deadline = time.monotonic() + 60
+        if before is None:  # a real cluster: by time instead
+            time.sleep(rng.uniform(0.8, 2.0))
+        while before is not None and proc.poll() is None and time.monotonic() < deadline:
+            if (cluster.bulk_requests() or 0) - before >= threshold:
+                break
+            time.sleep(0.002)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
