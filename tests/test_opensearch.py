@@ -397,3 +397,22 @@ def test_the_readme_search_section_runs(stand_in: StandInOpenSearch, tmp_path: P
     ran = subprocess.run([sys.executable, "passages.py"], cwd=tmp_path, capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.split() == ["100", "300"]
+
+
+def test_vectors_get_a_knn_vector_mapping_by_default(stand_in: StandInOpenSearch) -> None:
+    sink = OpenSearchSink(url=stand_in.url, index="vectors")
+    sink.check()
+    batch = [(Item(str(n)), sink.encode_records(str(n), [{"embedding": [0.5, n, 1.0]}])) for n in range(3)]
+    assert sink.commit(batch) == {}
+    sink.finish(MemoryLedger())
+    sink.close()
+    with SearchClient(stand_in.url) as client:
+        answer = client.request("GET", "vectors/_mapping").json()
+        settings = client.request("GET", "vectors/_settings").json()
+    properties = answer["vectors"]["mappings"]["properties"]
+    assert properties["embedding"] == {"type": "knn_vector", "dimension": 3}
+    assert properties["gristmill_item"] == {"type": "keyword"}
+    assert settings["vectors"]["settings"]["index"]["knn"] == "true"
+    bad = [(Item("x"), sink.encode_records("x", [{"embedding": [1.0]}]))]  # the wrong length
+    assert "[embedding] of type [knn_vector]" in sink.commit(bad)["x"]
+    sink.close()

@@ -196,9 +196,13 @@ class StandInOpenSearch:
                     if value is None:
                         index.settings.pop(key, None)
                     else:
-                        index.settings[key] = str(value)
+                        index.settings[key] = _setting(value)
                 return 200, {"acknowledged": True}, {}
-            return 200, {name: {"settings": {"index": {k: str(v) for k, v in index.settings.items()}}}}, {}
+            return (
+                200,
+                {name: {"settings": {"index": {k: _setting(v) for k, v in index.settings.items()}}}},
+                {},
+            )
         if action == "_mapping":
             return 200, {name: {"mappings": index.mappings}}, {}
         if action == "_doc" and len(rest) == 2:
@@ -272,6 +276,11 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):  # a client killed mid-request
             super().handle_error(request, client_address)
+
+
+def _setting(value: Any) -> str:
+    """Settings come back as strings, booleans in lower case, as OpenSearch gives them."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _error(status: int, kind: str, reason: str) -> Json:
