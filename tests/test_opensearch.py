@@ -300,6 +300,9 @@ def test_index_purge_and_mapping(cluster: Cluster, tmp_path: Path) -> None:
     assert purged.returncode == 0, purged.stderr
     assert "20 done" in purged.stdout  # everything again, into a new index
     assert cluster.ids() == expected
+    properties = cluster.call("GET", "{index}/_mapping")[1][cluster.index]["mappings"]["properties"]
+    assert properties["n"] == {"type": "integer"}  # the given mapping…
+    assert properties["gristmill_item"] == {"type": "keyword"}  # …with what stale deletion needs
 
 
 def test_the_final_count_check_fails_loudly_on_a_mismatch(cluster: Cluster) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -39,7 +40,7 @@ class OpenSearchSink(Sink):
 
     The index is made on the first write if absent, from ``mapping`` (settings and
     mappings) or a default one (``knn_vector`` for ``vector_field`` when samples carry
-    vectors); ``purge`` deletes it first. Refreshing is paused while loading and restored
+    vectors), the item field a keyword either way; ``purge`` deletes it first. Refreshing is paused while loading and restored
     after; the run then checks the index holds the documents it should and fails loudly
     if not. Passwords and API keys never appear in messages, logs or the ledger.
     """
@@ -207,8 +208,8 @@ class OpenSearchSink(Sink):
             return
         client = self.client()
         if client.send("HEAD", self.index).status == 404:
-            client.request("PUT", self.index, self.mapping or self.default_mapping(dims))
-            self._fresh = True
+            client.request("PUT", self.index, self.index_body(dims))
+            self._fresh, self._expected = True, 0
         settings: dict[str, Any] = client.request("GET", f"{self.index}/_settings").json() or {}
         first: dict[str, Any] = next(iter(settings.values()), {})
         index_settings = first.get("settings", {}).get("index", {})
@@ -220,13 +221,15 @@ class OpenSearchSink(Sink):
             self._expected = self._count()
         self._ready = True
 
-    def default_mapping(self, dims: int | None) -> dict[str, Any]:
-        properties: dict[str, Any] = {
-            self.item_field: {"type": "keyword"},
-            self.chunk_field: {"type": "integer"},
-        }
-        body: dict[str, Any] = {"mappings": {"properties": properties}}
-        if dims and self.vector_field:
+    def index_body(self, dims: int | None) -> dict[str, Any]:
+        """Settings and mappings for a new index: ``mapping`` if given, else a default one
+        (``knn_vector`` for vectors of ``dims``). Either way the item field is a keyword and
+        the chunk field an integer, which finding stale documents relies on."""
+        body: dict[str, Any] = copy.deepcopy(self.mapping) if self.mapping else {}
+        properties = body.setdefault("mappings", {}).setdefault("properties", {})
+        properties.setdefault(self.item_field, {"type": "keyword"})
+        properties.setdefault(self.chunk_field, {"type": "integer"})
+        if self.mapping is None and dims and self.vector_field:
             properties[self.vector_field] = {"type": "knn_vector", "dimension": dims}
             body["settings"] = {"index": {"knn": True}}
         return body
