@@ -296,7 +296,7 @@ def test_index_purge_and_mapping(cluster: Cluster, tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     assert "20 done" in first.stdout
     cluster.call("PUT", "{index}/_doc/stray", {"n": 1})
-    purged = gristmill(*command, "--purge", "--executor", "inline", cwd=tmp_path)
+    purged = gristmill(*command, "--purge", "--mapping", str(mapping), "--executor", "inline", cwd=tmp_path)
     assert purged.returncode == 0, purged.stderr
     assert "20 done" in purged.stdout  # everything again, into a new index
     assert cluster.ids() == expected
