@@ -40,9 +40,10 @@ class OpenSearchSink(Sink):
 
     The index is made on the first write if absent, from ``mapping`` (settings and
     mappings) or a default one (``knn_vector`` for ``vector_field`` when samples carry
-    vectors), the item field a keyword either way; ``purge`` deletes it first. Refreshing is paused while loading and restored
-    after; the run then checks the index holds the documents it should and fails loudly
-    if not. Passwords and API keys never appear in messages, logs or the ledger.
+    vectors), the item field a keyword either way; ``purge`` deletes it first.
+    Refreshing is paused while loading and restored after; the run then checks the index
+    holds the documents it should and fails loudly if not. Passwords and API keys never
+    appear in messages, logs or the ledger.
     """
 
     batched: ClassVar[bool] = True
