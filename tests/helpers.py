@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from gristmill import BaseSample, Document, Pipeline, Processor, TransientError
+import orjson
+
+from gristmill import BaseSample, Document, Pipeline, Processor, RateLimit, TransientError
 from gristmill.sinks import JsonlFiles
 from gristmill.sources import Files, Range
 
@@ -104,4 +106,49 @@ class NeedsModel(Processor):
         raise FileNotFoundError("model weights not found at /models/big.bin")
 
     def process(self, sample: BaseSample) -> BaseSample:
+        return sample
+
+
+class Part(BaseSample):
+    n: int
+    part: int
+    value: object = None
+
+
+class Parts(Processor):
+    """Item n fans out to ``n % modulo`` documents; ``bad`` ids get a value a mapping refuses."""
+
+    modulo: int = 3
+    bad: tuple[str, ...] = ()
+
+    def process(self, sample: BaseSample) -> list[Part]:
+        n = int(sample.id)
+        value = "not a number" if sample.id in self.bad else n * n
+        return [Part(id=f"{n}.{k}", n=n, part=k, value=value) for k in range(n % self.modulo)]
+
+
+class PostDoc(Processor):
+    """Indexes its sample as one document through the single-document API, under a shared
+    rate limit; a 429 becomes a `TransientError` the worker retries (Retry-After honoured)."""
+
+    url: str
+    index: str
+    limit: RateLimit
+
+    def process(self, sample: BaseSample) -> BaseSample:
+        import http.client
+        from urllib.parse import urlsplit
+
+        where = urlsplit(self.url)
+        conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=10)
+        body = orjson.dumps({"n": int(sample.id)})
+        with self.limit.hold():  # counted until the answer is in: what the server sees
+            conn.request("PUT", f"/{self.index}/_doc/{sample.id}", body, {"Content-Type": "application/json"})
+            answer = conn.getresponse()
+            answer.read()
+        conn.close()
+        if answer.status == 429:
+            raise TransientError("throttled", retry_after=float(answer.getheader("Retry-After") or 0))
+        if answer.status >= 300:
+            raise ValueError(f"HTTP {answer.status}")
         return sample

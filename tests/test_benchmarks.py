@@ -70,3 +70,21 @@ def test_ray_benchmark_quick(tmp_path: Path) -> None:
     rates = json.loads(out.read_text())["workloads"]["2ms"]["items_per_s"]
     assert set(rates) == {"pool", "ray", "ray.util Pool"} and min(rates.values()) > 0
     assert "gristmill on Ray ÷ gristmill pool" in result.stdout
+
+
+def test_bulk_benchmark_quick(tmp_path: Path) -> None:
+    out = tmp_path / "bulk.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bulk.py"), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    methods = [row["method"] for row in report["methods"]]
+    assert methods == ["gristmill OpenSearchSink", "opensearch-py helpers.bulk"]
+    assert all(rate > 0 for row in report["methods"] for rate in row["docs_per_s"])
+    assert report["ratio_median"] > 0
+    assert "gristmill ÷ helpers.bulk" in result.stdout

@@ -17,6 +17,7 @@ from gristmill._exceptions import (
 from gristmill.manifest import Item, Shard
 from gristmill.pipeline import Pipeline, RunOptions, RunResult
 from gristmill.processors import Cache, Compose, Processor, Save
+from gristmill.ratelimit import RateLimit
 from gristmill.samples import BaseSample, Document, Element
 
 __version__ = "0.1.0"
@@ -37,6 +38,7 @@ __all__ = [
     "Pipeline",
     "ProcessingError",
     "Processor",
+    "RateLimit",
     "RunOptions",
     "RunResult",
     "Save",

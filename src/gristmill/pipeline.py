@@ -20,7 +20,22 @@ from gristmill.executors.base import DEFAULT_BACKOFF, DEFAULT_RETRIES, Bundle, E
 from gristmill.executors.inline import InlineExecutor
 from gristmill.executors.pool import PoolExecutor
 from gristmill.executors.ray import RayExecutor
-from gristmill.ledger.base import ERROR_TYPE, MESSAGE, SEQ, STATUS, Counts, Ledger, Outcome, Run, Status, Todo
+from gristmill.ledger.base import (
+    ATTEMPTS,
+    ERROR_TYPE,
+    MESSAGE,
+    SEQ,
+    STATUS,
+    WORKER,
+    Counts,
+    Ledger,
+    Outcome,
+    Run,
+    Status,
+    Todo,
+    failure,
+    unpack,
+)
 from gristmill.ledger.sqlite import SqliteLedger
 from gristmill.manifest import Item, PlanChanges, Shard
 from gristmill.processors import Compose, Processor
@@ -208,6 +223,8 @@ class Pipeline:
                 self.sink.check()
             return self._run(ledger, executor, opts)
         finally:
+            if self.sink is not None:
+                self.sink.close()
             if owned:
                 ledger.close()
 
@@ -298,6 +315,7 @@ class _Recorder:
         self.runs: list[Run] = []
         self.pending = 0  # outcomes held, not yet written
         self.payloads: list[Any] = []
+        self.commit_items = (self.sink.commit_items if self.sink is not None else None) or FLUSH_ITEMS
         self.flushed = time.monotonic()
         self.done = self.failed = self.skipped = 0
 
@@ -318,16 +336,66 @@ class _Recorder:
                 elif outcome[STATUS] != DONE:
                     self.skipped += 1
         self.progress.update(self.done, self.failed, self.skipped)
-        if self.pending >= FLUSH_ITEMS or time.monotonic() - self.flushed >= FLUSH_SECONDS:
+        if (
+            self.pending >= FLUSH_ITEMS
+            or len(self.payloads) >= self.commit_items
+            or time.monotonic() - self.flushed >= FLUSH_SECONDS
+        ):
             self.flush()
 
     def flush(self) -> None:
         if self.sink is not None and self.payloads:
-            self.sink.commit(self.payloads)  # outputs first: an item is done only once they are in
+            # A slow destination: commit and record a part at a time, so a crash costs one part.
+            while len(self.payloads) > self.commit_items:
+                part, self.payloads = self.payloads[: self.commit_items], self.payloads[self.commit_items :]
+                seqs = {seq for _, _, seq in part}
+                self._unpack_runs(seqs)
+                mine = [o for o in self.outcomes if o[SEQ] in seqs]
+                self.outcomes = [o for o in self.outcomes if o[SEQ] not in seqs]
+                self.ledger.record(self._commit(part, mine))
+            self.outcomes = self._commit(self.payloads, self.outcomes)
             self.payloads = []
         self.ledger.record(self.outcomes, self.runs)
         self.outcomes, self.runs, self.pending = [], [], 0
         self.flushed = time.monotonic()
+
+    def _commit(self, payloads: list[Any], outcomes: list[Outcome]) -> list[Outcome]:
+        """Write the payloads (outputs first: an item is done only once they are in); the
+        items the sink refused fail instead of being done."""
+        assert self.sink is not None
+        refused = self.sink.commit([(item, data) for item, data, _ in payloads])
+        if not refused:
+            return outcomes
+        reasons = {seq: refused[item.id] for item, _, seq in payloads if item.id in refused}
+        self._unpack_runs(set(reasons))
+        if outcomes is not self.outcomes:
+            outcomes = outcomes + [o for o in self.outcomes if o[SEQ] in reasons]
+            self.outcomes = [o for o in self.outcomes if o[SEQ] not in reasons]
+        changed = 0
+        for index, outcome in enumerate(outcomes):
+            reason = reasons.get(outcome[SEQ])
+            if reason is not None and outcome[STATUS] == DONE:
+                outcomes[index] = failure(
+                    outcome[SEQ], "SinkError", reason, attempts=outcome[ATTEMPTS], worker=outcome[WORKER]
+                )
+                changed += 1
+                log.debug("%s failed: SinkError: %s", outcome[SEQ], reason)
+        self.done -= changed
+        self.failed += changed
+        self.progress.update(self.done, self.failed, self.skipped)
+        return outcomes
+
+    def _unpack_runs(self, seqs: set[int]) -> None:
+        """Runs holding any of ``seqs`` become single outcomes (to be split or changed)."""
+        if not self.runs:
+            return
+        kept = []
+        for run in self.runs:
+            if any(seq in seqs for seq in range(run.first, run.first + run.length)):
+                self.outcomes.extend(unpack(run))
+            else:
+                kept.append(run)
+        self.runs = kept
 
     def close(self) -> None:
         self.flush()

@@ -10,6 +10,7 @@ import typer
 from gristmill._exceptions import ConfigError
 from gristmill.cli import extract as _extract  # noqa: F401  (each registers its commands)
 from gristmill.cli import importer as _importer  # noqa: F401
+from gristmill.cli import index as _index  # noqa: F401
 from gristmill.cli import run as _run  # noqa: F401
 from gristmill.cli.common import app
 

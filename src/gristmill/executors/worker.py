@@ -28,7 +28,8 @@ class Worker:
     Items go through one at a time, or in units of the processors' ``batch_size`` when a
     step has a vectorised form. An item's failure never escapes: it comes back as an
     outcome carrying the error's type, message and traceback. Each result is the outcome
-    and, for a batched sink, the payload the coordinator will write (``None`` otherwise).
+    and, for a batched sink, what the coordinator will write: (item, the sink's encoding,
+    seq) (``None`` otherwise).
     """
 
     def __init__(self, bundle: Bundle, name: str) -> None:
@@ -107,7 +108,7 @@ class Worker:
         try:
             if self._sink is not None:
                 if self._batched:
-                    payload = (item, self._sink.encode(item, samples))
+                    payload = (item, self._sink.encode(item, samples), seq)
                 else:
                     outputs = orjson.dumps(self._sink.write(item, samples)).decode()
         except Exception as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
@@ -28,6 +28,11 @@ class Sink(BaseModel):
 
     batched: ClassVar[bool] = False
 
+    #: A batched sink commits at least every this many items (None: the run's own rhythm,
+    #: about once a second); a slow destination keeps each commit, and so the work a
+    #: crash can lose, small.
+    commit_items: ClassVar[int | None] = None
+
     def check(self) -> None:
         """Raise `ConfigError` if the destination cannot be written; runs before any work."""
 
@@ -39,12 +44,19 @@ class Sink(BaseModel):
         """Turn one item's samples into what ``commit`` needs (batched sinks)."""
         return list(samples)
 
-    def commit(self, batch: Sequence[tuple[Item, Any]]) -> None:
-        """Write several items' payloads durably, replacing their earlier outputs."""
+    def commit(self, batch: Sequence[tuple[Item, Any]]) -> Mapping[str, str] | None:
+        """Write several items' payloads durably, replacing their earlier outputs.
+
+        Returns the items whose outputs were refused (item id to reason; they fail, the
+        rest are done), or None when all went in. A failure of the whole batch raises.
+        """
         raise NotImplementedError
 
     def finish(self, ledger: Ledger) -> None:
         """Runs once in the coordinator after the last item (merge parts, refresh an index)."""
+
+    def close(self) -> None:
+        """Runs in the coordinator when the run ends in any way (release connections)."""
 
 
 class ListSink(Sink):

@@ -1,0 +1,142 @@
+"""``gristmill index``: JSON/JSONL documents from an earlier run into an OpenSearch index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gristmill._exceptions import ConfigError
+from gristmill.cli.common import (
+    BatchSizeOpt,
+    ExecutorOpt,
+    FailFastOpt,
+    ForceRefreshOpt,
+    MaxItemsOpt,
+    MaxItemsPerWorkerOpt,
+    ProgressOpt,
+    ReprocessOpt,
+    RetriesOpt,
+    ShardOpt,
+    StartMethodOpt,
+    StateOpt,
+    TimeoutOpt,
+    VerboseOpt,
+    WorkersOpt,
+    app,
+    execute,
+    handle_errors,
+    setup_logging,
+)
+from gristmill.pipeline import Pipeline
+from gristmill.records import ReadRecords
+from gristmill.sinks.opensearch import MAX_BYTES, OpenSearchSink
+from gristmill.sources.files import Files
+
+
+@app.command()
+@handle_errors
+def index(
+    source: Annotated[
+        str, typer.Argument(help="folder or URL of .json / .jsonl files (an earlier run's output)")
+    ],
+    opensearch: Annotated[
+        str,
+        typer.Option(
+            "--opensearch",
+            envvar="GRISTMILL_OPENSEARCH_URL",
+            help="https://[user:password@]host:9200 (the password is never printed)",
+        ),
+    ],
+    index_name: Annotated[str, typer.Option("--index", help="the index to write (made if absent)")],
+    purge: Annotated[
+        bool, typer.Option("--purge", help="delete and recreate the index, then index everything again")
+    ] = False,
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="JSON file of the index's settings and mappings")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", envvar="GRISTMILL_OPENSEARCH_API_KEY", help="API key (secret)")
+    ] = None,
+    aws_region: Annotated[
+        str | None,
+        typer.Option(
+            "--aws-region", envvar="AWS_REGION", help="sign requests with AWS SigV4 (Amazon OpenSearch)"
+        ),
+    ] = None,
+    pattern: Annotated[str, typer.Option("--pattern", help="which files (shell pattern)")] = "*",
+    bulk_bytes: Annotated[int, typer.Option("--bulk-bytes", min=1, help="largest bulk body")] = MAX_BYTES,
+    no_verify_certs: Annotated[
+        bool, typer.Option("--no-verify-certs", help="accept any TLS certificate")
+    ] = False,
+    state: StateOpt = None,
+    workers: WorkersOpt = None,
+    executor: ExecutorOpt = "pool",
+    batch_size: BatchSizeOpt = None,
+    max_items: MaxItemsOpt = None,
+    reprocess: ReprocessOpt = False,
+    force_refresh: ForceRefreshOpt = False,
+    retries: RetriesOpt = 2,
+    timeout: TimeoutOpt = None,
+    fail_fast: FailFastOpt = False,
+    progress: ProgressOpt = None,
+    start_method: StartMethodOpt = None,
+    max_items_per_worker: MaxItemsPerWorkerOpt = None,
+    shard: ShardOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Bulk-index the documents of every JSON/JSONL file under SOURCE; rerun to resume."""
+    setup_logging(verbose)
+    try:
+        sink = OpenSearchSink(
+            url=opensearch,
+            index=index_name,
+            api_key=api_key,
+            aws_region=aws_region,
+            mapping=_mapping(mapping),
+            purge=purge,
+            max_bytes=bulk_bytes,
+            verify_certs=not no_verify_certs,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"invalid option: {_first_error(exc)}") from None
+    pipeline = Pipeline(Files(url=source, pattern=pattern), [ReadRecords()], sink, name=f"index-{index_name}")
+    execute(
+        pipeline,
+        state=state,
+        shard=shard,
+        executor=executor,
+        workers=workers,
+        batch_size=batch_size,
+        max_items=max_items,
+        reprocess=reprocess or purge,  # a purged index holds nothing: every item again
+        refresh=force_refresh,
+        retries=retries,
+        timeout=timeout,
+        fail_fast=fail_fast,
+        progress=progress,
+        start_method=start_method,
+        max_items_per_worker=max_items_per_worker,
+    )
+
+
+def _mapping(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--mapping {path}: {exc}") from None
+    if not isinstance(found, dict):
+        raise ConfigError(f'--mapping {path}: expected an object like {{"mappings": {{...}}}}')
+    return found
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+    return str(exc)
