@@ -22,6 +22,7 @@ from gristmill.executors.pool import PoolExecutor
 from gristmill.ledger.base import ERROR_TYPE, MESSAGE, SEQ, STATUS, Counts, Ledger, Outcome, Run, Status, Todo
 from gristmill.ledger.sqlite import SqliteLedger
 from gristmill.manifest import Item, PlanChanges, Shard
+from gristmill.processed import ProcessedManifest
 from gristmill.processors import Compose, Processor
 from gristmill.sinks.base import Sink
 from gristmill.sources.base import Source
@@ -55,6 +56,8 @@ class RunOptions(BaseModel):
     start_method: str | None = None
     max_items_per_worker: int | None = Field(default=None, ge=1)
     shard: Shard | None = None  # (I, N), I from 1: this run's part of the manifest
+    downloads: int | None = Field(default=None, ge=1)  # items a worker opens at once (default: the source's)
+    processed_manifest: str | None = None  # its URL (default: beside outputs in a store)
 
     @field_validator("shard")
     @classmethod
@@ -187,16 +190,26 @@ class Pipeline:
 
     def _run(self, ledger: Ledger, executor: Executor, opts: RunOptions) -> RunResult:
         start = time.monotonic()
-        bundle = Bundle(self.source, self.processor, self.sink, opts.retries, opts.backoff)
+        downloads = opts.downloads if opts.downloads is not None else self.source.downloads()
+        bundle = Bundle(self.source, self.processor, self.sink, opts.retries, opts.backoff, downloads)
         progress = make_progress(None, opts.progress)
         listed: list[int] = []
         changes = PlanChanges()
         todo: Iterator[Todo]
-        if ledger.counts().total == 0 and opts.max_items is None:
+        processed = ProcessedManifest.for_run(self.sink, opts.processed_manifest)
+        fresh = ledger.counts().total == 0
+        if processed is not None and fresh and (done := processed.load()):
+            # Another machine (or a lost state folder) got this far: continue from there.
+            changes = self.plan(ledger, shard=opts.shard)
+            marked = processed.apply(ledger, done)
+            log.info("%s: %d items already done", processed, marked)
+            fresh = False
+        if fresh and opts.max_items is None:
             self.source.check()
             todo = self._list_and_process(ledger, progress, listed, opts.shard)
         else:
-            changes = self.plan(ledger, refresh=opts.refresh, shard=opts.shard)
+            replanned = self.plan(ledger, refresh=opts.refresh, shard=opts.shard)
+            changes = replanned if any(replanned) else changes
             todo = ledger.todo(reprocess=opts.reprocess)
             before = ledger.counts()
             planned = before.total if opts.reprocess else before.pending + before.failed
@@ -205,7 +218,7 @@ class Pipeline:
                 planned = min(planned, opts.max_items)
             progress.set_total(planned)
         stop = threading.Event()
-        recorder = _Recorder(ledger, self.sink, progress)
+        recorder = _Recorder(ledger, self.sink, progress, processed)
         with _signals_stop(stop) as signalled:
             try:
                 for outcomes, runs, payloads in executor.map(bundle, todo, stop):
@@ -257,8 +270,11 @@ class Pipeline:
 class _Recorder:
     """Writes outcomes (and a batched sink's payloads) in batches: checkpointing stays cheap."""
 
-    def __init__(self, ledger: Ledger, sink: Sink | None, progress: Any) -> None:
+    def __init__(
+        self, ledger: Ledger, sink: Sink | None, progress: Any, processed: ProcessedManifest | None = None
+    ) -> None:
         self.ledger = ledger
+        self.processed = processed
         self.sink = sink if sink is not None and sink.batched else None
         self.progress = progress
         self.outcomes: list[Outcome] = []
@@ -295,9 +311,13 @@ class _Recorder:
         self.ledger.record(self.outcomes, self.runs)
         self.outcomes, self.runs, self.pending = [], [], 0
         self.flushed = time.monotonic()
+        if self.processed is not None and self.processed.due():
+            self.processed.save(self.ledger)
 
     def close(self) -> None:
         self.flush()
+        if self.processed is not None:
+            self.processed.save(self.ledger)
         self.progress.close()
 
 

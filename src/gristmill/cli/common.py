@@ -17,6 +17,8 @@ from gristmill.manifest import Shard
 from gristmill.pipeline import Pipeline, RunResult
 from gristmill.sinks.files import FileSink, JsonFiles
 from gristmill.sources.files import Files
+from gristmill.storage.options import GCS, S3
+from gristmill.storage.urls import is_remote, protocol, redact
 from gristmill.telemetry import describe_counts
 
 app = typer.Typer(
@@ -109,6 +111,35 @@ MaxItemsPerWorkerOpt = Annotated[
     int | None, typer.Option("--max-items-per-worker", min=1, help="recycle workers after this many items")
 ]
 VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="more detail")]
+AnonymousOpt = Annotated[
+    bool, typer.Option("--anonymous", help="read the source without credentials (a public bucket)")
+]
+EndpointUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        envvar="GRISTMILL_ENDPOINT_URL",
+        help="address of an S3-compatible store (MinIO, Ceph…) for s3:// URLs",
+    ),
+]
+DownloadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--downloads",
+        min=1,
+        envvar="GRISTMILL_DOWNLOADS",
+        help="items each worker fetches at once (default: 8 from a store, 1 from local files)",
+    ),
+]
+ProcessedManifestOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--processed-manifest",
+        envvar="GRISTMILL_PROCESSED_MANIFEST",
+        help="URL of the list of done items kept for other machines "
+        "(default: processed.manifest.jsonl beside outputs in a store)",
+    ),
+]
 
 
 def handle_errors(func: F) -> F:
@@ -134,7 +165,7 @@ def handle_errors(func: F) -> F:
 
 
 def fail(message: str, code: int) -> None:
-    typer.echo(f"gristmill: error: {message}", err=True)
+    typer.echo(f"gristmill: error: {redact(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -147,7 +178,14 @@ def setup_logging(verbose: int) -> None:
     log.propagate = False
 
 
-def load(spec: str, source: str | None, output: str | None) -> Pipeline:
+def load(
+    spec: str,
+    source: str | None,
+    output: str | None,
+    *,
+    anonymous: bool = False,
+    endpoint_url: str | None = None,
+) -> Pipeline:
     from gristmill.loader import load_pipeline
 
     pipeline = load_pipeline(spec)
@@ -157,13 +195,33 @@ def load(spec: str, source: str | None, output: str | None) -> Pipeline:
         else:
             pipeline.source = Files(url=source)
     if output is not None:
+        folder: str | Path = output if is_remote(output) else Path(output)
         if isinstance(pipeline.sink, FileSink):
-            pipeline.sink = pipeline.sink.model_copy(update={"folder": Path(output)})
+            pipeline.sink = pipeline.sink.model_copy(update={"folder": folder})
         elif pipeline.sink is None:
-            pipeline.sink = JsonFiles(folder=Path(output))
+            pipeline.sink = JsonFiles(folder=folder)
         else:
             raise ConfigError(f"--output does not apply: this pipeline writes to {pipeline.sink!r}")
+    if anonymous:
+        if not isinstance(pipeline.source, Files):
+            raise ConfigError(f"--anonymous applies to files in a store, not to {pipeline.source!r}")
+        pipeline.source = pipeline.source.model_copy(update={"anonymous": True})
+    if endpoint_url is not None:
+        _set_endpoint(pipeline, endpoint_url)
     return pipeline
+
+
+def _set_endpoint(pipeline: Pipeline, endpoint_url: str) -> None:
+    """The endpoint goes to the source and the output that are in an S3-compatible store."""
+    used = False
+    if isinstance(pipeline.source, Files) and protocol(pipeline.source.url) in S3 | GCS:
+        pipeline.source = pipeline.source.model_copy(update={"endpoint_url": endpoint_url})
+        used = True
+    if isinstance(pipeline.sink, FileSink) and protocol(str(pipeline.sink.folder)) in S3 | GCS:
+        pipeline.sink = pipeline.sink.model_copy(update={"endpoint_url": endpoint_url})
+        used = True
+    if not used:
+        raise ConfigError("--endpoint-url applies to s3:// (or gs://) sources and outputs; this run has none")
 
 
 def find_state(pipeline: str | None, state: Path | None) -> Path:

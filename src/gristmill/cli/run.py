@@ -10,7 +10,10 @@ import typer
 
 from gristmill._exceptions import ConfigError
 from gristmill.cli.common import (
+    AnonymousOpt,
     BatchSizeOpt,
+    DownloadsOpt,
+    EndpointUrlOpt,
     ExecutorOpt,
     FailFastOpt,
     ForceRefreshOpt,
@@ -20,6 +23,7 @@ from gristmill.cli.common import (
     OptionalPipeline,
     OutputOpt,
     PipelineArg,
+    ProcessedManifestOpt,
     ProgressOpt,
     ReprocessOpt,
     RetriesOpt,
@@ -64,12 +68,16 @@ def run(
     start_method: StartMethodOpt = None,
     max_items_per_worker: MaxItemsPerWorkerOpt = None,
     shard: ShardOpt = None,
+    anonymous: AnonymousOpt = False,
+    endpoint_url: EndpointUrlOpt = None,
+    downloads: DownloadsOpt = None,
+    processed_manifest: ProcessedManifestOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Process every item of PIPELINE that is not done yet; rerun to resume."""
     setup_logging(verbose)
     execute(
-        load(pipeline, source, output),
+        load(pipeline, source, output, anonymous=anonymous, endpoint_url=endpoint_url),
         state=state,
         shard=shard,
         executor=executor,
@@ -84,6 +92,8 @@ def run(
         progress=progress,
         start_method=start_method,
         max_items_per_worker=max_items_per_worker,
+        downloads=downloads,
+        processed_manifest=processed_manifest,
     )
 
 
@@ -178,10 +188,12 @@ def manifest_generate(
         bool, typer.Option("--force-refresh", help="list the source again and merge")
     ] = False,
     shard: ShardOpt = None,
+    anonymous: AnonymousOpt = False,
+    endpoint_url: EndpointUrlOpt = None,
 ) -> None:
     """List the source once and store the manifest (kept until --force-refresh)."""
     part = parse_shard(shard)
-    loaded = load(pipeline, source, None)
+    loaded = load(pipeline, source, None, anonymous=anonymous, endpoint_url=endpoint_url)
     ledger = loaded.open_ledger(state, part)
     existed = ledger.manifest_info() is not None
     changes = loaded.plan(ledger, refresh=force_refresh, shard=part)

@@ -141,6 +141,8 @@ class _Pool:
         if options.start_method == "forkserver":
             self.ctx.set_forkserver_preload(["gristmill.executors.pool"])
         self.retries = bundle.retries
+        # Enough items in a worker's hands for its downloads to overlap, whatever the batch size.
+        self.min_held = 2 * bundle.downloads
         self.bundle_bytes = pack_bundle(bundle)
         self.generations = [0] * options.workers
         self.slots: list[_Slot] = []
@@ -186,7 +188,7 @@ class _Pool:
     def _fill(self, todo: Iterator[Todo]) -> bool:
         """Top every worker up to ``prefetch`` batches; True once there is nothing left to send."""
         for slot in self.slots:
-            while slot.batches < self.prefetch and not slot.leaving:
+            while (slot.batches < self.prefetch or len(slot.held) < self.min_held) and not slot.leaving:
                 batch = self._next_batch(todo)
                 if not batch:
                     return True
@@ -351,7 +353,8 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
     inbox: deque[Any] = deque()
     arrived = threading.Condition()
     stopping = threading.Event()
-    threading.Thread(target=_read_tasks, args=(tasks, inbox, arrived, stopping), daemon=True).start()
+    reader = threading.Thread(target=_read_tasks, args=(tasks, inbox, arrived, stopping, worker), daemon=True)
+    reader.start()
     done = 0
     while True:
         with arrived:
@@ -359,6 +362,7 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
                 arrived.wait()
             batch = inbox.popleft()
         if batch is None:
+            worker.close()
             results.send(("leaving",))
             return
         outcomes: list[Outcome] = []
@@ -381,6 +385,7 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
         _report(results, outcomes, payloads, 1)
         done += len(batch)
         if stopping.is_set() or (recycle is not None and done >= recycle):
+            worker.close()
             results.send(("leaving",))
             return
 
@@ -406,9 +411,14 @@ def _report(results: Connection, outcomes: list[Outcome], payloads: list[Any], b
 
 
 def _read_tasks(
-    tasks: Connection, inbox: deque[Any], arrived: threading.Condition, stopping: threading.Event
+    tasks: Connection,
+    inbox: deque[Any],
+    arrived: threading.Condition,
+    stopping: threading.Event,
+    worker: Worker,
 ) -> None:
-    """Drain the task pipe as soon as batches arrive, so the coordinator never blocks on it."""
+    """Drain the task pipe as soon as batches arrive, so the coordinator never blocks on it,
+    and start their downloads."""
     while True:
         try:
             message = tasks.recv()
@@ -417,6 +427,8 @@ def _read_tasks(
         if message == "stop":
             stopping.set()
             message = None
+        elif isinstance(message, list):
+            worker.expect(message)
         with arrived:
             inbox.append(message)
             arrived.notify()

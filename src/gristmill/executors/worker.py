@@ -12,9 +12,11 @@ import orjson
 
 from gristmill._exceptions import ConfigError, SkipItem, TransientError
 from gristmill.executors.base import Bundle
+from gristmill.executors.prefetch import Prefetcher
 from gristmill.ledger.base import Outcome, Status, Todo, failure
 from gristmill.manifest import Item
 from gristmill.samples import BaseSample
+from gristmill.storage.urls import redact
 
 MAX_BACKOFF = 60.0
 DONE = int(Status.DONE)
@@ -39,6 +41,19 @@ class Worker:
         self._sink = bundle.sink
         self._batched = bundle.sink is not None and bundle.sink.batched
         self.unit_size = (bundle.processor.preferred_batch() if bundle.processor else None) or 1
+        self._prefetch = Prefetcher(bundle.source.open, bundle.downloads) if bundle.downloads > 1 else None
+
+    def expect(self, tasks: Sequence[Todo]) -> None:
+        """Start opening these items, which the worker will be asked for in this order."""
+        if self._prefetch is not None:
+            self._prefetch.expect([Item(t[1], t[2], t[3]) for t in tasks])
+
+    def _open(self, item: Item) -> BaseSample:
+        return self._source.open(item) if self._prefetch is None else self._prefetch.take(item)
+
+    def close(self) -> None:
+        if self._prefetch is not None:
+            self._prefetch.close()
 
     def setup(self) -> None:
         if self._processor is None:
@@ -66,7 +81,7 @@ class Worker:
         try:
             items = [Item(t[1], t[2], t[3]) for t in tasks]
             outputs = self._with_retries(
-                lambda: self._processor.call_batch([self._source.open(i) for i in items])  # type: ignore[union-attr]
+                lambda: self._processor.call_batch([self._open(i) for i in items])  # type: ignore[union-attr]
             )
         except Exception:  # find the bad item(s): the unit's items again, one by one
             return [self.run(task) for task in tasks]
@@ -86,7 +101,7 @@ class Worker:
         while True:
             attempt += 1
             try:
-                sample = self._source.open(item)
+                sample = self._open(item)
                 samples = [sample] if self._processor is None else self._processor(sample)
                 return self._finish(seq, item, samples, attempt, started, clock)
             except SkipItem as exc:
@@ -127,13 +142,14 @@ class Worker:
                 time.sleep(backoff(self.bundle.backoff, attempt, exc.retry_after))
 
     def _failed(self, seq: int, status: Status, attempt: int, exc: BaseException, clock: float) -> Outcome:
+        # A store's error may quote a signed URL: secrets never reach the ledger.
         return failure(
             seq,
             type(exc).__name__,
-            str(exc) or repr(exc),
+            redact(str(exc) or repr(exc)),
             attempts=attempt,
             status=status,
-            traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+            traceback=redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))),
             worker=self.name,
             duration=time.perf_counter() - clock,
         )

@@ -209,4 +209,7 @@ class Ledger(Protocol):
     def output_refs(self) -> Iterator[tuple[int, str]]:
         """(seq, outputs) of every item that has recorded outputs."""
 
+    def done_items(self) -> Iterator[tuple[str, str | None, str | None]]:
+        """(id, fingerprint, outputs) of every done item, in manifest order."""
+
     def close(self) -> None: ...

@@ -222,6 +222,10 @@ class SqliteLedger:
     def output_refs(self) -> Iterator[tuple[int, str]]:
         yield from self._db.execute("SELECT seq, outputs FROM items WHERE outputs IS NOT NULL ORDER BY seq")
 
+    def done_items(self) -> Iterator[tuple[str, str | None, str | None]]:
+        query = f"SELECT id, fingerprint, outputs FROM items WHERE status = {int(Status.DONE)} ORDER BY seq"
+        yield from self._db.execute(query)
+
     def close(self) -> None:
         self._db.close()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import warnings
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -13,22 +15,28 @@ from gristmill._exceptions import ConfigError, SourceError
 from gristmill.manifest import Item
 from gristmill.samples import Document
 from gristmill.sources.base import Source
+from gristmill.storage import Storage, is_remote, redact
+from gristmill.storage.errors import MISSING, explain, kind
+
+DOWNLOADS = 8  # items a worker fetches at once from a store: enough to hide ~50 ms per request
 
 
-class Files(Source):
+class Files(Source, Storage):
     """Every file under ``url`` whose relative path matches ``pattern`` and no ``exclude``.
 
-    ``url`` is a local folder or any fsspec URL (``memory://``, and the cloud stores whose
-    extras are installed). An item's id is its path relative to ``url`` with ``/``
-    separators; its fingerprint is its size with its ETag, version or modification time.
-    Patterns are shell-style and match the whole relative path; ``*`` also crosses ``/``,
+    ``url`` is a local folder or any fsspec URL: ``s3://bucket/prefix``, ``az://container/prefix``
+    (or ``abfs://``), ``gs://bucket/prefix`` with the extras ``gristmill[s3]``, ``[azure]``,
+    ``[gcs]``; an Azure container SAS URL; ``memory://``. Credentials come from each
+    service's standard variables and files; see `Storage` for ``anonymous``,
+    ``endpoint_url`` and ``storage_options``. An item's id is its path relative to ``url``
+    with ``/`` separators; its fingerprint is its size with its version, ETag or modification
+    time. Patterns are shell-style and match the whole relative path; ``*`` also crosses ``/``,
     and a leading ``**/`` matches at any depth, the top included.
     """
 
     url: str
     pattern: str = "*"
     exclude: tuple[str, ...] = ()
-    storage_options: dict[str, Any] = {}
 
     _fs: Any = PrivateAttr(default=None)
     _root: str = PrivateAttr(default="")
@@ -41,28 +49,30 @@ class Files(Source):
         return url
 
     def describe(self) -> str:
-        return f"Files({self.url!r}, pattern={self.pattern!r})"
+        # The resolved URL: a SAS URL's token changes, its container and prefix do not.
+        return f"Files({redact(self.resolve(self.url).url)!r}, pattern={self.pattern!r})"
+
+    def downloads(self) -> int:
+        return DOWNLOADS if is_remote(self.url) else 0
 
     def _filesystem(self) -> tuple[Any, str]:
         if self._fs is None:
-            from fsspec.core import url_to_fs
-
-            try:
-                fs, root = url_to_fs(self.url, **self.storage_options)
-            except (ImportError, ValueError) as exc:
-                raise ConfigError(f"cannot open the source {self.url!r}: {exc}") from exc
-            self._fs, self._root = fs, root.rstrip("/")
+            self._fs, self._root = self.open_url(self.url)
         return self._fs, self._root
 
     def check(self) -> None:
         fs, root = self._filesystem()
         try:
-            is_dir = fs.isdir(root)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # adlfs warns, then guesses, when it may not look
+                is_dir = fs.isdir(root)
+                if is_dir and is_remote(self.url):
+                    _probe(fs, root)
         except Exception as exc:
-            raise ConfigError(f"cannot reach the source {self.url!r}: {exc}") from exc
+            raise ConfigError(explain(exc, self.url, "list the source")) from exc
         if not is_dir:
             what = "is a file, not a folder" if fs.exists(root) else "does not exist"
-            raise ConfigError(f"the source {self.url!r} {what}; give the folder to process")
+            raise ConfigError(f"the source {redact(self.url)!r} {what}; give the folder to process")
 
     def _matches(self, rel: str) -> bool:
         def match(pattern: str) -> bool:
@@ -77,7 +87,7 @@ class Files(Source):
         try:
             found = fs.find(root, detail=True)
         except Exception as exc:
-            raise SourceError(f"cannot list the source {self.url!r}: {exc}") from exc
+            raise SourceError(explain(exc, self.url, "list the source")) from exc
         prefix = len(root) + 1
         for path in sorted(found):
             info = found[path]
@@ -96,14 +106,14 @@ class Files(Source):
         fs, root = self._filesystem()
         try:
             content = fs.cat_file(f"{root}/{item.id}")
-        except FileNotFoundError as exc:
-            raise SourceError(
-                "the file was listed but is gone now; refresh the manifest "
-                "(gristmill manifest generate --force-refresh)",
-                item_id=item.id,
-            ) from exc
-        except OSError as exc:
-            raise SourceError(f"cannot read the file: {exc}", item_id=item.id) from exc
+        except Exception as exc:
+            if kind(exc) == MISSING:
+                raise SourceError(
+                    "the file was listed but is gone now; refresh the manifest "
+                    "(gristmill manifest generate --force-refresh)",
+                    item_id=item.id,
+                ) from exc
+            raise SourceError(explain(exc, self.uri(item), "read"), item_id=item.id) from exc
         return Document(
             id=item.id,
             source_uri=self.uri(item),
@@ -112,11 +122,18 @@ class Files(Source):
         )
 
 
+def _probe(fs: Any, root: str) -> None:
+    """Ask for one object: some stores answer a folder check even to refused credentials."""
+    with contextlib.suppress(FileNotFoundError):
+        fs.info(f"{root}/.gristmill-probe")
+
+
 def _fingerprint(info: dict[str, Any]) -> str:
     """Size plus the strongest change marker the store gives."""
     for key in (
         "version_id",
         "VersionId",
+        "generation",
         "ETag",
         "etag",
         "mtime",

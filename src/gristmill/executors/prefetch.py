@@ -1,0 +1,57 @@
+"""Opening items ahead of the worker loop, a few at a time, so their downloads overlap."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+from gristmill.manifest import Item
+
+T = TypeVar("T")
+
+
+class Prefetcher(Generic[T]):
+    """Opens the items a worker has been sent in ``threads`` threads, in the order sent.
+
+    At most ``threads`` items are open or opened and waiting, so memory (and disk) stays
+    bounded by the items in flight. ``take`` hands over an item's sample, or raises the
+    error its opening raised, as a direct call would; an item never announced (or asked
+    for again, on a retry) is opened in the calling thread.
+    """
+
+    def __init__(self, open_item: Callable[[Item], T], threads: int) -> None:
+        self._open = open_item
+        self._threads = threads
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="gristmill-download")
+        self._lock = threading.Lock()
+        self._waiting: deque[Item] = deque()  # announced, not started
+        self._started: dict[str, Future[T]] = {}
+
+    def expect(self, items: Iterable[Item]) -> None:
+        """Announce items the worker will ask for, in that order (any thread)."""
+        with self._lock:
+            self._waiting.extend(items)
+            self._start()
+
+    def take(self, item: Item) -> T:
+        with self._lock:
+            future = self._started.pop(item.id, None)
+            if future is None and item in self._waiting:
+                self._waiting.remove(item)  # asked for before its turn: open it here
+            self._start()
+        if future is None:
+            return self._open(item)
+        return future.result()
+
+    def _start(self) -> None:
+        while self._waiting and len(self._started) < self._threads:
+            item = self._waiting.popleft()
+            self._started[item.id] = self._pool.submit(self._open, item)
+
+    def close(self) -> None:
+        with self._lock:
+            self._waiting.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)
