@@ -68,10 +68,11 @@ class Files(Source, Storage):
                 is_dir = fs.isdir(root)
                 if is_dir and is_remote(self.url):
                     _probe(fs, root)
+                is_file = not is_dir and fs.exists(root)
         except Exception as exc:
             raise ConfigError(explain(exc, self.url, "list the source")) from exc
         if not is_dir:
-            what = "is a file, not a folder" if fs.exists(root) else "does not exist"
+            what = "is a file, not a folder" if is_file else "does not exist"
             raise ConfigError(f"the source {redact(self.url)!r} {what}; give the folder to process")
 
     def _matches(self, rel: str) -> bool:
