@@ -51,23 +51,22 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, timeo
 
 @contextlib.contextmanager
 def _serving(command: list[str], port: int, what: str) -> Iterator[None]:
-    log = tempfile.TemporaryFile()
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            _wait_for_port(port, process, what)
-        except RuntimeError as exc:
-            log.seek(0)
-            raise RuntimeError(f"{exc}: {log.read().decode(errors='replace')[-2000:]}") from None
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        log.close()
+            try:
+                _wait_for_port(port, process, what)
+            except RuntimeError as exc:
+                log.seek(0)
+                raise RuntimeError(f"{exc}: {log.read().decode(errors='replace')[-2000:]}") from None
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
 
 
 def missing_emulator(name: str) -> str | None:
@@ -175,9 +174,7 @@ class LatencyProxy:
         except OSError:
             client_w.close()
             return
-        await asyncio.gather(
-            self._pipe(client_r, server_w, self.delay), self._pipe(server_r, client_w, 0.0)
-        )
+        await asyncio.gather(self._pipe(client_r, server_w, self.delay), self._pipe(server_r, client_w, 0.0))
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()

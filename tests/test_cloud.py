@@ -47,7 +47,7 @@ from gristmill.storage.options import resolve
 GRISTMILL = [sys.executable, "-m", "gristmill"]
 ITEMS = 60
 
-PIPELINE = '''
+PIPELINE = """
 import os
 import time
 
@@ -74,7 +74,7 @@ pipeline = Pipeline(
     JsonlFiles(folder="unused", merged=os.environ["MERGED"]),
     name="cloud",
 )
-'''
+"""
 
 
 def _need(name: str) -> None:
@@ -184,7 +184,9 @@ def _check_outputs(output: Store, docs: dict[str, bytes]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("source_kind", "output_kind"), [("s3", "az"), ("az", "s3")], ids=["s3-to-azure", "azure-to-s3"])
+@pytest.mark.parametrize(
+    ("source_kind", "output_kind"), [("s3", "az"), ("az", "s3")], ids=["s3-to-azure", "azure-to-s3"]
+)
 def test_killed_mid_run_then_resumed_writes_every_output_once(
     source_kind: str, output_kind: str, s3: Store, azure: Store, tmp_path: Path
 ) -> None:
@@ -194,7 +196,9 @@ def test_killed_mid_run_then_resumed_writes_every_output_once(
     args, env = _setup_run(tmp_path, source, output)
     env["DELAY"] = "0.05"
     state = tmp_path / ".gristmill" / "cloud"
-    proc = subprocess.Popen([*GRISTMILL, *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*GRISTMILL, *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 60
     while proc.poll() is None and _done(state) < 10 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -234,7 +238,9 @@ def test_an_object_deleted_after_listing_fails_alone(s3: Store, tmp_path: Path) 
     made = _gristmill("manifest", "generate", "cloud.py", *source, cwd=tmp_path, env=env)
     assert made.returncode == 0, made.stderr
     s3.fs.rm_file(f"{s3.name}/corpus/part1/doc004.txt")
-    ran = _gristmill("run", "cloud.py", *source, "--output", str(tmp_path / "out"), "--no-progress", cwd=tmp_path, env=env)
+    ran = _gristmill(
+        "run", "cloud.py", *source, "--output", str(tmp_path / "out"), "--no-progress", cwd=tmp_path, env=env
+    )
     assert ran.returncode == 1, ran.stderr
     assert f"this run: {len(docs) - 1} done, 1 failed" in ran.stdout
     failures = json.loads(_gristmill("failures", "cloud.py", "--json", cwd=tmp_path, env=env).stdout)
@@ -264,7 +270,9 @@ def test_s3_problems_stop_the_run_before_any_work(
         del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
     else:
         extra = ["--endpoint-url", f"http://127.0.0.1:{free_port()}"]
-    ran = _gristmill("run", "cloud.py", "--source", url, *extra, "--output", str(tmp_path / "out"), cwd=tmp_path, env=env)
+    ran = _gristmill(
+        "run", "cloud.py", "--source", url, *extra, "--output", str(tmp_path / "out"), cwd=tmp_path, env=env
+    )
     assert ran.returncode == 2, ran.stdout + ran.stderr
     assert expected in ran.stderr
     assert "Traceback" not in ran.stderr
@@ -294,8 +302,15 @@ def test_an_azure_sas_url(valid: bool, azure: Store, blob_endpoint: str, tmp_pat
     (tmp_path / "cloud.py").write_text(PIPELINE)
     env = run_env({"AZURE_STORAGE_SAS_URL": sas_url, "MERGED": str(tmp_path / "all.jsonl")})
     ran = _gristmill(
-        "run", "cloud.py", "--source", azure.url("corpus"), "--output", str(tmp_path / "out"),
-        "--no-progress", cwd=tmp_path, env=env,
+        "run",
+        "cloud.py",
+        "--source",
+        azure.url("corpus"),
+        "--output",
+        str(tmp_path / "out"),
+        "--no-progress",
+        cwd=tmp_path,
+        env=env,
     )
     signature = sas.split("sig=")[1].split("&")[0]
     assert signature not in ran.stdout + ran.stderr
@@ -327,7 +342,9 @@ SECRETS = [
     ),
     pytest.param("http://minio:hunter22@127.0.0.1:9000/bucket", "hunter22", id="password-in-url"),
     pytest.param(
-        "https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=deadbeef", "deadbeef", id="presigned"
+        "https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=deadbeef",
+        "deadbeef",
+        id="presigned",
     ),
 ]
 
@@ -353,7 +370,9 @@ def test_a_sas_url_becomes_an_az_url_with_a_connection_string() -> None:
     emulator = "http://127.0.0.1:10000/devstoreaccount1/docs?sv=1&sig=S"
     assert resolve(emulator, {}) == (
         "az://docs",
-        {"connection_string": "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;SharedAccessSignature=sv=1&sig=S"},
+        {
+            "connection_string": "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;SharedAccessSignature=sv=1&sig=S"
+        },
     )
     cloud = {"AZURE_STORAGE_SAS_URL": "https://acct.blob.core.windows.net/docs?sv=1&sig=S"}
     target = resolve("az://docs/2024", {}, environ=cloud)
@@ -372,10 +391,8 @@ def test_gcs_urls_and_credentials(tmp_path: Path) -> None:
     missing = {"GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "nope.json")}
     with pytest.raises(ConfigError, match="GOOGLE_APPLICATION_CREDENTIALS"):
         resolve("gs://b/p", {}, environ=missing)
-    assert resolve("s3://b", {}, anonymous=True, endpoint_url="http://x", environ={}).options == {
-        "anon": True,
-        "endpoint_url": "http://x",
-    }
+    s3 = resolve("s3://b", {}, anonymous=True, endpoint_url="http://x", environ={}).options
+    assert (s3["anon"], s3["endpoint_url"], s3["max_concurrency"]) == (True, "http://x", 1)
     with pytest.raises(ConfigError, match="apply to"):
         resolve("/local/folder", {}, anonymous=True, environ={})
 
@@ -433,3 +450,29 @@ def test_a_worker_opens_several_items_at_once(downloads: int, tmp_path: Path) ->
     result = pipeline.run(executor=InlineExecutor(), ledger=MemoryLedger(), downloads=downloads)
     assert result.done == 24
     assert OPEN[1] == downloads
+
+
+def test_prefetching_holds_at_most_its_byte_budget() -> None:
+    from gristmill.executors.prefetch import Prefetcher
+
+    held: list[int] = [0, 0]
+    lock = threading.Lock()
+
+    def open_item(item: Item) -> str:
+        with lock:
+            held[0] += 1
+            held[1] = max(held)
+        time.sleep(0.02)
+        with lock:
+            held[0] -= 1
+        return item.id
+
+    prefetch = Prefetcher(open_item, threads=8, max_bytes=100)
+    items = [Item(str(i), 40) for i in range(10)]
+    prefetch.expect(items)
+    taken = []
+    for item in items:
+        taken.append(prefetch.take(item))
+    prefetch.close()
+    assert taken == [item.id for item in items]
+    assert held[1] == 2  # opened at once: 2 x 40 bytes fit in 100, 3 do not

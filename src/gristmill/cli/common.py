@@ -128,7 +128,7 @@ DownloadsOpt = Annotated[
         "--downloads",
         min=1,
         envvar="GRISTMILL_DOWNLOADS",
-        help="items each worker fetches at once (default: 8 from a store, 1 from local files)",
+        help="items each worker fetches at once (default: 16 from a store, 1 from local files)",
     ),
 ]
 ProcessedManifestOpt = Annotated[

@@ -13,18 +13,24 @@ from gristmill.manifest import Item
 T = TypeVar("T")
 
 
+MAX_BYTES = 256 * 2**20  # listed bytes a worker may hold ahead: the bound on its memory
+
+
 class Prefetcher(Generic[T]):
     """Opens the items a worker has been sent in ``threads`` threads, in the order sent.
 
-    At most ``threads`` items are open or opened and waiting, so memory (and disk) stays
-    bounded by the items in flight. ``take`` hands over an item's sample, or raises the
+    At most ``threads`` items, and ``max_bytes`` of their listed sizes (but always one
+    item), are being opened or opened and waiting, so the memory (and disk) a worker uses
+    stays bounded by the items in flight. ``take`` hands over an item's sample, or raises the
     error its opening raised, as a direct call would; an item never announced (or asked
     for again, on a retry) is opened in the calling thread.
     """
 
-    def __init__(self, open_item: Callable[[Item], T], threads: int) -> None:
+    def __init__(self, open_item: Callable[[Item], T], threads: int, max_bytes: int = MAX_BYTES) -> None:
         self._open = open_item
         self._threads = threads
+        self._max_bytes = max_bytes
+        self._bytes = 0  # listed sizes of the items started and not yet taken
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="gristmill-download")
         self._lock = threading.Lock()
         self._waiting: deque[Item] = deque()  # announced, not started
@@ -39,7 +45,9 @@ class Prefetcher(Generic[T]):
     def take(self, item: Item) -> T:
         with self._lock:
             future = self._started.pop(item.id, None)
-            if future is None and item in self._waiting:
+            if future is not None:
+                self._bytes -= item.size or 0
+            elif item in self._waiting:
                 self._waiting.remove(item)  # asked for before its turn: open it here
             self._start()
         if future is None:
@@ -48,7 +56,11 @@ class Prefetcher(Generic[T]):
 
     def _start(self) -> None:
         while self._waiting and len(self._started) < self._threads:
+            size = self._waiting[0].size or 0
+            if self._started and self._bytes + size > self._max_bytes:
+                return
             item = self._waiting.popleft()
+            self._bytes += size
             self._started[item.id] = self._pool.submit(self._open, item)
 
     def close(self) -> None:

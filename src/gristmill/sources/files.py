@@ -18,7 +18,7 @@ from gristmill.sources.base import Source
 from gristmill.storage import Storage, is_remote, redact
 from gristmill.storage.errors import MISSING, explain, kind
 
-DOWNLOADS = 8  # items a worker fetches at once from a store: enough to hide ~50 ms per request
+DOWNLOADS = 16  # items a worker fetches at once from a store (see Prefetcher for the memory bound)
 
 
 class Files(Source, Storage):

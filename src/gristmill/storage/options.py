@@ -19,6 +19,7 @@ from gristmill.storage.urls import protocol, redact
 S3 = frozenset({"s3", "s3a"})
 AZURE = frozenset({"az", "abfs", "abfss"})
 GCS = frozenset({"gs", "gcs"})
+POOL_CONNECTIONS = 32  # connections per S3 client: above any sensible downloads per worker
 SAS_URL_ENV = "AZURE_STORAGE_SAS_URL"
 # Options that already say how to authenticate to Azure: then AZURE_STORAGE_SAS_URL is not used.
 AZURE_CREDENTIALS = ("connection_string", "account_key", "sas_token", "credential", "anon")
@@ -52,6 +53,11 @@ def resolve(
         url, opts["connection_string"] = _from_sas_url(url, keep_path=True)
     proto = protocol(url)
     if proto in S3:
+        # One GET per object: s3fs would first ask each object's size (a HEAD) to split big
+        # ones into ranges; gristmill fetches several items at once instead.
+        opts.setdefault("max_concurrency", 1)
+        # botocore keeps 10 connections per client: fewer than a worker's downloads in flight.
+        opts.setdefault("config_kwargs", {}).setdefault("max_pool_connections", POOL_CONNECTIONS)
         if anonymous:
             opts.setdefault("anon", True)
         if endpoint_url:
