@@ -44,15 +44,18 @@ class Prefetcher(Generic[T]):
 
     def take(self, item: Item) -> T:
         with self._lock:
-            future = self._started.pop(item.id, None)
-            if future is not None:
-                self._bytes -= item.size or 0
-            elif item in self._waiting:
+            future = self._started.get(item.id)
+            if future is None and item in self._waiting:
                 self._waiting.remove(item)  # asked for before its turn: open it here
-            self._start()
         if future is None:
             return self._open(item)
-        return future.result()
+        try:
+            return future.result()
+        finally:  # its room goes to the next item only once this one is out of flight
+            with self._lock:
+                del self._started[item.id]
+                self._bytes -= item.size or 0
+                self._start()
 
     def _start(self) -> None:
         while self._waiting and len(self._started) < self._threads:
