@@ -55,3 +55,26 @@ def test_import_benchmark_quick(tmp_path: Path) -> None:
     assert methods == ["gristmill import", "raw psycopg binary COPY", "pandas to_sql(multi)"]
     assert all(row["rows_per_s"] > 0 for row in report["import"]["methods"])
     assert report["duplicates"]["refused"]["unique index"]["duplicates"] == 200
+
+
+def test_cloud_benchmark_quick(tmp_path: Path) -> None:
+    from cloud_servers import missing_emulator
+
+    problem = missing_emulator("s3")
+    if problem is not None:
+        import pytest
+
+        pytest.skip(problem)
+    out = tmp_path / "cloud.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cloud.py"), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["objects"] == 40
+    assert report["one_download_per_worker_s"] > 0 and report["default_s"] > 0
+    assert "speedup" in result.stdout

@@ -172,10 +172,17 @@ def fail(message: str, code: int) -> None:
 def setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    handler.setFormatter(_Redacting("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
+
+
+class _Redacting(logging.Formatter):
+    """Log lines (tracebacks included) with keys, signatures and passwords masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def load(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -47,9 +48,10 @@ class Folder:
         """Raise `ConfigError` unless a file can be written here."""
         try:
             self.write(PROBE, b"")
-            self.delete(PROBE)
         except Exception as exc:
             raise ConfigError(self._cannot_write(exc)) from exc
+        with contextlib.suppress(Exception):  # writing is what a run needs; deleting is not
+            self.delete(PROBE)
 
     def _cannot_write(self, exc: Exception) -> str:
         if self.remote:

@@ -72,7 +72,12 @@ def resolve(
             )
         sas_url = env.get(SAS_URL_ENV)
         if sas_url and not any(key in opts for key in AZURE_CREDENTIALS):
-            _, opts["connection_string"] = _from_sas_url(sas_url, keep_path=False)
+            granted, opts["connection_string"] = _from_sas_url(sas_url, keep_path=False)
+            if granted != _container_url(url):
+                raise ConfigError(
+                    f"{SAS_URL_ENV} grants access to {granted}, not to {redact(url)!r}; "
+                    "give a SAS URL for that container"
+                )
     elif proto in GCS:
         if anonymous:
             opts.setdefault("token", "anon")
@@ -105,6 +110,11 @@ def _from_sas_url(sas_url: str, *, keep_path: bool) -> tuple[str, str]:
     endpoint = "/".join([f"{parts.scheme}://{parts.netloc}", *account])
     kept = rest if keep_path else rest[:1]
     return "az://" + "/".join(kept), f"BlobEndpoint={endpoint};SharedAccessSignature={parts.query}"
+
+
+def _container_url(url: str) -> str:
+    """``az://container`` for ``abfs://container/a/b``."""
+    return "az://" + url.split("://", 1)[1].lstrip("/").split("/", 1)[0]
 
 
 def _is_ip(host: str) -> bool:
