@@ -516,3 +516,15 @@ def test_a_sas_url_for_another_container_is_refused() -> None:
     assert resolve("abfs://docs/a/b", {}, environ=env).url == "abfs://docs/a/b"
     with pytest.raises(ConfigError, match="grants access to az://docs, not to 'az://other/x'"):
         resolve("az://other/x", {}, environ=env)
+
+
+def test_each_shard_keeps_its_own_processed_manifest() -> None:
+    from gristmill.manifest import Shard
+    from gristmill.processed import ProcessedManifest
+
+    sink = JsonlFiles(folder="memory://bucket/out")
+    whole = ProcessedManifest.for_run(sink, None)
+    part = ProcessedManifest.for_run(sink, None, Shard(2, 3))
+    assert whole is not None and whole.name == "processed.manifest.jsonl"
+    assert part is not None and part.name == "processed.manifest.shard-2-of-3.jsonl"
+    assert ProcessedManifest.for_run(JsonlFiles(folder="out"), None) is None  # local: the ledger is enough

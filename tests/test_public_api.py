@@ -15,6 +15,7 @@ MODULES = [
     "gristmill.executors",
     "gristmill.ledger",
     "gristmill.sql",
+    "gristmill.storage",
 ]
 
 

@@ -196,7 +196,7 @@ class Pipeline:
         listed: list[int] = []
         changes = PlanChanges()
         todo: Iterator[Todo]
-        processed = ProcessedManifest.for_run(self.sink, opts.processed_manifest)
+        processed = ProcessedManifest.for_run(self.sink, opts.processed_manifest, opts.shard)
         fresh = ledger.counts().total == 0
         if processed is not None and fresh and (done := processed.load()):
             # Another machine (or a lost state folder) got this far: continue from there.

@@ -24,6 +24,7 @@ from gristmill.storage.errors import MISSING, explain, kind
 
 if TYPE_CHECKING:
     from gristmill.ledger.base import Ledger
+    from gristmill.manifest import Shard
     from gristmill.sinks.base import Sink
 
 log = logging.getLogger("gristmill")
@@ -49,17 +50,28 @@ class ProcessedManifest:
         self.saved = time.monotonic()
 
     @classmethod
-    def for_run(cls, sink: Sink | None, url: str | None) -> ProcessedManifest | None:
-        """The one at ``url``, else beside a file sink's outputs in a store, else none."""
+    def for_run(
+        cls, sink: Sink | None, url: str | None, shard: Shard | None = None
+    ) -> ProcessedManifest | None:
+        """The one at ``url``, else beside a file sink's outputs in a store, else none.
+
+        Each shard keeps its own (``processed.manifest.shard-2-of-3.jsonl``): machines that
+        split a corpus would otherwise overwrite each other's.
+        """
         from gristmill.sinks.files import FileSink
 
         storage = sink if isinstance(sink, FileSink) else Storage()
         if url:
             parent, _, name = url.rstrip("/").rpartition("/")
-            return cls(Folder(parent or ".", storage), name)
-        if isinstance(sink, FileSink) and sink.output.remote:
-            return cls(sink.output)
-        return None
+            folder = Folder(parent or ".", storage)
+        elif isinstance(sink, FileSink) and sink.output.remote:
+            folder, name = sink.output, PROCESSED_NAME
+        else:
+            return None
+        if shard is not None:
+            stem, dot, suffix = name.rpartition(".")
+            name = f"{stem or suffix}.shard-{shard.number}-of-{shard.of}{dot}{suffix if stem else ''}"
+        return cls(folder, name)
 
     def __repr__(self) -> str:
         return f"ProcessedManifest({self.folder.url(self.name)!r})"
