@@ -34,6 +34,7 @@ from cloud_servers import (
     run_env,
     s3_environment,
 )
+from gristmill.sources import Files
 
 GRISTMILL = [sys.executable, "-m", "gristmill"]
 ITEMS = 60
@@ -348,3 +349,22 @@ def test_the_readme_cloud_snippets_run(s3: Store, azure: Store, tmp_path: Path) 
     assert "this run: 0 done" in outputs[2]
     merged = azure.fs.cat_file("results/letters.jsonl").splitlines()
     assert sorted(orjson.loads(line)["words"] for line in merged) == [2 * i for i in range(100)]
+
+
+def test_fingerprints_are_the_stores_etags(s3: Store, azure: Store, s3_endpoint: str) -> None:
+    s3.put("corpus/a.txt", b"first")
+    azure.put("corpus/a.txt", b"first")
+    sources = [
+        Files(url=s3.url("corpus"), endpoint_url=s3_endpoint, storage_options={"key": "k", "secret": "s"}),
+        Files(
+            url=azure.url("corpus"),
+            storage_options={"connection_string": azure.env["AZURE_STORAGE_CONNECTION_STRING"]},
+        ),
+    ]
+    for source, store in zip(sources, [s3, azure], strict=True):
+        (before,) = source.list()
+        etag = store.fs.info(f"{store.name}/corpus/a.txt")
+        assert before.fingerprint == f"5:{etag.get('ETag') or etag.get('etag')}"
+        store.put("corpus/a.txt", b"other")  # same size, new content: a new ETag
+        (after,) = source.list()
+        assert after.fingerprint != before.fingerprint
