@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
@@ -16,10 +17,10 @@ import pytest
 
 from gristmill import BaseSample, ConfigError, Document, Pipeline, Processor
 from gristmill.executors import InlineExecutor
-from gristmill.ledger import MemoryLedger
+from gristmill.ledger import MemoryLedger, Status
 from gristmill.manifest import Item
 from gristmill.sinks import JsonlFiles
-from gristmill.sources import Files
+from gristmill.sources import Files, Range
 from gristmill.storage import redact
 from gristmill.storage.options import resolve
 
@@ -189,3 +190,45 @@ def test_each_shard_keeps_its_own_processed_manifest() -> None:
     assert whole is not None and whole.name == "processed.manifest.jsonl"
     assert part is not None and part.name == "processed.manifest.shard-2-of-3.jsonl"
     assert ProcessedManifest.for_run(JsonlFiles(folder="out"), None) is None  # local: the ledger is enough
+
+
+class SlowStore(JsonlFiles):
+    """Stands in for a distant store: each write takes 20 ms; item "3"'s write fails."""
+
+    def writes_at_once(self) -> int:
+        return 4
+
+    def write(self, item: Item, samples: Sequence[BaseSample]) -> list[str]:
+        with LOCK:
+            OPEN[0] += 1
+            OPEN[1] = max(OPEN[1], OPEN[0])
+        try:
+            time.sleep(0.02)
+            if item.id == "3":
+                raise OSError("the store refused the object")
+            return super().write(item, samples)
+        finally:
+            with LOCK:
+                OPEN[0] -= 1
+
+
+def test_a_worker_writes_several_items_at_once(tmp_path: Path) -> None:
+    OPEN[:] = [0, 0]
+    pipeline = Pipeline(Range(count=12), [], SlowStore(folder=tmp_path / "out"), name="uploads")
+    ledger = MemoryLedger()
+    result = pipeline.run(executor=InlineExecutor(), ledger=ledger)
+    assert (result.done, result.failed) == (11, 1)
+    assert OPEN[1] == 4
+    (failed,) = ledger.records(status=Status.FAILED)
+    assert (failed.id, failed.message) == ("3", "the store refused the object")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        f"{i}.jsonl" for i in range(12) if i != 3
+    )
+    assert all(r.outputs == f'["{r.id}.jsonl"]' for r in ledger.records(status=Status.DONE))
+
+
+def test_writes_at_once_on_the_pool(make_pool, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pipeline = Pipeline(Range(count=40), [], SlowStore(folder=tmp_path / "out"), name="uploads")
+    result = pipeline.run(executor=make_pool(), state=tmp_path / "state")
+    assert (result.done, result.failed) == (39, 1)
+    assert len(list((tmp_path / "out").iterdir())) == 39

@@ -41,10 +41,11 @@ class InlineExecutor:
                         if payload is not None:
                             payloads.append(payload)
                     if len(outcomes) >= INLINE_BATCH:
-                        yield *pack(outcomes), payloads
+                        yield *pack(worker.settle(outcomes)), payloads
                         outcomes, payloads = [], []
                 if stop.is_set():
                     break
+            outcomes = worker.settle(outcomes, wait=True)
         finally:
             worker.close()
         if outcomes:

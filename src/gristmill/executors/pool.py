@@ -141,8 +141,9 @@ class _Pool:
         if options.start_method == "forkserver":
             self.ctx.set_forkserver_preload(["gristmill.executors.pool"])
         self.retries = bundle.retries
-        # Enough items in a worker's hands for its downloads to overlap, whatever the batch size.
-        self.min_held = 2 * bundle.downloads
+        # Enough items in a worker's hands for its downloads and writes to overlap, whatever the batch size.
+        writes = 0 if bundle.sink is None or bundle.sink.batched else bundle.sink.writes_at_once()
+        self.min_held = 2 * (bundle.downloads + writes)
         self.bundle_bytes = pack_bundle(bundle)
         self.generations = [0] * options.workers
         self.slots: list[_Slot] = []
@@ -350,6 +351,11 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
         results.send(("setup-failed", str(exc)))
         return
     now = memoryview(state).cast("B").cast("d")  # plain float stores: cheaper than ctypes
+
+    def waiting(seq: int) -> None:  # for the watchdog: waiting on this item's write, since now
+        now[0] = seq
+        now[1] = time.monotonic()
+
     inbox: deque[Any] = deque()
     arrived = threading.Condition()
     stopping = threading.Event()
@@ -358,12 +364,15 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
     done = 0
     while True:
         with arrived:
+            idle = not inbox
+        if idle and worker.unsettled:  # nothing else to do meanwhile: wait for the writes
+            _settle_all(worker, results, waiting, now)
+        with arrived:
             while not inbox:
                 arrived.wait()
             batch = inbox.popleft()
         if batch is None:
-            worker.close()
-            results.send(("leaving",))
+            _leave(worker, results, waiting, now)
             return
         outcomes: list[Outcome] = []
         payloads: list[Any] = []
@@ -379,15 +388,29 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
                     payloads.append(payload)
             now[1] = IDLE
             if time.monotonic() - flushed > FLUSH_SECONDS:
-                _report(results, outcomes, payloads, 0)  # slow items: report as they end
+                _report(results, worker.settle(outcomes), payloads, 0)  # slow items: report as they end
                 outcomes, payloads = [], []
                 flushed = time.monotonic()
-        _report(results, outcomes, payloads, 1)
+        _report(results, worker.settle(outcomes), payloads, 1)
         done += len(batch)
         if stopping.is_set() or (recycle is not None and done >= recycle):
-            worker.close()
-            results.send(("leaving",))
+            _leave(worker, results, waiting, now)
             return
+
+
+def _settle_all(worker: Worker, results: Connection, waiting: Any, now: Any) -> None:
+    """Report every outcome still waiting for its write, once the write has ended."""
+    settled = worker.settle([], waiting, wait=True)
+    now[1] = IDLE
+    if settled:
+        _report(results, settled, [], 0)
+
+
+def _leave(worker: Worker, results: Connection, waiting: Any, now: Any) -> None:
+    """Say so to the coordinator, holding nothing: every started item is reported first."""
+    _settle_all(worker, results, waiting, now)
+    worker.close()
+    results.send(("leaving",))
 
 
 def _report(results: Connection, outcomes: list[Outcome], payloads: list[Any], batch_done: int) -> None:

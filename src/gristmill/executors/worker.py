@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import orjson
@@ -13,6 +15,7 @@ import orjson
 from gristmill._exceptions import ConfigError, SkipItem, TransientError
 from gristmill.executors.base import Bundle
 from gristmill.executors.prefetch import Prefetcher
+from gristmill.executors.uploads import Uploads
 from gristmill.ledger.base import Outcome, Status, Todo, failure
 from gristmill.manifest import Item
 from gristmill.samples import BaseSample
@@ -42,6 +45,10 @@ class Worker:
         self._batched = bundle.sink is not None and bundle.sink.batched
         self.unit_size = (bundle.processor.preferred_batch() if bundle.processor else None) or 1
         self._prefetch = Prefetcher(bundle.source.open, bundle.downloads) if bundle.downloads > 1 else None
+        writes = 0 if bundle.sink is None or self._batched else bundle.sink.writes_at_once()
+        self._uploads = Uploads(bundle.sink.write, writes) if bundle.sink is not None and writes > 1 else None
+        self._writing: dict[int, tuple[Future[list[str]], int, float]] = {}  # seq -> write, attempt, clock
+        self._unsettled: deque[Outcome] = deque()  # in order, from the first whose write is on
 
     def expect(self, tasks: Sequence[Todo]) -> None:
         """Start opening these items, which the worker will be asked for in this order."""
@@ -54,6 +61,45 @@ class Worker:
     def close(self) -> None:
         if self._prefetch is not None:
             self._prefetch.close()
+        if self._uploads is not None:
+            self._uploads.close()
+
+    @property
+    def unsettled(self) -> bool:
+        """Whether outcomes are held back, waiting for their writes."""
+        return bool(self._unsettled)
+
+    def settle(
+        self, outcomes: list[Outcome], waiting: Callable[[int], None] | None = None, *, wait: bool = False
+    ) -> list[Outcome]:
+        """The outcomes that can be reported now, in order: up to the first whose write has
+        not ended (with ``wait``, all of them); the rest are held for a later call. A failed
+        write fails its item. ``waiting(seq)`` is told which item's write is being waited
+        for (the pool's watchdog reads it)."""
+        if not self._writing and not self._unsettled:
+            return outcomes
+        self._unsettled.extend(outcomes)
+        ready: list[Outcome] = []
+        while self._unsettled:
+            outcome = self._unsettled[0]
+            pending = self._writing.get(outcome[0])
+            if pending is not None:
+                future, attempt, clock = pending
+                if not future.done():
+                    if not wait:
+                        break
+                    if waiting is not None:
+                        waiting(outcome[0])
+                del self._writing[outcome[0]]
+                try:
+                    refs = orjson.dumps(future.result()).decode()
+                except Exception as exc:
+                    outcome = self._failed(outcome[0], Status.FAILED, attempt, exc, clock)
+                else:
+                    outcome = (*outcome[:6], refs, *outcome[7:])
+            ready.append(outcome)
+            self._unsettled.popleft()
+        return ready
 
     def setup(self) -> None:
         if self._processor is None:
@@ -123,6 +169,8 @@ class Worker:
             if self._sink is not None:
                 if self._batched:
                     payload = (item, self._sink.encode(item, samples))
+                elif self._uploads is not None:  # its outcome waits for the write in settle()
+                    self._writing[seq] = (self._uploads.submit(item, samples), attempt, clock)
                 else:
                     outputs = orjson.dumps(self._sink.write(item, samples)).decode()
         except Exception as exc:

@@ -22,6 +22,8 @@ from gristmill.storage.errors import explain
 if TYPE_CHECKING:
     from gristmill.ledger.base import Ledger
 
+UPLOADS = 16  # items a worker writes at once to a store: enough to hide ~50 ms per request
+
 
 class FileSink(Sink, Storage):
     """Writes ``folder/<item id><suffix>`` whole; subclasses only say how to encode.
@@ -59,6 +61,9 @@ class FileSink(Sink, Storage):
 
     def check(self) -> None:
         self.output.check()
+
+    def writes_at_once(self) -> int:
+        return UPLOADS if self.output.remote else 1
 
     def key_for(self, item_id: str) -> str:
         """The output's path relative to ``folder``, ``/``-separated."""
