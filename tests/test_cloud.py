@@ -214,9 +214,10 @@ def test_a_fresh_state_folder_continues_from_the_processed_manifest(
     assert first.returncode == 0, first.stderr
     listed = azure.read("out/processed.manifest.jsonl").splitlines()
     assert len(listed) == 25
-    second = _gristmill(*args, "--state", "machine-b", cwd=tmp_path, env=env)
+    second = _gristmill(*args, "--state", "machine-b", "--keep-local", "copies", cwd=tmp_path, env=env)
     assert second.returncode == 0, second.stderr
     assert f"this run: {ITEMS - 25} done" in second.stdout
+    assert len(list((tmp_path / "copies").rglob("*.jsonl"))) == ITEMS - 25  # what this run wrote
     assert f"all items: {ITEMS} done" in second.stdout
     _check_outputs(azure, docs)
     assert len(azure.read("out/processed.manifest.jsonl").splitlines()) == ITEMS

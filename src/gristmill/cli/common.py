@@ -131,6 +131,12 @@ DownloadsOpt = Annotated[
         help="items each worker fetches at once (default: 16 from a store, 1 from local files)",
     ),
 ]
+KeepLocalOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keep-local", envvar="GRISTMILL_KEEP_LOCAL", help="also keep every output under this folder"
+    ),
+]
 ProcessedManifestOpt = Annotated[
     str | None,
     typer.Option(
@@ -192,6 +198,7 @@ def load(
     *,
     anonymous: bool = False,
     endpoint_url: str | None = None,
+    keep_local: Path | None = None,
 ) -> Pipeline:
     from gristmill.loader import load_pipeline
 
@@ -215,6 +222,10 @@ def load(
         pipeline.source = pipeline.source.model_copy(update={"anonymous": True})
     if endpoint_url is not None:
         _set_endpoint(pipeline, endpoint_url)
+    if keep_local is not None:
+        if not isinstance(pipeline.sink, FileSink):
+            raise ConfigError(f"--keep-local applies to file outputs, not to {pipeline.sink!r}")
+        pipeline.sink = pipeline.sink.model_copy(update={"keep_local": keep_local})
     return pipeline
 
 

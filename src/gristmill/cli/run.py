@@ -18,6 +18,7 @@ from gristmill.cli.common import (
     FailFastOpt,
     ForceRefreshOpt,
     JsonOpt,
+    KeepLocalOpt,
     MaxItemsOpt,
     MaxItemsPerWorkerOpt,
     OptionalPipeline,
@@ -72,12 +73,13 @@ def run(
     endpoint_url: EndpointUrlOpt = None,
     downloads: DownloadsOpt = None,
     processed_manifest: ProcessedManifestOpt = None,
+    keep_local: KeepLocalOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Process every item of PIPELINE that is not done yet; rerun to resume."""
     setup_logging(verbose)
     execute(
-        load(pipeline, source, output, anonymous=anonymous, endpoint_url=endpoint_url),
+        load(pipeline, source, output, anonymous=anonymous, endpoint_url=endpoint_url, keep_local=keep_local),
         state=state,
         shard=shard,
         executor=executor,

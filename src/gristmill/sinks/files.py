@@ -12,6 +12,7 @@ import orjson
 from pydantic import PrivateAttr, field_validator
 
 from gristmill._exceptions import SinkError
+from gristmill.atomic import atomic_write_bytes
 from gristmill.manifest import Item
 from gristmill.samples import BaseSample
 from gristmill.serialize import dumps, to_record
@@ -33,12 +34,14 @@ class FileSink(Sink, Storage):
     name and renamed, an object with one PUT of its final key, so no partial output is ever
     visible and an item written again replaces its output. ``merged``, when set, is a single
     file (or object) rebuilt after each run from every item's file in manifest order, so it
-    never holds an item twice.
+    never holds an item twice. ``keep_local``, when set, also keeps a copy of every output
+    under that local folder (``--keep-local``), written first.
     """
 
     folder: Path | str
     merged: Path | str | None = None
     durable: bool = True
+    keep_local: Path | None = None
 
     suffix: ClassVar[str] = ""
 
@@ -82,6 +85,13 @@ class FileSink(Sink, Storage):
     def write(self, item: Item, samples: Sequence[BaseSample]) -> list[str]:
         key = self.key_for(item.id)
         data = self.encode_samples(samples)
+        if self.keep_local is not None:
+            try:
+                atomic_write_bytes(self.keep_local.joinpath(*key.split("/")), data, durable=self.durable)
+            except OSError as exc:
+                raise SinkError(
+                    f"cannot keep a local copy in {self.keep_local}: {exc}", item_id=item.id
+                ) from exc
         try:
             self.output.write(key, data)
         except Exception as exc:
