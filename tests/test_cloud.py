@@ -369,3 +369,17 @@ def test_fingerprints_are_the_stores_etags(s3: Store, azure: Store, s3_endpoint:
         store.put("corpus/a.txt", b"other")  # same size, new content: a new ETag
         (after,) = source.list()
         assert after.fingerprint != before.fingerprint
+
+
+def test_anonymous_reads_without_credentials(s3: Store, tmp_path: Path) -> None:
+    """A public bucket's objects, read with --anonymous: no credentials are sent."""
+    for path in _corpus(s3, 4):
+        s3.fs.chmod(f"{s3.name}/corpus/{path}", "public-read")
+    (tmp_path / "cloud.py").write_text(PIPELINE)
+    env = run_env({**s3.env, "MERGED": str(tmp_path / "all.jsonl")})
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    args = ["run", "cloud.py", "--source", s3.url("corpus"), "--output", str(tmp_path / "o"), "--no-progress"]
+    assert _gristmill(*args, cwd=tmp_path, env=env).returncode == 2  # no credentials
+    ran = _gristmill(*args, "--anonymous", cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert "this run: 4 done" in ran.stdout
