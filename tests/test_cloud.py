@@ -109,10 +109,12 @@ class Store:
         self.fs.pipe_file(f"{self.name}/{path}", data)
 
     def keys(self, prefix: str) -> list[str]:
+        self.fs.invalidate_cache()  # others wrote since: list afresh
         root = f"{self.name}/{prefix}/"
         return sorted(path[len(root) :] for path in self.fs.find(root.rstrip("/")))
 
     def read(self, path: str) -> bytes:
+        self.fs.invalidate_cache()
         return bytes(self.fs.cat_file(f"{self.name}/{path}"))
 
 
@@ -383,3 +385,26 @@ def test_anonymous_reads_without_credentials(s3: Store, tmp_path: Path) -> None:
     ran = _gristmill(*args, "--anonymous", cwd=tmp_path, env=env)
     assert ran.returncode == 0, ran.stderr
     assert "this run: 4 done" in ran.stdout
+
+
+def test_the_corpus_manifest_beside_the_corpus(s3: Store, tmp_path: Path) -> None:
+    docs = _corpus(s3, 8)
+    (tmp_path / "cloud.py").write_text(PIPELINE)
+    env = run_env({**s3.env, "MERGED": str(tmp_path / "all.jsonl")})
+    source = ["--source", s3.url("corpus")]
+    skipped = _gristmill("manifest", "generate", "cloud.py", *source, "--skip-upload", cwd=tmp_path, env=env)
+    assert skipped.returncode == 0, skipped.stderr
+    assert (tmp_path / ".gristmill" / "cloud" / "corpus.manifest.txt").read_text().split() == sorted(docs)
+    assert "corpus.manifest.txt" not in s3.keys("corpus")
+    made = _gristmill("manifest", "generate", "cloud.py", *source, "--force-refresh", cwd=tmp_path, env=env)
+    assert made.returncode == 0, made.stderr
+    assert f"written to {s3.url('corpus/corpus.manifest.txt')}" in made.stdout
+    assert s3.read("corpus/corpus.manifest.txt").decode().split() == sorted(docs)
+    again = _gristmill("manifest", "generate", "cloud.py", *source, "--force-refresh", cwd=tmp_path, env=env)
+    assert "(0 added, 0 changed, 0 removed)" in again.stdout  # the manifest itself is no item
+    # Another machine lists nothing: it reads the manifest, and processes what it names.
+    s3.put("corpus/not-in-manifest.txt", b"late")
+    run = [*source, "--manifest", s3.url("corpus/corpus.manifest.txt"), "--state", "other", "--no-progress"]
+    ran = _gristmill("run", "cloud.py", *run, "--output", str(tmp_path / "out"), cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert f"all items: {len(docs)} done" in ran.stdout

@@ -131,6 +131,14 @@ DownloadsOpt = Annotated[
         help="items each worker fetches at once (default: 16 from a store, 1 from local files)",
     ),
 ]
+ManifestOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--manifest",
+        envvar="GRISTMILL_MANIFEST",
+        help="list the items from this file (one path per line, as manifest generate writes) instead",
+    ),
+]
 KeepLocalOpt = Annotated[
     Path | None,
     typer.Option(
@@ -199,6 +207,7 @@ def load(
     anonymous: bool = False,
     endpoint_url: str | None = None,
     keep_local: Path | None = None,
+    manifest: str | None = None,
 ) -> Pipeline:
     from gristmill.loader import load_pipeline
 
@@ -216,6 +225,10 @@ def load(
             pipeline.sink = JsonFiles(folder=folder)
         else:
             raise ConfigError(f"--output does not apply: this pipeline writes to {pipeline.sink!r}")
+    if manifest is not None:
+        if not isinstance(pipeline.source, Files):
+            raise ConfigError(f"--manifest applies to files, not to {pipeline.source!r}")
+        pipeline.source = pipeline.source.model_copy(update={"manifest": manifest})
     if anonymous:
         if not isinstance(pipeline.source, Files):
             raise ConfigError(f"--anonymous applies to files in a store, not to {pipeline.source!r}")

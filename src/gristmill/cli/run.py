@@ -19,6 +19,7 @@ from gristmill.cli.common import (
     ForceRefreshOpt,
     JsonOpt,
     KeepLocalOpt,
+    ManifestOpt,
     MaxItemsOpt,
     MaxItemsPerWorkerOpt,
     OptionalPipeline,
@@ -46,6 +47,7 @@ from gristmill.cli.common import (
 )
 from gristmill.ledger.base import Counts, Status
 from gristmill.ledger.sqlite import SqliteLedger
+from gristmill.sources.files import Files
 from gristmill.telemetry import describe_counts
 
 
@@ -74,12 +76,22 @@ def run(
     downloads: DownloadsOpt = None,
     processed_manifest: ProcessedManifestOpt = None,
     keep_local: KeepLocalOpt = None,
+    manifest: ManifestOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Process every item of PIPELINE that is not done yet; rerun to resume."""
     setup_logging(verbose)
+    loaded = load(
+        pipeline,
+        source,
+        output,
+        anonymous=anonymous,
+        endpoint_url=endpoint_url,
+        keep_local=keep_local,
+        manifest=manifest,
+    )
     execute(
-        load(pipeline, source, output, anonymous=anonymous, endpoint_url=endpoint_url, keep_local=keep_local),
+        loaded,
         state=state,
         shard=shard,
         executor=executor,
@@ -192,14 +204,26 @@ def manifest_generate(
     shard: ShardOpt = None,
     anonymous: AnonymousOpt = False,
     endpoint_url: EndpointUrlOpt = None,
+    manifest: ManifestOpt = None,
+    skip_upload: Annotated[
+        bool, typer.Option("--skip-upload", help="keep corpus.manifest.txt in the state folder only")
+    ] = False,
 ) -> None:
-    """List the source once and store the manifest (kept until --force-refresh)."""
+    """List the source once and store the manifest (kept until --force-refresh).
+
+    The listing is also written as corpus.manifest.txt (one item path per line) in the
+    state folder and, for a source in a store, at its top, unless --skip-upload.
+    """
     part = parse_shard(shard)
-    loaded = load(pipeline, source, None, anonymous=anonymous, endpoint_url=endpoint_url)
+    loaded = load(pipeline, source, None, anonymous=anonymous, endpoint_url=endpoint_url, manifest=manifest)
     ledger = loaded.open_ledger(state, part)
     existed = ledger.manifest_info() is not None
     changes = loaded.plan(ledger, refresh=force_refresh, shard=part)
     info = ledger.manifest_info()
+    written: tuple[str, ...] = ()
+    if isinstance(loaded.source, Files) and not (existed and not force_refresh):
+        ids = (todo[1] for todo in ledger.todo(reprocess=True))
+        written = loaded.source.write_manifest(ids, loaded.state_folder(state, part), upload=not skip_upload)
     ledger.close()
     assert info is not None
     if existed and not force_refresh:
@@ -209,6 +233,8 @@ def manifest_generate(
         f"manifest: {info.items} items, {info.total_size:,} bytes "
         f"({changes.added} added, {changes.changed} changed, {changes.removed} removed)"
     )
+    for place in written:
+        typer.echo(f"written to {place}")
 
 
 @manifest_app.command("report")

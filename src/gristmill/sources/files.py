@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import PrivateAttr, field_validator
@@ -15,9 +16,10 @@ from gristmill._exceptions import ConfigError, SourceError
 from gristmill.manifest import Item
 from gristmill.samples import Document
 from gristmill.sources.base import Source
-from gristmill.storage import Storage, is_remote, redact
+from gristmill.storage import Folder, Storage, is_remote, redact
 from gristmill.storage.errors import MISSING, explain, kind
 
+CORPUS_MANIFEST = "corpus.manifest.txt"
 DOWNLOADS = 16  # items a worker fetches at once from a store (see Prefetcher for the memory bound)
 
 
@@ -32,11 +34,17 @@ class Files(Source, Storage):
     with ``/`` separators; its fingerprint is its size with its version, ETag or modification
     time. Patterns are shell-style and match the whole relative path; ``*`` also crosses ``/``,
     and a leading ``**/`` matches at any depth, the top included.
+
+    ``manifest``, when set, is a file (local or in a store) of item paths relative to
+    ``url``, one per line, listed instead of the store: its items have no size nor
+    fingerprint. A ``corpus.manifest.txt`` at the top of ``url`` (see `write_manifest`) is
+    never an item.
     """
 
     url: str
     pattern: str = "*"
     exclude: tuple[str, ...] = ()
+    manifest: str | None = None
 
     _fs: Any = PrivateAttr(default=None)
     _root: str = PrivateAttr(default="")
@@ -50,7 +58,8 @@ class Files(Source, Storage):
 
     def describe(self) -> str:
         # The resolved URL: a SAS URL's token changes, its container and prefix do not.
-        return f"Files({redact(self.resolve(self.url).url)!r}, pattern={self.pattern!r})"
+        described = f"Files({redact(self.resolve(self.url).url)!r}, pattern={self.pattern!r}"
+        return described + (f", manifest={redact(self.manifest)!r})" if self.manifest else ")")
 
     def downloads(self) -> int:
         return DOWNLOADS if is_remote(self.url) else 0
@@ -84,8 +93,12 @@ class Files(Source, Storage):
         return match(self.pattern) and not any(match(p) for p in self.exclude)
 
     def list(self) -> Iterator[Item]:
+        if self.manifest is not None:
+            yield from self._listed_in_manifest()
+            return
         fs, root = self._filesystem()
         try:
+            fs.invalidate_cache(root)  # a listing is always made afresh, never from fsspec's cache
             found = fs.find(root, detail=True)
         except Exception as exc:
             raise SourceError(explain(exc, self.url, "list the source")) from exc
@@ -95,8 +108,37 @@ class Files(Source, Storage):
             if info.get("type") == "directory":
                 continue
             rel = path[prefix:] if root else path.lstrip("/")
-            if self._matches(rel):
+            if rel != CORPUS_MANIFEST and self._matches(rel):
                 yield Item(rel, info.get("size"), _fingerprint(info))
+
+    def _listed_in_manifest(self) -> Iterator[Item]:
+        assert self.manifest is not None
+        parent, _, name = self.manifest.rstrip("/").rpartition("/")
+        try:
+            text = Folder(parent or ".", self).read(name).decode("utf-8")
+        except Exception as exc:
+            raise SourceError(explain(exc, self.manifest, "read the manifest")) from exc
+        seen = set()
+        for line in text.splitlines():
+            rel = line.strip().lstrip("/")
+            if rel and rel not in seen and self._matches(rel):
+                seen.add(rel)
+                yield Item(rel)
+
+    def write_manifest(self, ids: Iterable[str], folder: Path, *, upload: bool = True) -> tuple[str, ...]:
+        """Write the listing (one item path per line) as ``corpus.manifest.txt`` in ``folder``
+        and, for a source in a store unless not ``upload``, at the top of ``url`` too, where
+        other machines find it; returns where it went."""
+        data = "".join(f"{item_id}\n" for item_id in ids).encode("utf-8")
+        places = [Folder(folder, self)]
+        if upload and is_remote(self.url):
+            places.append(Folder(self.url, self))
+        for place in places:
+            try:
+                place.write(CORPUS_MANIFEST, data)
+            except Exception as exc:
+                raise SourceError(explain(exc, place.url(CORPUS_MANIFEST), "write the manifest")) from exc
+        return tuple(place.url(CORPUS_MANIFEST) for place in places)
 
     def uri(self, item: Item) -> str:
         fs, root = self._filesystem()
