@@ -57,6 +57,8 @@ class Upper(Processor):
 
     def process(self, doc: Document) -> Shout:
         time.sleep(self.delay)
+        if "local_path" in doc.metadata:  # --download-dir: the file is there while it is processed
+            assert open(doc.metadata["local_path"], "rb").read() == doc.content
         return Shout(id=doc.id, text=doc.content.decode().upper())
 
 
@@ -408,3 +410,26 @@ def test_the_corpus_manifest_beside_the_corpus(s3: Store, tmp_path: Path) -> Non
     ran = _gristmill("run", "cloud.py", *run, "--output", str(tmp_path / "out"), cwd=tmp_path, env=env)
     assert ran.returncode == 0, ran.stderr
     assert f"all items: {len(docs)} done" in ran.stdout
+
+
+def test_a_download_folder(s3: Store, tmp_path: Path) -> None:
+    docs = _corpus(s3, 6)
+    (tmp_path / "cloud.py").write_text(PIPELINE)
+    env = run_env({**s3.env, "MERGED": str(tmp_path / "all.jsonl")})
+    args = ["run", "cloud.py", "--source", s3.url("corpus"), "--download-dir", "dl", "--no-progress"]
+
+    def run(state: str, *extra: str) -> dict[str, str]:
+        ran = _gristmill(*args, "--state", state, "--output", state, *extra, cwd=tmp_path, env=env)
+        assert ran.returncode == 0, ran.stderr
+        return {p: orjson.loads((tmp_path / state / f"{p}.jsonl").read_bytes())["text"] for p in docs}
+
+    run("first")
+    assert not any(p.is_file() for p in (tmp_path / "dl").rglob("*"))  # removed once done
+    run("second", "--preserve-downloads")
+    assert sorted(
+        p.relative_to(tmp_path / "dl").as_posix() for p in (tmp_path / "dl").rglob("*.txt")
+    ) == sorted(docs)
+    kept = tmp_path / "dl" / "part0" / "doc000.txt"
+    kept.write_bytes(b"DOCUMENT X\n")  # same size: taken as already downloaded
+    assert run("third", "--preserve-downloads")["part0/doc000.txt"] == "DOCUMENT X\n"
+    assert run("fourth", "--re-download")["part0/doc000.txt"] == "DOCUMENT 0\n"

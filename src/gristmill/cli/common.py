@@ -139,6 +139,20 @@ ManifestOpt = Annotated[
         help="list the items from this file (one path per line, as manifest generate writes) instead",
     ),
 ]
+DownloadDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--download-dir",
+        envvar="GRISTMILL_DOWNLOAD_DIR",
+        help="save each object from a store here before processing it (default: in memory only)",
+    ),
+]
+ReDownloadOpt = Annotated[
+    bool, typer.Option("--re-download", help="fetch objects again even if already in --download-dir")
+]
+PreserveDownloadsOpt = Annotated[
+    bool, typer.Option("--preserve-downloads", help="keep downloads once their items are finished")
+]
 KeepLocalOpt = Annotated[
     Path | None,
     typer.Option(
@@ -204,11 +218,15 @@ def load(
     source: str | None,
     output: str | None,
     *,
-    anonymous: bool = False,
     endpoint_url: str | None = None,
     keep_local: Path | None = None,
-    manifest: str | None = None,
+    **files: Any,
 ) -> Pipeline:
+    """The pipeline ``spec`` names, with the command line's changes.
+
+    ``files`` are settings of a `Files` source given on the command line (``anonymous``,
+    ``manifest``, ``download_dir``…); those left at None or False leave the source as it is.
+    """
     from gristmill.loader import load_pipeline
 
     pipeline = load_pipeline(spec)
@@ -225,14 +243,12 @@ def load(
             pipeline.sink = JsonFiles(folder=folder)
         else:
             raise ConfigError(f"--output does not apply: this pipeline writes to {pipeline.sink!r}")
-    if manifest is not None:
+    given = {name: value for name, value in files.items() if value not in (None, False)}
+    if given:
         if not isinstance(pipeline.source, Files):
-            raise ConfigError(f"--manifest applies to files, not to {pipeline.source!r}")
-        pipeline.source = pipeline.source.model_copy(update={"manifest": manifest})
-    if anonymous:
-        if not isinstance(pipeline.source, Files):
-            raise ConfigError(f"--anonymous applies to files in a store, not to {pipeline.source!r}")
-        pipeline.source = pipeline.source.model_copy(update={"anonymous": True})
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ConfigError(f"{flags} apply to files, not to {pipeline.source!r}")
+        pipeline.source = pipeline.source.model_copy(update=given)
     if endpoint_url is not None:
         _set_endpoint(pipeline, endpoint_url)
     if keep_local is not None:

@@ -12,6 +12,7 @@ from gristmill._exceptions import ConfigError
 from gristmill.cli.common import (
     AnonymousOpt,
     BatchSizeOpt,
+    DownloadDirOpt,
     DownloadsOpt,
     EndpointUrlOpt,
     ExecutorOpt,
@@ -25,8 +26,10 @@ from gristmill.cli.common import (
     OptionalPipeline,
     OutputOpt,
     PipelineArg,
+    PreserveDownloadsOpt,
     ProcessedManifestOpt,
     ProgressOpt,
+    ReDownloadOpt,
     ReprocessOpt,
     RetriesOpt,
     ShardOpt,
@@ -77,6 +80,9 @@ def run(
     processed_manifest: ProcessedManifestOpt = None,
     keep_local: KeepLocalOpt = None,
     manifest: ManifestOpt = None,
+    download_dir: DownloadDirOpt = None,
+    re_download: ReDownloadOpt = False,
+    preserve_downloads: PreserveDownloadsOpt = False,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Process every item of PIPELINE that is not done yet; rerun to resume."""
@@ -85,10 +91,13 @@ def run(
         pipeline,
         source,
         output,
-        anonymous=anonymous,
         endpoint_url=endpoint_url,
         keep_local=keep_local,
+        anonymous=anonymous,
         manifest=manifest,
+        download_dir=download_dir,
+        re_download=re_download,
+        preserve_downloads=preserve_downloads,
     )
     execute(
         loaded,

@@ -136,6 +136,7 @@ class Worker:
         results = []
         for task, item, samples in zip(tasks, items, outputs, strict=True):
             results.append(self._finish(task[0], item, samples, 1, started, time.perf_counter() - share))
+            self._source.release(item)
         return results
 
     def run(self, todo: Todo) -> Result:
@@ -144,6 +145,12 @@ class Worker:
         started = time.time()
         clock = time.perf_counter()
         attempt = todo[4]  # attempts already spent in this run (a worker died on it)
+        try:
+            return self._attempts(seq, item, attempt, started, clock)
+        finally:
+            self._source.release(item)
+
+    def _attempts(self, seq: int, item: Item, attempt: int, started: float, clock: float) -> Result:
         while True:
             attempt += 1
             try:

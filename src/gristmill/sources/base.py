@@ -31,6 +31,9 @@ class Source(BaseModel):
         ``open`` waits on a network; 0 (open in the worker loop) where it is cheap."""
         return 0
 
+    def release(self, item: Item) -> None:
+        """Runs in the worker once ``item`` is finished: drop what ``open`` kept for it."""
+
     def list(self) -> Iterator[Item]:
         raise NotImplementedError
 

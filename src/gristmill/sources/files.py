@@ -16,6 +16,7 @@ from gristmill._exceptions import ConfigError, SourceError
 from gristmill.manifest import Item
 from gristmill.samples import Document
 from gristmill.sources.base import Source
+from gristmill.sources.downloads import fetch_to, local_path
 from gristmill.storage import Folder, Storage, is_remote, redact
 from gristmill.storage.errors import MISSING, explain, kind
 
@@ -39,12 +40,20 @@ class Files(Source, Storage):
     ``url``, one per line, listed instead of the store: its items have no size nor
     fingerprint. A ``corpus.manifest.txt`` at the top of ``url`` (see `write_manifest`) is
     never an item.
+
+    ``download_dir``, when set, saves each object from a store under that folder before it
+    is processed (``metadata["local_path"]`` says where, for tools that want a file); a
+    file already there with the listed size is used as it is unless ``re_download``, and
+    it is removed once its item is finished unless ``preserve_downloads``.
     """
 
     url: str
     pattern: str = "*"
     exclude: tuple[str, ...] = ()
     manifest: str | None = None
+    download_dir: Path | None = None
+    re_download: bool = False
+    preserve_downloads: bool = False
 
     _fs: Any = PrivateAttr(default=None)
     _root: str = PrivateAttr(default="")
@@ -145,10 +154,22 @@ class Files(Source, Storage):
         path = f"{root}/{item.id}"
         return str(fs.unstrip_protocol(path))
 
+    def _downloads(self) -> Path | None:
+        return self.download_dir if self.download_dir is not None and is_remote(self.url) else None
+
     def open(self, item: Item) -> Document:
         fs, root = self._filesystem()
+        metadata: dict[str, Any] = {"filename": item.id.rsplit("/", 1)[-1]}
+        folder = self._downloads()
         try:
-            content = fs.cat_file(f"{root}/{item.id}")
+            if folder is None:
+                content = fs.cat_file(f"{root}/{item.id}")
+            else:
+                saved = local_path(folder, item.id)
+                content = fetch_to(fs, f"{root}/{item.id}", saved, item.size, again=self.re_download)
+                metadata["local_path"] = str(saved)
+        except SourceError:
+            raise
         except Exception as exc:
             if kind(exc) == MISSING:
                 raise SourceError(
@@ -157,12 +178,14 @@ class Files(Source, Storage):
                     item_id=item.id,
                 ) from exc
             raise SourceError(explain(exc, self.uri(item), "read"), item_id=item.id) from exc
-        return Document(
-            id=item.id,
-            source_uri=self.uri(item),
-            content=content,
-            metadata={"filename": item.id.rsplit("/", 1)[-1], "size": len(content)},
-        )
+        metadata["size"] = len(content)
+        return Document(id=item.id, source_uri=self.uri(item), content=content, metadata=metadata)
+
+    def release(self, item: Item) -> None:
+        folder = self._downloads()
+        if folder is not None and not self.preserve_downloads:
+            with contextlib.suppress(OSError, SourceError):
+                local_path(folder, item.id).unlink(missing_ok=True)
 
 
 def _probe(fs: Any, root: str) -> None:
