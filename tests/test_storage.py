@@ -232,3 +232,13 @@ def test_writes_at_once_on_the_pool(make_pool, tmp_path: Path) -> None:  # type:
     result = pipeline.run(executor=make_pool(), state=tmp_path / "state")
     assert (result.done, result.failed) == (39, 1)
     assert len(list((tmp_path / "out").iterdir())) == 39
+
+
+def test_a_changed_copy_opens_its_store_afresh(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.txt").write_text(name)
+    source = Files(url=str(tmp_path / "a"))
+    assert [item.id for item in source.list()] == ["a.txt"]
+    moved = source.model_copy(update={"url": str(tmp_path / "b")})
+    assert [item.id for item in moved.list()] == ["b.txt"]

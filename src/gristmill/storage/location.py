@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from gristmill._exceptions import ConfigError
 from gristmill.storage.options import EXTRAS, resolve
 from gristmill.storage.urls import MASK, protocol, redact
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 # Storage option names whose values are secrets: masked in every repr.
 SECRET_OPTIONS = ("key", "secret", "token", "password", "connection_string", "sas", "credential")
@@ -50,6 +53,14 @@ class Storage(BaseModel):
     def resolve(self, url: str) -> Any:
         """``url`` as fsspec opens it (an Azure SAS URL becomes ``az://``), with its options."""
         return resolve(url, self.storage_options, anonymous=self.anonymous, endpoint_url=self.endpoint_url)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy that opens its store afresh: a new URL or credential never reuses the old
+        connection."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name, private in self.__private_attributes__.items():
+            setattr(copy, name, private.get_default())
+        return copy
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():
