@@ -112,13 +112,18 @@ class ProcessedManifest:
         return time.monotonic() - self.saved >= self.every
 
     def save(self, ledger: Ledger) -> None:
-        """Rewrite it whole from the ledger: one PUT, so a reader never sees half of it."""
+        """Rewrite it whole from the ledger: one PUT, so a reader never sees half of it.
+
+        A save never takes more than a tenth of the run: a long one spaces the next ones out.
+        """
+        began = time.monotonic()
         data = b"".join(_lines(ledger))
         try:
             self.folder.write(self.name, data)
         except Exception as exc:  # the run goes on; the next save may succeed
             log.warning("%s", explain(exc, self.folder.url(self.name), "save the processed manifest"))
         self.saved = time.monotonic()
+        self.every = max(self.every, 10 * (self.saved - began))
 
 
 DONE = int(Status.DONE)
