@@ -50,9 +50,11 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, timeo
 
 
 @contextlib.contextmanager
-def _serving(command: list[str], port: int, what: str) -> Iterator[None]:
+def _serving(command: list[str], port: int, what: str, env: dict[str, str] | None = None) -> Iterator[None]:
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
         try:
             try:
                 _wait_for_port(port, process, what)
@@ -82,10 +84,14 @@ def missing_emulator(name: str) -> str | None:
 
 
 @contextlib.contextmanager
-def moto_s3() -> Iterator[str]:
-    """A moto S3 server on loopback; yields its endpoint URL."""
+def moto_s3(*, check_credentials: bool = False) -> Iterator[str]:
+    """A moto S3 server on loopback; yields its endpoint URL.
+
+    With ``check_credentials``, it refuses every request not signed by one of its own IAM
+    users, as S3 refuses an unknown key (moto accepts any key otherwise)."""
     port = free_port()
-    with _serving([str(MOTO), "-H", "127.0.0.1", "-p", str(port)], port, "moto_server"):
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"} if check_credentials else None
+    with _serving([str(MOTO), "-H", "127.0.0.1", "-p", str(port)], port, "moto_server", env):
         yield f"http://127.0.0.1:{port}"
 
 

@@ -276,6 +276,21 @@ def test_s3_problems_stop_the_run_before_any_work(
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.jsonl"))
 
 
+def test_rejected_s3_credentials_stop_the_run_before_any_work(tmp_path: Path) -> None:
+    _need("s3")
+    (tmp_path / "cloud.py").write_text(PIPELINE)
+    with moto_s3(check_credentials=True) as endpoint:
+        env = run_env({**s3_environment(tmp_path), "AWS_ENDPOINT_URL": endpoint, "MERGED": "all.jsonl"})
+        env["AWS_SECRET_ACCESS_KEY"] = "not-the-secret-key"
+        ran = _gristmill(
+            "run", "cloud.py", "--source", "s3://corpus/letters", "--output", "out", cwd=tmp_path, env=env
+        )
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert "the credentials are missing or were refused" in ran.stderr
+    assert "not-the-secret-key" not in ran.stderr
+    assert not list((tmp_path / "out").rglob("*.jsonl"))
+
+
 def _sas(container: str, key: str = AZURE_KEY) -> str:
     from datetime import datetime, timedelta, timezone
 
