@@ -15,7 +15,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(MAKE) $(AZURITE)
 	touch $@ $(VENV)/.installed
+
+# Azurite, the Azure Blob emulator tests/test_cloud.py starts on loopback, from npm into .node/.
+# Without npm the Azure tests are skipped, saying why.
+AZURITE := .node/node_modules/.bin/azurite-blob
+$(AZURITE):
+	@if command -v npm >/dev/null; then \
+		npm install --prefix .node --no-audit --no-fund --loglevel=error azurite@3; \
+	else echo "npm not found: the Azure Blob tests will be skipped"; fi
 
 ## make demo: install gristmill, build the sample corpus, process it, show what failed
 demo: $(VENV)/.installed
@@ -37,4 +46,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/dispatch.py
 
 clean:
-	rm -rf .gristmill demo-output examples-output examples/demo/corpus
+	rm -rf .gristmill .node demo-output examples-output examples/demo/corpus

@@ -88,3 +88,26 @@ def test_bulk_benchmark_quick(tmp_path: Path) -> None:
     assert all(rate > 0 for row in report["methods"] for rate in row["docs_per_s"])
     assert report["ratio_median"] > 0
     assert "gristmill ÷ helpers.bulk" in result.stdout
+
+
+def test_cloud_benchmark_quick(tmp_path: Path) -> None:
+    from cloud_servers import missing_emulator
+
+    problem = missing_emulator("s3")
+    if problem is not None:
+        import pytest
+
+        pytest.skip(problem)
+    out = tmp_path / "cloud.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cloud.py"), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["objects"] == 40
+    assert report["one_download_per_worker_s"] > 0 and report["default_s"] > 0
+    assert "speedup" in result.stdout

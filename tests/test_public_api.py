@@ -16,6 +16,7 @@ MODULES = [
     "gristmill.ledger",
     "gristmill.sql",
     "gristmill.testing",
+    "gristmill.storage",
 ]
 
 

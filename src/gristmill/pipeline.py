@@ -38,6 +38,7 @@ from gristmill.ledger.base import (
 )
 from gristmill.ledger.sqlite import SqliteLedger
 from gristmill.manifest import Item, PlanChanges, Shard
+from gristmill.processed import ProcessedManifest
 from gristmill.processors import Compose, Processor
 from gristmill.sinks.base import Sink
 from gristmill.sources.base import Source
@@ -77,6 +78,8 @@ class RunOptions(BaseModel):
     start_method: str | None = None
     max_items_per_worker: int | None = Field(default=None, ge=1)
     shard: Shard | None = None  # (I, N), I from 1: this run's part of the manifest
+    downloads: int | None = Field(default=None, ge=1)  # items a worker opens at once (default: the source's)
+    processed_manifest: str | None = None  # its URL (default: beside outputs in a store)
     ray_address: str | None = None  # the Ray cluster for executor="ray"
     threads: int = Field(default=1, ge=1)  # items at once in each Ray worker
 
@@ -230,17 +233,27 @@ class Pipeline:
 
     def _run(self, ledger: Ledger, executor: Executor, opts: RunOptions) -> RunResult:
         start = time.monotonic()
-        bundle = Bundle(self.source, self.processor, self.sink, opts.retries, opts.backoff)
+        downloads = opts.downloads if opts.downloads is not None else self.source.downloads()
+        bundle = Bundle(self.source, self.processor, self.sink, opts.retries, opts.backoff, downloads)
         progress = make_progress(None, opts.progress)
         listed: list[int] = []
         changes = PlanChanges()
         todo: Iterator[Todo]
         shared = getattr(ledger, "shared", False)  # coordinators claim items: the listing is planned whole
-        if ledger.counts().total == 0 and opts.max_items is None and not shared:
+        processed = ProcessedManifest.for_run(self.sink, opts.processed_manifest, opts.shard)
+        fresh = ledger.counts().total == 0
+        if processed is not None and fresh and (done := processed.load()):
+            # Another machine (or a lost state folder) got this far: continue from there.
+            changes = self.plan(ledger, shard=opts.shard)
+            marked = processed.apply(ledger, done)
+            log.info("%s: %d items already done", processed, marked)
+            fresh = False
+        if fresh and opts.max_items is None and not shared:
             self.source.check()
             todo = self._list_and_process(ledger, progress, listed, opts.shard)
         else:
-            changes = self.plan(ledger, refresh=opts.refresh, shard=opts.shard)
+            replanned = self.plan(ledger, refresh=opts.refresh, shard=opts.shard)
+            changes = replanned if any(replanned) else changes
             todo = ledger.todo(reprocess=opts.reprocess)
             before = ledger.counts()
             planned = before.total if opts.reprocess else before.pending + before.failed
@@ -249,7 +262,7 @@ class Pipeline:
                 planned = min(planned, opts.max_items)
             progress.set_total(planned)
         stop = threading.Event()
-        recorder = _Recorder(ledger, self.sink, progress)
+        recorder = _Recorder(ledger, self.sink, progress, processed)
         with _signals_stop(stop) as signalled:
             try:
                 while True:
@@ -307,8 +320,11 @@ class Pipeline:
 class _Recorder:
     """Writes outcomes (and a batched sink's payloads) in batches: checkpointing stays cheap."""
 
-    def __init__(self, ledger: Ledger, sink: Sink | None, progress: Any) -> None:
+    def __init__(
+        self, ledger: Ledger, sink: Sink | None, progress: Any, processed: ProcessedManifest | None = None
+    ) -> None:
         self.ledger = ledger
+        self.processed = processed
         self.sink = sink if sink is not None and sink.batched else None
         self.progress = progress
         self.outcomes: list[Outcome] = []
@@ -358,6 +374,8 @@ class _Recorder:
         self.ledger.record(self.outcomes, self.runs)
         self.outcomes, self.runs, self.pending = [], [], 0
         self.flushed = time.monotonic()
+        if self.processed is not None and self.processed.due():
+            self.processed.save(self.ledger)
 
     def _commit(self, payloads: list[Any], outcomes: list[Outcome]) -> list[Outcome]:
         """Write the payloads (outputs first: an item is done only once they are in); the
@@ -399,6 +417,8 @@ class _Recorder:
 
     def close(self) -> None:
         self.flush()
+        if self.processed is not None:
+            self.processed.save(self.ledger)
         self.progress.close()
 
 

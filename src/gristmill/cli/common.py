@@ -18,7 +18,8 @@ from gristmill.manifest import Shard
 from gristmill.pipeline import Pipeline, RunResult, is_database_url
 from gristmill.sinks.files import FileSink, JsonFiles
 from gristmill.sources.files import Files
-from gristmill.sql.database import redact
+from gristmill.storage.options import GCS, S3
+from gristmill.storage.urls import is_remote, protocol, redact
 from gristmill.telemetry import describe_counts
 
 app = typer.Typer(
@@ -139,6 +140,63 @@ ThreadsOpt = Annotated[
     ),
 ]
 VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="more detail")]
+AnonymousOpt = Annotated[
+    bool, typer.Option("--anonymous", help="read the source without credentials (a public bucket)")
+]
+EndpointUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        envvar="GRISTMILL_ENDPOINT_URL",
+        help="address of an S3-compatible store (MinIO, Ceph…) for s3:// URLs",
+    ),
+]
+DownloadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--downloads",
+        min=1,
+        envvar="GRISTMILL_DOWNLOADS",
+        help="items each worker fetches at once (default: 16 from a store, 1 from local files)",
+    ),
+]
+ManifestOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--manifest",
+        envvar="GRISTMILL_MANIFEST",
+        help="list the items from this file (one path per line, as manifest generate writes) instead",
+    ),
+]
+DownloadDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--download-dir",
+        envvar="GRISTMILL_DOWNLOAD_DIR",
+        help="save each object from a store here before processing it (default: in memory only)",
+    ),
+]
+ReDownloadOpt = Annotated[
+    bool, typer.Option("--re-download", help="fetch objects again even if already in --download-dir")
+]
+PreserveDownloadsOpt = Annotated[
+    bool, typer.Option("--preserve-downloads", help="keep downloads once their items are finished")
+]
+KeepLocalOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keep-local", envvar="GRISTMILL_KEEP_LOCAL", help="also keep every output under this folder"
+    ),
+]
+ProcessedManifestOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--processed-manifest",
+        envvar="GRISTMILL_PROCESSED_MANIFEST",
+        help="URL of the list of done items kept for other machines "
+        "(default: processed.manifest.jsonl beside outputs in a store)",
+    ),
+]
 
 
 def handle_errors(func: F) -> F:
@@ -164,20 +222,40 @@ def handle_errors(func: F) -> F:
 
 
 def fail(message: str, code: int) -> None:
-    typer.echo(f"gristmill: error: {message}", err=True)
+    typer.echo(f"gristmill: error: {redact(message)}", err=True)
     raise typer.Exit(code)
 
 
 def setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    handler.setFormatter(_Redacting("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
 
 
-def load(spec: str, source: str | None, output: str | None) -> Pipeline:
+class _Redacting(logging.Formatter):
+    """Log lines (tracebacks included) with keys, signatures and passwords masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def load(
+    spec: str,
+    source: str | None,
+    output: str | None,
+    *,
+    endpoint_url: str | None = None,
+    keep_local: Path | None = None,
+    **files: Any,
+) -> Pipeline:
+    """The pipeline ``spec`` names, with the command line's changes.
+
+    ``files`` are settings of a `Files` source given on the command line (``anonymous``,
+    ``manifest``, ``download_dir``…); those left at None or False leave the source as it is.
+    """
     from gristmill.loader import load_pipeline
 
     pipeline = load_pipeline(spec)
@@ -187,12 +265,25 @@ def load(spec: str, source: str | None, output: str | None) -> Pipeline:
         else:
             pipeline.source = Files(url=source)
     if output is not None:
+        folder: str | Path = output if is_remote(output) else Path(output)
         if isinstance(pipeline.sink, FileSink):
-            pipeline.sink = pipeline.sink.model_copy(update={"folder": Path(output)})
+            pipeline.sink = pipeline.sink.model_copy(update={"folder": folder})
         elif pipeline.sink is None:
-            pipeline.sink = JsonFiles(folder=Path(output))
+            pipeline.sink = JsonFiles(folder=folder)
         else:
             raise ConfigError(f"--output does not apply: this pipeline writes to {pipeline.sink!r}")
+    given = {name: value for name, value in files.items() if value not in (None, False)}
+    if given:
+        if not isinstance(pipeline.source, Files):
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ConfigError(f"{flags} apply to files, not to {pipeline.source!r}")
+        pipeline.source = pipeline.source.model_copy(update=given)
+    if endpoint_url is not None:
+        _set_endpoint(pipeline, endpoint_url)
+    if keep_local is not None:
+        if not isinstance(pipeline.sink, FileSink):
+            raise ConfigError(f"--keep-local applies to file outputs, not to {pipeline.sink!r}")
+        pipeline.sink = pipeline.sink.model_copy(update={"keep_local": keep_local})
     return pipeline
 
 
@@ -215,6 +306,19 @@ def ledger_for(pipeline: Pipeline, state: str | None, shard: Shard | None) -> Le
         assert state is not None
         return PostgresLedger(state, pipeline.run_name(shard))
     return pipeline.open_ledger(None if state is None else Path(state), shard)
+
+
+def _set_endpoint(pipeline: Pipeline, endpoint_url: str) -> None:
+    """The endpoint goes to the source and the output that are in an S3-compatible store."""
+    used = False
+    if isinstance(pipeline.source, Files) and protocol(pipeline.source.url) in S3 | GCS:
+        pipeline.source = pipeline.source.model_copy(update={"endpoint_url": endpoint_url})
+        used = True
+    if isinstance(pipeline.sink, FileSink) and protocol(str(pipeline.sink.folder)) in S3 | GCS:
+        pipeline.sink = pipeline.sink.model_copy(update={"endpoint_url": endpoint_url})
+        used = True
+    if not used:
+        raise ConfigError("--endpoint-url applies to s3:// (or gs://) sources and outputs; this run has none")
 
 
 def find_state(pipeline: str | None, state: Path | None) -> Path:

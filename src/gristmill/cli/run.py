@@ -9,18 +9,27 @@ import typer
 
 from gristmill._exceptions import ConfigError
 from gristmill.cli.common import (
+    AnonymousOpt,
     BatchSizeOpt,
+    DownloadDirOpt,
+    DownloadsOpt,
+    EndpointUrlOpt,
     ExecutorOpt,
     FailFastOpt,
     ForceRefreshOpt,
     JsonOpt,
+    KeepLocalOpt,
+    ManifestOpt,
     MaxItemsOpt,
     MaxItemsPerWorkerOpt,
     OptionalPipeline,
     OutputOpt,
     PipelineArg,
+    PreserveDownloadsOpt,
+    ProcessedManifestOpt,
     ProgressOpt,
     RayAddressOpt,
+    ReDownloadOpt,
     ReprocessOpt,
     RetriesOpt,
     ShardOpt,
@@ -42,6 +51,7 @@ from gristmill.cli.common import (
     setup_logging,
 )
 from gristmill.ledger.base import Counts, Status
+from gristmill.sources.files import Files
 from gristmill.telemetry import describe_counts
 
 
@@ -67,12 +77,33 @@ def run(
     shard: ShardOpt = None,
     ray_address: RayAddressOpt = None,
     threads: ThreadsOpt = 1,
+    anonymous: AnonymousOpt = False,
+    endpoint_url: EndpointUrlOpt = None,
+    downloads: DownloadsOpt = None,
+    processed_manifest: ProcessedManifestOpt = None,
+    keep_local: KeepLocalOpt = None,
+    manifest: ManifestOpt = None,
+    download_dir: DownloadDirOpt = None,
+    re_download: ReDownloadOpt = False,
+    preserve_downloads: PreserveDownloadsOpt = False,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Process every item of PIPELINE that is not done yet; rerun to resume."""
     setup_logging(verbose)
+    loaded = load(
+        pipeline,
+        source,
+        output,
+        endpoint_url=endpoint_url,
+        keep_local=keep_local,
+        anonymous=anonymous,
+        manifest=manifest,
+        download_dir=download_dir,
+        re_download=re_download,
+        preserve_downloads=preserve_downloads,
+    )
     execute(
-        load(pipeline, source, output),
+        loaded,
         state=state,
         shard=shard,
         executor=executor,
@@ -89,6 +120,8 @@ def run(
         max_items_per_worker=max_items_per_worker,
         ray_address=ray_address,
         threads=threads,
+        downloads=downloads,
+        processed_manifest=processed_manifest,
     )
 
 
@@ -183,14 +216,28 @@ def manifest_generate(
         bool, typer.Option("--force-refresh", help="list the source again and merge")
     ] = False,
     shard: ShardOpt = None,
+    anonymous: AnonymousOpt = False,
+    endpoint_url: EndpointUrlOpt = None,
+    manifest: ManifestOpt = None,
+    skip_upload: Annotated[
+        bool, typer.Option("--skip-upload", help="keep corpus.manifest.txt in the state folder only")
+    ] = False,
 ) -> None:
-    """List the source once and store the manifest (kept until --force-refresh)."""
+    """List the source once and store the manifest (kept until --force-refresh).
+
+    The listing is also written as corpus.manifest.txt (one item path per line) in the
+    state folder and, for a source in a store, at its top, unless --skip-upload.
+    """
     part = parse_shard(shard)
-    loaded = load(pipeline, source, None)
+    loaded = load(pipeline, source, None, anonymous=anonymous, endpoint_url=endpoint_url, manifest=manifest)
     ledger = ledger_for(loaded, state, part)
     existed = ledger.manifest_info() is not None
     changes = loaded.plan(ledger, refresh=force_refresh, shard=part)
     info = ledger.manifest_info()
+    written: tuple[str, ...] = ()
+    if isinstance(loaded.source, Files) and not (existed and not force_refresh):
+        ids = (todo[1] for todo in ledger.todo(reprocess=True))
+        written = loaded.source.write_manifest(ids, loaded.state_folder(state, part), upload=not skip_upload)
     ledger.close()
     assert info is not None
     if existed and not force_refresh:
@@ -200,6 +247,8 @@ def manifest_generate(
         f"manifest: {info.items} items, {info.total_size:,} bytes "
         f"({changes.added} added, {changes.changed} changed, {changes.removed} removed)"
     )
+    for place in written:
+        typer.echo(f"written to {place}")
 
 
 @manifest_app.command("report")

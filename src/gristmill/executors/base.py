@@ -36,6 +36,7 @@ class Bundle:
     sink: Sink | None = None
     retries: int = DEFAULT_RETRIES
     backoff: float = DEFAULT_BACKOFF
+    downloads: int = 0  # items each worker opens at once, in threads; 0 or 1: one at a time
 
 
 class Executor(Protocol):

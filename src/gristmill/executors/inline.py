@@ -28,16 +28,26 @@ class InlineExecutor:
         worker.setup()
         outcomes: list[Outcome] = []
         payloads: list[Any] = []
-        for unit in _chunks(todo, worker.unit_size):
-            if stop.is_set():
-                break
-            for outcome, payload in worker.run_unit(unit):
-                outcomes.append(outcome)
-                if payload is not None:
-                    payloads.append(payload)
-            if len(outcomes) >= INLINE_BATCH:
-                yield *pack(outcomes), payloads
-                outcomes, payloads = [], []
+        # Items announced at once, so downloads overlap; whole units, as the processor asked.
+        ahead = worker.unit_size * max(1, -(-2 * bundle.downloads // worker.unit_size))
+        try:
+            for chunk in _chunks(todo, ahead):
+                worker.expect(chunk)
+                for unit in worker.units(chunk):
+                    if stop.is_set():
+                        break
+                    for outcome, payload in worker.run_unit(unit):
+                        outcomes.append(outcome)
+                        if payload is not None:
+                            payloads.append(payload)
+                    if len(outcomes) >= INLINE_BATCH:
+                        yield *pack(worker.settle(outcomes)), payloads
+                        outcomes, payloads = [], []
+                if stop.is_set():
+                    break
+            outcomes = worker.settle(outcomes, wait=True)
+        finally:
+            worker.close()
         if outcomes:
             yield *pack(outcomes), payloads
 

@@ -135,6 +135,9 @@ class _Pool:
         if options.start_method == "forkserver":
             self.ctx.set_forkserver_preload(["gristmill.executors.pool"])
         self.retries = bundle.retries
+        # Enough items in a worker's hands for its downloads and writes to overlap, whatever the batch size.
+        writes = 0 if bundle.sink is None or bundle.sink.batched else bundle.sink.writes_at_once()
+        self.min_held = 2 * (bundle.downloads + writes)
         self.bundle_bytes = pack_bundle(bundle)
         self.generations = [0] * options.workers
         self.slots: list[_Slot] = []
@@ -178,7 +181,7 @@ class _Pool:
     def _fill(self, todo: Iterator[Todo]) -> bool:
         """Top every worker up to ``prefetch`` batches; True once there is nothing left to send."""
         for slot in self.slots:
-            while slot.batches < self.sizer.prefetch and not slot.leaving:
+            while (slot.batches < self.sizer.prefetch or len(slot.held) < self.min_held) and not slot.leaving:
                 batch = self._next_batch(todo)
                 if not batch:
                     return True
@@ -327,18 +330,28 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
         results.send(("setup-failed", str(exc)))
         return
     now = memoryview(state).cast("B").cast("d")  # plain float stores: cheaper than ctypes
+
+    def waiting(seq: int) -> None:  # for the watchdog: waiting on this item's write, since now
+        now[0] = seq
+        now[1] = time.monotonic()
+
     inbox: deque[Any] = deque()
     arrived = threading.Condition()
     stopping = threading.Event()
-    threading.Thread(target=_read_tasks, args=(tasks, inbox, arrived, stopping), daemon=True).start()
+    reader = threading.Thread(target=_read_tasks, args=(tasks, inbox, arrived, stopping, worker), daemon=True)
+    reader.start()
     done = 0
     while True:
+        with arrived:
+            idle = not inbox
+        if idle and worker.unsettled:  # nothing else to do meanwhile: wait for the writes
+            _settle_all(worker, results, waiting, now)
         with arrived:
             while not inbox:
                 arrived.wait()
             batch = inbox.popleft()
         if batch is None:
-            results.send(("leaving",))
+            _leave(worker, results, waiting, now)
             return
         outcomes: list[Outcome] = []
         payloads: list[Any] = []
@@ -354,14 +367,29 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
                     payloads.append(payload)
             now[1] = IDLE
             if time.monotonic() - flushed > FLUSH_SECONDS:
-                _report(results, outcomes, payloads, 0)  # slow items: report as they end
+                _report(results, worker.settle(outcomes), payloads, 0)  # slow items: report as they end
                 outcomes, payloads = [], []
                 flushed = time.monotonic()
-        _report(results, outcomes, payloads, 1)
+        _report(results, worker.settle(outcomes), payloads, 1)
         done += len(batch)
         if stopping.is_set() or (recycle is not None and done >= recycle):
-            results.send(("leaving",))
+            _leave(worker, results, waiting, now)
             return
+
+
+def _settle_all(worker: Worker, results: Connection, waiting: Any, now: Any) -> None:
+    """Report every outcome still waiting for its write, once the write has ended."""
+    settled = worker.settle([], waiting, wait=True)
+    now[1] = IDLE
+    if settled:
+        _report(results, settled, [], 0)
+
+
+def _leave(worker: Worker, results: Connection, waiting: Any, now: Any) -> None:
+    """Say so to the coordinator, holding nothing: every started item is reported first."""
+    _settle_all(worker, results, waiting, now)
+    worker.close()
+    results.send(("leaving",))
 
 
 def _report(results: Connection, outcomes: list[Outcome], payloads: list[Any], batch_done: int) -> None:
@@ -385,9 +413,14 @@ def _report(results: Connection, outcomes: list[Outcome], payloads: list[Any], b
 
 
 def _read_tasks(
-    tasks: Connection, inbox: deque[Any], arrived: threading.Condition, stopping: threading.Event
+    tasks: Connection,
+    inbox: deque[Any],
+    arrived: threading.Condition,
+    stopping: threading.Event,
+    worker: Worker,
 ) -> None:
-    """Drain the task pipe as soon as batches arrive, so the coordinator never blocks on it."""
+    """Drain the task pipe as soon as batches arrive, so the coordinator never blocks on it,
+    and start their downloads."""
     while True:
         try:
             message = tasks.recv()
@@ -396,6 +429,8 @@ def _read_tasks(
         if message == "stop":
             stopping.set()
             message = None
+        elif isinstance(message, list):
+            worker.expect(message)
         with arrived:
             inbox.append(message)
             arrived.notify()

@@ -158,6 +158,7 @@ class _Actor:
         return None
 
     def run(self, batch: list[Todo]) -> Results:
+        self.worker.expect(batch)  # downloads start now, a few at a time
         units = self.worker.units(batch)
         done = self.threads.map(self._unit, units) if self.threads else map(self._unit, units)
         outcomes: list[Outcome] = []
@@ -167,7 +168,7 @@ class _Actor:
                 outcomes.append(outcome)
                 if payload is not None:
                     payloads.append(payload)
-        return (*pack(outcomes), payloads)
+        return (*pack(self.worker.settle(outcomes, wait=True)), payloads)  # writes ended
 
     def _unit(self, unit: Sequence[Todo]) -> list[tuple[Outcome, Any]]:
         seq = unit[0][SEQ]

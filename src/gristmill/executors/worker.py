@@ -5,16 +5,21 @@ from __future__ import annotations
 import random
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import orjson
 
 from gristmill._exceptions import ConfigError, SkipItem, TransientError
 from gristmill.executors.base import Bundle
+from gristmill.executors.prefetch import Prefetcher
+from gristmill.executors.uploads import Uploads
 from gristmill.ledger.base import Outcome, Status, Todo, failure
 from gristmill.manifest import Item
 from gristmill.samples import BaseSample
+from gristmill.storage.urls import redact
 
 MAX_BACKOFF = 60.0
 DONE = int(Status.DONE)
@@ -40,6 +45,62 @@ class Worker:
         self._sink = bundle.sink
         self._batched = bundle.sink is not None and bundle.sink.batched
         self.unit_size = (bundle.processor.preferred_batch() if bundle.processor else None) or 1
+        self._prefetch = Prefetcher(bundle.source.open, bundle.downloads) if bundle.downloads > 1 else None
+        writes = 0 if bundle.sink is None or self._batched else bundle.sink.writes_at_once()
+        self._uploads = Uploads(bundle.sink.write, writes) if bundle.sink is not None and writes > 1 else None
+        self._writing: dict[int, tuple[Future[list[str]], int, float]] = {}  # seq -> write, attempt, clock
+        self._unsettled: deque[Outcome] = deque()  # in order, from the first whose write is on
+
+    def expect(self, tasks: Sequence[Todo]) -> None:
+        """Start opening these items, which the worker will be asked for in this order."""
+        if self._prefetch is not None:
+            self._prefetch.expect([Item(t[1], t[2], t[3]) for t in tasks])
+
+    def _open(self, item: Item) -> BaseSample:
+        return self._source.open(item) if self._prefetch is None else self._prefetch.take(item)
+
+    def close(self) -> None:
+        if self._prefetch is not None:
+            self._prefetch.close()
+        if self._uploads is not None:
+            self._uploads.close()
+
+    @property
+    def unsettled(self) -> bool:
+        """Whether outcomes are held back, waiting for their writes."""
+        return bool(self._unsettled)
+
+    def settle(
+        self, outcomes: list[Outcome], waiting: Callable[[int], None] | None = None, *, wait: bool = False
+    ) -> list[Outcome]:
+        """The outcomes that can be reported now, in order: up to the first whose write has
+        not ended (with ``wait``, all of them); the rest are held for a later call. A failed
+        write fails its item. ``waiting(seq)`` is told which item's write is being waited
+        for (the pool's watchdog reads it)."""
+        if not self._writing and not self._unsettled:
+            return outcomes
+        self._unsettled.extend(outcomes)
+        ready: list[Outcome] = []
+        while self._unsettled:
+            outcome = self._unsettled[0]
+            pending = self._writing.get(outcome[0])
+            if pending is not None:
+                future, attempt, clock = pending
+                if not future.done():
+                    if not wait:
+                        break
+                    if waiting is not None:
+                        waiting(outcome[0])
+                del self._writing[outcome[0]]
+                try:
+                    refs = orjson.dumps(future.result()).decode()
+                except Exception as exc:
+                    outcome = self._failed(outcome[0], Status.FAILED, attempt, exc, clock)
+                else:
+                    outcome = (*outcome[:6], refs, *outcome[7:])
+            ready.append(outcome)
+            self._unsettled.popleft()
+        return ready
 
     def setup(self) -> None:
         if self._processor is None:
@@ -67,7 +128,7 @@ class Worker:
         try:
             items = [Item(t[1], t[2], t[3]) for t in tasks]
             outputs = self._with_retries(
-                lambda: self._processor.call_batch([self._source.open(i) for i in items])  # type: ignore[union-attr]
+                lambda: self._processor.call_batch([self._open(i) for i in items])  # type: ignore[union-attr]
             )
         except Exception:  # find the bad item(s): the unit's items again, one by one
             return [self.run(task) for task in tasks]
@@ -76,6 +137,7 @@ class Worker:
         results = []
         for task, item, samples in zip(tasks, items, outputs, strict=True):
             results.append(self._finish(task[0], item, samples, 1, started, time.perf_counter() - share))
+            self._source.release(item)
         return results
 
     def run(self, todo: Todo) -> Result:
@@ -84,10 +146,16 @@ class Worker:
         started = time.time()
         clock = time.perf_counter()
         attempt = todo[4]  # attempts already spent in this run (a worker died on it)
+        try:
+            return self._attempts(seq, item, attempt, started, clock)
+        finally:
+            self._source.release(item)
+
+    def _attempts(self, seq: int, item: Item, attempt: int, started: float, clock: float) -> Result:
         while True:
             attempt += 1
             try:
-                sample = self._source.open(item)
+                sample = self._open(item)
                 samples = [sample] if self._processor is None else self._processor(sample)
                 return self._finish(seq, item, samples, attempt, started, clock)
             except SkipItem as exc:
@@ -109,6 +177,8 @@ class Worker:
             if self._sink is not None:
                 if self._batched:
                     payload = (item, self._sink.encode(item, samples), seq)
+                elif self._uploads is not None:  # its outcome waits for the write in settle()
+                    self._writing[seq] = (self._uploads.submit(item, samples), attempt, clock)
                 else:
                     outputs = orjson.dumps(self._sink.write(item, samples)).decode()
         except Exception as exc:
@@ -128,13 +198,14 @@ class Worker:
                 time.sleep(backoff(self.bundle.backoff, attempt, exc.retry_after))
 
     def _failed(self, seq: int, status: Status, attempt: int, exc: BaseException, clock: float) -> Outcome:
+        # A store's error may quote a signed URL: secrets never reach the ledger.
         return failure(
             seq,
             type(exc).__name__,
-            str(exc) or repr(exc),
+            redact(str(exc) or repr(exc)),
             attempts=attempt,
             status=status,
-            traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+            traceback=redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))),
             worker=self.name,
             duration=time.perf_counter() - clock,
         )

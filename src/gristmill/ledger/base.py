@@ -215,4 +215,7 @@ class Ledger(Protocol):
         items; True when some became this one's to take (a claim expired), False when
         nothing is left to wait for. A ledger of one coordinator returns False at once."""
 
+    def done_items(self) -> Iterator[tuple[str, str | None, str | None]]:
+        """(id, fingerprint, outputs) of every done item, in manifest order."""
+
     def close(self) -> None: ...

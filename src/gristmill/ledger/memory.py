@@ -99,6 +99,12 @@ class MemoryLedger:
     def wait_for_others(self, stop: Event) -> bool:
         return False  # the run's only coordinator
 
+    def done_items(self) -> Iterator[tuple[str, str | None, str | None]]:
+        for seq, row in sorted(self._rows.items()):
+            if row[0] == int(Status.DONE):
+                item = self._items[seq]
+                yield item.id, item.fingerprint, None if row[5] is None else str(row[5])
+
     def close(self) -> None:
         """Nothing to release."""
 

@@ -295,6 +295,13 @@ class PostgresLedger:
         )
         yield from rows
 
+    def done_items(self) -> Iterator[tuple[str, str | None, str | None]]:
+        yield from self._rows(
+            "SELECT id, fingerprint, outputs FROM gristmill_items"
+            " WHERE run = %s AND status = %s ORDER BY seq",
+            (self.run, int(Status.DONE)),
+        )
+
     def close(self) -> None:
         try:
             self.release()

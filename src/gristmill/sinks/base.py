@@ -36,6 +36,11 @@ class Sink(BaseModel):
     def check(self) -> None:
         """Raise `ConfigError` if the destination cannot be written; runs before any work."""
 
+    def writes_at_once(self) -> int:
+        """How many items' ``write`` may run at once, in threads (per-item sinks): more than
+        1 where a write waits on a network."""
+        return 1
+
     def write(self, item: Item, samples: Sequence[BaseSample]) -> list[str]:
         """Write one item's samples (per-item sinks); return references to the outputs."""
         raise NotImplementedError

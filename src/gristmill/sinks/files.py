@@ -9,68 +9,107 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
+from pydantic import PrivateAttr, field_validator
 
-from gristmill._exceptions import ConfigError, SinkError
+from gristmill._exceptions import SinkError
 from gristmill.atomic import atomic_write_bytes
 from gristmill.manifest import Item
 from gristmill.samples import BaseSample
 from gristmill.serialize import dumps, to_record
 from gristmill.sinks.base import Sink
+from gristmill.storage import Folder, Storage, is_remote
+from gristmill.storage.errors import explain
 
 if TYPE_CHECKING:
     from gristmill.ledger.base import Ledger
 
+UPLOADS = 16  # items a worker writes at once to a store: enough to hide ~50 ms per request
 
-class FileSink(Sink):
-    """Writes ``folder/<item id><suffix>`` atomically; subclasses only say how to encode.
 
-    ``merged``, when set, is a single file rebuilt after each run from every item's file in
-    manifest order, so it never holds an item twice.
+class FileSink(Sink, Storage):
+    """Writes ``folder/<item id><suffix>`` whole; subclasses only say how to encode.
+
+    ``folder`` is a local folder or a store's URL (``s3://bucket/out``, ``az://container/out``,
+    ``gs://…``; see `Storage` for credentials): a local file is written under a temporary
+    name and renamed, an object with one PUT of its final key, so no partial output is ever
+    visible and an item written again replaces its output. ``merged``, when set, is a single
+    file (or object) rebuilt after each run from every item's file in manifest order, so it
+    never holds an item twice. ``keep_local``, when set, also keeps a copy of every output
+    under that local folder (``--keep-local``), written first.
     """
 
-    folder: Path
-    merged: Path | None = None
+    folder: Path | str
+    merged: Path | str | None = None
     durable: bool = True
+    keep_local: Path | None = None
 
     suffix: ClassVar[str] = ""
 
-    def check(self) -> None:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            probe = self.folder / ".gristmill-write-check"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot write to the output folder {self.folder}: {exc.strerror or exc}; "
-                "make it writable or choose another with --output"
-            ) from exc
+    _out: Folder | None = PrivateAttr(default=None)
 
-    def path_for(self, item_id: str) -> Path:
+    @field_validator("folder", "merged", mode="before")
+    @classmethod
+    def _local_as_path(cls, value: Any) -> Any:
+        # Local folders stay Paths (as they always were); store URLs stay strings.
+        if value is None or isinstance(value, Path) or is_remote(str(value)):
+            return value
+        return Path(value)
+
+    @property
+    def output(self) -> Folder:
+        """Where the files go (made once per process)."""
+        if self._out is None:
+            self._out = Folder(self.folder, self, durable=self.durable)
+        return self._out
+
+    def check(self) -> None:
+        self.output.check()
+
+    def writes_at_once(self) -> int:
+        return UPLOADS if self.output.remote else 1
+
+    def key_for(self, item_id: str) -> str:
+        """The output's path relative to ``folder``, ``/``-separated."""
         parts = PurePosixPath(item_id).parts
         if not parts or any(p in ("..", "") for p in parts) or PurePosixPath(item_id).is_absolute():
             raise SinkError("the item id is not a safe relative path for an output file", item_id=item_id)
-        return self.folder.joinpath(*parts[:-1], parts[-1] + self.suffix)
+        return "/".join([*parts[:-1], parts[-1] + self.suffix])
+
+    def path_for(self, item_id: str) -> Path:
+        """The output's local path (local folders only)."""
+        return Path(self.folder, *self.key_for(item_id).split("/"))
 
     def encode_samples(self, samples: Sequence[BaseSample]) -> bytes:
         raise NotImplementedError
 
     def write(self, item: Item, samples: Sequence[BaseSample]) -> list[str]:
-        path = self.path_for(item.id)
+        key = self.key_for(item.id)
+        data = self.encode_samples(samples)
+        if self.keep_local is not None:
+            try:
+                atomic_write_bytes(self.keep_local.joinpath(*key.split("/")), data, durable=self.durable)
+            except OSError as exc:
+                raise SinkError(
+                    f"cannot keep a local copy in {self.keep_local}: {exc}", item_id=item.id
+                ) from exc
         try:
-            atomic_write_bytes(path, self.encode_samples(samples), durable=self.durable)
-        except OSError as exc:
-            raise SinkError(f"cannot write {path}: {exc}", item_id=item.id) from exc
-        return [path.relative_to(self.folder).as_posix()]
+            self.output.write(key, data)
+        except Exception as exc:
+            where = self.output.url(key)
+            message = explain(exc, where, "write") if self.output.remote else f"cannot write {where}: {exc}"
+            raise SinkError(message, item_id=item.id) from exc
+        return [key]
 
     def finish(self, ledger: Ledger) -> None:
         if self.merged is None:
             return
         out = io.BytesIO()
-        for index, (_, refs) in enumerate(ledger.output_refs()):
-            for ref in orjson.loads(refs):
-                self.merge_into(out, (self.folder / ref).read_bytes(), first=index == 0)
-        atomic_write_bytes(self.merged, out.getvalue(), durable=self.durable)
+        refs = (ref for _, outputs in ledger.output_refs() for ref in orjson.loads(outputs))
+        for index, data in enumerate(self.output.read_many(refs)):
+            self.merge_into(out, data, first=index == 0)
+        merged = str(self.merged)
+        parent, _, name = merged.rstrip("/").rpartition("/")
+        Folder(parent or ".", self, durable=self.durable).write(name, out.getvalue())
 
     def merge_into(self, out: io.BytesIO, data: bytes, *, first: bool) -> None:
         out.write(data)

@@ -26,6 +26,14 @@ class Source(BaseModel):
     def check(self) -> None:
         """Raise `ConfigError` if the source cannot be listed; runs before any work."""
 
+    def downloads(self) -> int:
+        """How many items a worker should open at once, in threads: more than 1 where
+        ``open`` waits on a network; 0 (open in the worker loop) where it is cheap."""
+        return 0
+
+    def release(self, item: Item) -> None:
+        """Runs in the worker once ``item`` is finished: drop what ``open`` kept for it."""
+
     def list(self) -> Iterator[Item]:
         raise NotImplementedError
 

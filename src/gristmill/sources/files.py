@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import PrivateAttr, field_validator
@@ -13,24 +16,46 @@ from gristmill._exceptions import ConfigError, SourceError
 from gristmill.manifest import Item
 from gristmill.samples import Document
 from gristmill.sources.base import Source
+from gristmill.sources.downloads import fetch_to, local_path
+from gristmill.storage import Folder, Storage, is_remote, redact
+from gristmill.storage.errors import MISSING, explain, kind
+
+CORPUS_MANIFEST = "corpus.manifest.txt"
+DOWNLOADS = 16  # items a worker fetches at once from a store (see Prefetcher for the memory bound)
 
 
-class Files(Source):
+class Files(Source, Storage):
     """Every file under ``url`` whose relative path matches ``pattern`` and no ``exclude``.
 
-    ``url`` is a local folder or any fsspec URL (``memory://``, and the cloud stores whose
-    extras are installed). An item's id is its path relative to ``url`` with ``/``
-    separators; its fingerprint is its size with its ETag, version or modification time.
-    Patterns are shell-style and match the whole relative path; ``*`` also crosses ``/``,
+    ``url`` is a local folder or any fsspec URL: ``s3://bucket/prefix``, ``az://container/prefix``
+    (or ``abfs://``), ``gs://bucket/prefix`` with the extras ``gristmill[s3]``, ``[azure]``,
+    ``[gcs]``; an Azure container SAS URL; ``memory://``. Credentials come from each
+    service's standard variables and files; see `Storage` for ``anonymous``,
+    ``endpoint_url`` and ``storage_options``. An item's id is its path relative to ``url``
+    with ``/`` separators; its fingerprint is its size with its version, ETag or modification
+    time. Patterns are shell-style and match the whole relative path; ``*`` also crosses ``/``,
     and a leading ``**/`` matches at any depth, the top included. A file over ``max_size``
     bytes fails without being read.
+
+    ``manifest``, when set, is a file (local or in a store) of item paths relative to
+    ``url``, one per line, listed instead of the store: its items have no size nor
+    fingerprint. A ``corpus.manifest.txt`` at the top of ``url`` (see `write_manifest`) is
+    never an item.
+
+    ``download_dir``, when set, saves each object from a store under that folder before it
+    is processed (``metadata["local_path"]`` says where, for tools that want a file); a
+    file already there with the listed size is used as it is unless ``re_download``, and
+    it is removed once its item is finished unless ``preserve_downloads``.
     """
 
     url: str
     pattern: str = "*"
     exclude: tuple[str, ...] = ()
-    storage_options: dict[str, Any] = {}
     max_size: int | None = None  # bytes: a bigger file fails unread (--max-file-size)
+    manifest: str | None = None
+    download_dir: Path | None = None
+    re_download: bool = False
+    preserve_downloads: bool = False
 
     _fs: Any = PrivateAttr(default=None)
     _root: str = PrivateAttr(default="")
@@ -43,28 +68,32 @@ class Files(Source):
         return url
 
     def describe(self) -> str:
-        return f"Files({self.url!r}, pattern={self.pattern!r})"
+        # The resolved URL: a SAS URL's token changes, its container and prefix do not.
+        described = f"Files({redact(self.resolve(self.url).url)!r}, pattern={self.pattern!r}"
+        return described + (f", manifest={redact(self.manifest)!r})" if self.manifest else ")")
+
+    def downloads(self) -> int:
+        return DOWNLOADS if is_remote(self.url) else 0
 
     def _filesystem(self) -> tuple[Any, str]:
         if self._fs is None:
-            from fsspec.core import url_to_fs
-
-            try:
-                fs, root = url_to_fs(self.url, **self.storage_options)
-            except (ImportError, ValueError) as exc:
-                raise ConfigError(f"cannot open the source {self.url!r}: {exc}") from exc
-            self._fs, self._root = fs, root.rstrip("/")
+            self._fs, self._root = self.open_url(self.url)
         return self._fs, self._root
 
     def check(self) -> None:
         fs, root = self._filesystem()
         try:
-            is_dir = fs.isdir(root)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # adlfs warns, then guesses, when it may not look
+                is_dir = fs.isdir(root)
+                if is_dir and is_remote(self.url):
+                    _probe(fs, root)
+                is_file = not is_dir and fs.exists(root)
         except Exception as exc:
-            raise ConfigError(f"cannot reach the source {self.url!r}: {exc}") from exc
+            raise ConfigError(explain(exc, self.url, "list the source")) from exc
         if not is_dir:
-            what = "is a file, not a folder" if fs.exists(root) else "does not exist"
-            raise ConfigError(f"the source {self.url!r} {what}; give the folder to process")
+            what = "is a file, not a folder" if is_file else "does not exist"
+            raise ConfigError(f"the source {redact(self.url)!r} {what}; give the folder to process")
 
     def _matches(self, rel: str) -> bool:
         def match(pattern: str) -> bool:
@@ -75,24 +104,60 @@ class Files(Source):
         return match(self.pattern) and not any(match(p) for p in self.exclude)
 
     def list(self) -> Iterator[Item]:
+        if self.manifest is not None:
+            yield from self._listed_in_manifest()
+            return
         fs, root = self._filesystem()
         try:
+            fs.invalidate_cache(root)  # a listing is always made afresh, never from fsspec's cache
             found = fs.find(root, detail=True)
         except Exception as exc:
-            raise SourceError(f"cannot list the source {self.url!r}: {exc}") from exc
+            raise SourceError(explain(exc, self.url, "list the source")) from exc
         prefix = len(root) + 1
         for path in sorted(found):
             info = found[path]
             if info.get("type") == "directory":
                 continue
             rel = path[prefix:] if root else path.lstrip("/")
-            if self._matches(rel):
+            if rel != CORPUS_MANIFEST and self._matches(rel):
                 yield Item(rel, info.get("size"), _fingerprint(info))
+
+    def _listed_in_manifest(self) -> Iterator[Item]:
+        assert self.manifest is not None
+        parent, _, name = self.manifest.rstrip("/").rpartition("/")
+        try:
+            text = Folder(parent or ".", self).read(name).decode("utf-8")
+        except Exception as exc:
+            raise SourceError(explain(exc, self.manifest, "read the manifest")) from exc
+        seen = set()
+        for line in text.splitlines():
+            rel = line.strip().lstrip("/")
+            if rel and rel not in seen and self._matches(rel):
+                seen.add(rel)
+                yield Item(rel)
+
+    def write_manifest(self, ids: Iterable[str], folder: Path, *, upload: bool = True) -> tuple[str, ...]:
+        """Write the listing (one item path per line) as ``corpus.manifest.txt`` in ``folder``
+        and, for a source in a store unless not ``upload``, at the top of ``url`` too, where
+        other machines find it; returns where it went."""
+        data = "".join(f"{item_id}\n" for item_id in ids).encode("utf-8")
+        places = [Folder(folder, self)]
+        if upload and is_remote(self.url):
+            places.append(Folder(self.url, self))
+        for place in places:
+            try:
+                place.write(CORPUS_MANIFEST, data)
+            except Exception as exc:
+                raise SourceError(explain(exc, place.url(CORPUS_MANIFEST), "write the manifest")) from exc
+        return tuple(place.url(CORPUS_MANIFEST) for place in places)
 
     def uri(self, item: Item) -> str:
         fs, root = self._filesystem()
         path = f"{root}/{item.id}"
         return str(fs.unstrip_protocol(path))
+
+    def _downloads(self) -> Path | None:
+        return self.download_dir if self.download_dir is not None and is_remote(self.url) else None
 
     def open(self, item: Item) -> Document:
         fs, root = self._filesystem()
@@ -102,22 +167,39 @@ class Files(Source):
                 "raise the limit or exclude the file",
                 item_id=item.id,
             )
+        metadata: dict[str, Any] = {"filename": item.id.rsplit("/", 1)[-1]}
+        folder = self._downloads()
         try:
-            content = fs.cat_file(f"{root}/{item.id}")
-        except FileNotFoundError as exc:
-            raise SourceError(
-                "the file was listed but is gone now; refresh the manifest "
-                "(gristmill manifest generate --force-refresh)",
-                item_id=item.id,
-            ) from exc
-        except OSError as exc:
-            raise SourceError(f"cannot read the file: {exc}", item_id=item.id) from exc
-        return Document(
-            id=item.id,
-            source_uri=self.uri(item),
-            content=content,
-            metadata={"filename": item.id.rsplit("/", 1)[-1], "size": len(content)},
-        )
+            if folder is None:
+                content = fs.cat_file(f"{root}/{item.id}")
+            else:
+                saved = local_path(folder, item.id)
+                content = fetch_to(fs, f"{root}/{item.id}", saved, item.size, again=self.re_download)
+                metadata["local_path"] = str(saved)
+        except SourceError:
+            raise
+        except Exception as exc:
+            if kind(exc) == MISSING:
+                raise SourceError(
+                    "the file was listed but is gone now; refresh the manifest "
+                    "(gristmill manifest generate --force-refresh)",
+                    item_id=item.id,
+                ) from exc
+            raise SourceError(explain(exc, self.uri(item), "read"), item_id=item.id) from exc
+        metadata["size"] = len(content)
+        return Document(id=item.id, source_uri=self.uri(item), content=content, metadata=metadata)
+
+    def release(self, item: Item) -> None:
+        folder = self._downloads()
+        if folder is not None and not self.preserve_downloads:
+            with contextlib.suppress(OSError, SourceError):
+                local_path(folder, item.id).unlink(missing_ok=True)
+
+
+def _probe(fs: Any, root: str) -> None:
+    """Ask for one object: some stores answer a folder check even to refused credentials."""
+    with contextlib.suppress(FileNotFoundError):
+        fs.info(f"{root}/.gristmill-probe")
 
 
 def _fingerprint(info: dict[str, Any]) -> str:
@@ -125,6 +207,7 @@ def _fingerprint(info: dict[str, Any]) -> str:
     for key in (
         "version_id",
         "VersionId",
+        "generation",
         "ETag",
         "etag",
         "mtime",

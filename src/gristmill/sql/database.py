@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from gristmill._exceptions import ConfigError
 from gristmill.sql.types import SqlType
+from gristmill.storage.urls import redact
 
 sqlite3.register_adapter(Decimal, str)
 
@@ -28,16 +29,6 @@ def quote(name: str) -> str:
     if not _IDENTIFIER.match(name) or '"' in name:
         raise ConfigError(f"{name!r} is not a usable table or column name")
     return ".".join(f'"{part}"' for part in name.split("."))
-
-
-def redact(url: str) -> str:
-    """URL with its password replaced, fit for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 class Database:

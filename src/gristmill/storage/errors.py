@@ -1,0 +1,121 @@
+"""A store's error, whatever its library, as one line that says what to do.
+
+Backends raise botocore, azure-core, google-auth, aiohttp or plain OS errors; they are
+told apart by name so that none of those libraries has to be imported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from gristmill.storage.options import AZURE, GCS, S3
+from gristmill.storage.urls import protocol, redact
+
+MISSING, DENIED, UNREACHABLE = "missing", "denied", "unreachable"
+
+_NAMES = {
+    MISSING: ("NoSuchBucket", "ContainerNotFound", "ResourceNotFoundError", "NotFound"),
+    DENIED: (
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "ClientAuthenticationError",
+        "CredentialUnavailableError",
+        "DefaultCredentialsError",
+        "RefreshError",
+        "Forbidden",
+        "Unauthorized",
+    ),
+    UNREACHABLE: (
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ClientConnectorError",
+        "ServiceRequestError",
+        "ConnectionRefusedError",
+        "ConnectionError",
+        "ServerDisconnectedError",
+    ),
+}
+_WORDS = {
+    MISSING: ("NoSuchBucket", "ContainerNotFound", "The specified container does not exist"),
+    DENIED: (
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AuthorizationFailure",
+        "AuthenticationFailed",
+        "AuthorizationPermissionMismatch",
+        "ExpiredToken",
+        "Unable to locate credentials",
+        "Must provide either a connection_string",
+        "failed to authenticate",
+        "Anonymous caller",
+    ),
+}
+
+
+def kind(exc: BaseException) -> str | None:
+    """``missing``, ``denied``, ``unreachable``, or None, from the error or its causes."""
+    for error in _chain(exc):
+        names = {cls.__name__ for cls in type(error).__mro__}
+        text = str(error)
+        for what in (DENIED, MISSING, UNREACHABLE):
+            if names & set(_NAMES[what]) or any(word in text for word in _WORDS.get(what, ())):
+                return what
+        if isinstance(error, PermissionError):
+            return DENIED
+        if isinstance(error, FileNotFoundError):
+            return MISSING
+    return None
+
+
+def explain(exc: BaseException, url: str, doing: str) -> str:
+    """``cannot <doing> <url>: <what happened>; <what to do>``, secrets masked."""
+    what = kind(exc)
+    detail = redact(_first_line(exc))
+    place = redact(url)
+    if what == MISSING:
+        return f"cannot {doing} {place}: it does not exist ({detail}); check the bucket or container name"
+    if what == DENIED:
+        return f"cannot {doing} {place}: the credentials are missing or were refused ({detail}); " + (
+            _credentials_advice(protocol(url))
+        )
+    if what == UNREACHABLE:
+        return (
+            f"cannot {doing} {place}: the store does not answer ({detail}); "
+            "check the endpoint (--endpoint-url, AWS_ENDPOINT_URL, the connection string) and the network"
+        )
+    return f"cannot {doing} {place}: {type(exc).__name__}: {detail}"
+
+
+def _credentials_advice(proto: str) -> str:
+    if proto in S3:
+        return (
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, "
+            "or pass --anonymous for a public bucket"
+        )
+    if proto in AZURE:
+        return (
+            "set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_SAS_URL (a container SAS URL), "
+            "or AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY, "
+            "or pass --anonymous for a public container"
+        )
+    if proto in GCS:
+        return (
+            "set GOOGLE_APPLICATION_CREDENTIALS to a service account key file, "
+            "or pass --anonymous for a public bucket"
+        )
+    return "check the storage options"
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

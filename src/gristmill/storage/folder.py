@@ -1,0 +1,93 @@
+"""Whole files written by key under a local folder or a store's prefix."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from gristmill._exceptions import ConfigError
+from gristmill.atomic import atomic_write_bytes
+from gristmill.storage.location import Storage
+from gristmill.storage.urls import is_remote, redact
+
+READ_AT_ONCE = 64  # objects fetched concurrently when reading many back
+PROBE = ".gristmill-write-check"
+
+
+class Folder:
+    """Writes each file whole, so a reader sees the old content or the new, never a part.
+
+    A local folder writes a temporary name and renames it (flushed first when ``durable``);
+    a store gets one PUT of the final key, which it makes visible whole or not at all (a
+    large file goes up as a multipart upload, also visible only once complete).
+    """
+
+    def __init__(self, location: str | Path, storage: Storage, *, durable: bool = True) -> None:
+        self.location = str(location)
+        self.durable = durable
+        self.remote = is_remote(self.location)
+        self._fs: Any = None
+        self._root = self.location
+        if self.remote:
+            self._fs, self._root = storage.open_url(self.location)
+
+    def __repr__(self) -> str:
+        return f"Folder({redact(self.location)!r})"
+
+    def path(self, key: str) -> str:
+        return f"{self._root}/{key}" if self._root else key
+
+    def url(self, key: str) -> str:
+        """Where ``key`` is, for messages."""
+        return redact(f"{self.location.rstrip('/')}/{key}")
+
+    def check(self) -> None:
+        """Raise `ConfigError` unless a file can be written here."""
+        try:
+            self.write(PROBE, b"")
+        except Exception as exc:
+            raise ConfigError(self._cannot_write(exc)) from exc
+        with contextlib.suppress(Exception):  # writing is what a run needs; deleting is not
+            self.delete(PROBE)
+
+    def _cannot_write(self, exc: Exception) -> str:
+        if self.remote:
+            from gristmill.storage.errors import explain
+
+            return explain(exc, self.location, "write to") + "; or choose another --output"
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        return (
+            f"cannot write to the output folder {self.location}: {reason}; "
+            "make it writable or choose another with --output"
+        )
+
+    def write(self, key: str, data: bytes) -> None:
+        if self._fs is None:
+            atomic_write_bytes(Path(self.path(key)), data, durable=self.durable)
+        else:
+            self._fs.pipe_file(self.path(key), data)
+
+    def read(self, key: str) -> bytes:
+        if self._fs is None:
+            return Path(self.path(key)).read_bytes()
+        return bytes(self._fs.cat_file(self.path(key)))
+
+    def read_many(self, keys: Iterable[str]) -> Iterator[bytes]:
+        """The files' contents in order; from a store, many requests in flight at once."""
+        if self._fs is None:
+            yield from map(self.read, keys)
+            return
+        iterator = iter(keys)
+        while chunk := [self.path(key) for key in islice(iterator, READ_AT_ONCE)]:
+            found = self._fs.cat(chunk, on_error="raise")
+            for path in chunk:
+                yield bytes(found[path])
+
+    def delete(self, key: str) -> None:
+        if self._fs is None:
+            Path(self.path(key)).unlink(missing_ok=True)
+        else:
+            self._fs.rm_file(self.path(key))

@@ -1,0 +1,244 @@
+"""Storage handling that needs no server: secrets masked, URLs and options, downloads ahead,
+and the code path every store shares, over ``memory://``.
+
+GCS has no emulator here, so its tests stop at the options gristmill gives gcsfs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+import pytest
+
+from gristmill import BaseSample, ConfigError, Document, Pipeline, Processor
+from gristmill.executors import InlineExecutor
+from gristmill.ledger import MemoryLedger, Status
+from gristmill.manifest import Item
+from gristmill.sinks import JsonlFiles
+from gristmill.sources import Files, Range
+from gristmill.storage import redact
+from gristmill.storage.options import resolve
+
+SECRETS = [
+    pytest.param(
+        "https://acct.blob.core.windows.net/c/x?sv=2024-05-04&sp=rl&sig=AbC%2Bdef%3D&se=2030",
+        "sig=AbC",
+        id="sas-url",
+    ),
+    pytest.param(
+        "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=c2VjcmV0a2V5==;EndpointSuffix=core.windows.net",
+        "c2VjcmV0",
+        id="connection-string",
+    ),
+    pytest.param("http://minio:hunter22@127.0.0.1:9000/bucket", "hunter22", id="password-in-url"),
+    pytest.param(
+        "https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=deadbeef",
+        "deadbeef",
+        id="presigned",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), SECRETS)
+def test_secrets_are_redacted(text: str, secret: str) -> None:
+    assert secret not in redact(text)
+    assert "***" in redact(text)
+
+
+def test_a_source_never_shows_its_secrets() -> None:
+    files = Files(
+        url="https://acct.blob.core.windows.net/docs/2024?sv=2024-05-04&sp=rl&sig=SECRETSIG",
+        storage_options={"account_key": "SECRETKEY", "max_concurrency": 4},
+    )
+    for shown in (repr(files), files.describe()):
+        assert "SECRETSIG" not in shown and "SECRETKEY" not in shown
+    assert files.describe() == "Files('az://docs/2024', pattern='*')"
+    assert "max_concurrency" in repr(files)
+
+
+def test_a_sas_url_becomes_an_az_url_with_a_connection_string() -> None:
+    emulator = "http://127.0.0.1:10000/devstoreaccount1/docs?sv=1&sig=S"
+    assert resolve(emulator, {}) == (
+        "az://docs",
+        {
+            "connection_string": "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;SharedAccessSignature=sv=1&sig=S"
+        },
+    )
+    cloud = {"AZURE_STORAGE_SAS_URL": "https://acct.blob.core.windows.net/docs?sv=1&sig=S"}
+    target = resolve("az://docs/2024", {}, environ=cloud)
+    assert target.options["connection_string"].startswith("BlobEndpoint=https://acct.blob.core.windows.net;")
+    assert resolve("az://docs", {"account_key": "k"}, environ=cloud).options == {"account_key": "k"}
+    with pytest.raises(ConfigError, match="container SAS URL"):
+        resolve("az://docs", {}, environ={"AZURE_STORAGE_SAS_URL": "not a url"})
+
+
+def test_gcs_urls_and_credentials(tmp_path: Path) -> None:
+    """No GCS emulator runs here: this covers how gs:// options are made, not a real bucket."""
+    assert resolve("gs://b/p", {}, anonymous=True, environ={}).options == {"token": "anon"}
+    assert resolve("gs://b/p", {}, endpoint_url="http://127.0.0.1:4443", environ={}).options == {
+        "endpoint_url": "http://127.0.0.1:4443"
+    }
+    missing = {"GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "nope.json")}
+    with pytest.raises(ConfigError, match="GOOGLE_APPLICATION_CREDENTIALS"):
+        resolve("gs://b/p", {}, environ=missing)
+    s3 = resolve("s3://b", {}, anonymous=True, endpoint_url="http://x", environ={}).options
+    assert (s3["anon"], s3["endpoint_url"], s3["max_concurrency"]) == (True, "http://x", 1)
+    with pytest.raises(ConfigError, match="apply to"):
+        resolve("/local/folder", {}, anonymous=True, environ={})
+
+
+class Upper(Processor):
+    def process(self, doc: Document) -> BaseSample:
+        assert doc.content is not None
+        return Document(id=doc.id, text=doc.content.decode().upper())
+
+
+def test_the_shared_store_code_path_over_memory() -> None:
+    """What every store shares (listing, whole-object writes, merged output, the processed
+    manifest and a fresh state continuing from it) over fsspec's ``memory://``; it stands in
+    for GCS, which has no emulator here."""
+    import fsspec
+
+    root = f"memory://{uuid.uuid4().hex}"
+    fs = fsspec.filesystem("memory")
+    for i in range(10):
+        fs.pipe_file(f"{root}/in/{i}.txt", f"text {i}".encode())
+    sink = JsonlFiles(folder=f"{root}/out", merged=f"{root}/out/all.jsonl")
+    pipeline = Pipeline(Files(url=f"{root}/in"), [Upper()], sink, name="memory")
+    first = pipeline.run(executor=InlineExecutor(), ledger=MemoryLedger(), max_items=4)
+    assert first.done == 4
+    assert len(fs.cat_file(f"{root}/out/processed.manifest.jsonl").splitlines()) == 4
+    second = pipeline.run(executor=InlineExecutor(), ledger=MemoryLedger())
+    assert (second.done, second.counts.done) == (6, 10)
+    merged = [orjson.loads(line)["id"] for line in fs.cat_file(f"{root}/out/all.jsonl").splitlines()]
+    assert merged == [f"{i}.txt" for i in range(10)]
+
+
+class Slow(Files):
+    """Counts how many items are being opened at once."""
+
+    def open(self, item: Item) -> Document:
+        with LOCK:
+            OPEN[0] += 1
+            OPEN[1] = max(OPEN[1], OPEN[0])
+        time.sleep(0.02)
+        with LOCK:
+            OPEN[0] -= 1
+        return Document(id=item.id, content=b"x")
+
+
+LOCK = threading.Lock()
+OPEN = [0, 0]  # now, most at once
+
+
+@pytest.mark.parametrize("downloads", [1, 4])
+def test_a_worker_opens_several_items_at_once(downloads: int, tmp_path: Path) -> None:
+    for i in range(24):
+        (tmp_path / f"{i}.txt").write_text("x")
+    OPEN[:] = [0, 0]
+    pipeline = Pipeline(Slow(url=str(tmp_path)), [], name="slow")
+    result = pipeline.run(executor=InlineExecutor(), ledger=MemoryLedger(), downloads=downloads)
+    assert result.done == 24
+    assert OPEN[1] == downloads
+
+
+def test_prefetching_holds_at_most_its_byte_budget() -> None:
+    from gristmill.executors.prefetch import Prefetcher
+
+    held: list[int] = [0, 0]
+    lock = threading.Lock()
+
+    def open_item(item: Item) -> str:
+        with lock:
+            held[0] += 1
+            held[1] = max(held)
+        time.sleep(0.02)
+        with lock:
+            held[0] -= 1
+        return item.id
+
+    prefetch = Prefetcher(open_item, threads=8, max_bytes=100)
+    items = [Item(str(i), 40) for i in range(10)]
+    prefetch.expect(items)
+    taken = []
+    for item in items:
+        taken.append(prefetch.take(item))
+    prefetch.close()
+    assert taken == [item.id for item in items]
+    assert held[1] == 2  # opened at once: 2 x 40 bytes fit in 100, 3 do not
+
+
+def test_a_sas_url_for_another_container_is_refused() -> None:
+    env = {"AZURE_STORAGE_SAS_URL": "https://acct.blob.core.windows.net/docs?sv=1&sig=S"}
+    assert resolve("abfs://docs/a/b", {}, environ=env).url == "abfs://docs/a/b"
+    with pytest.raises(ConfigError, match="grants access to az://docs, not to 'az://other/x'"):
+        resolve("az://other/x", {}, environ=env)
+
+
+def test_each_shard_keeps_its_own_processed_manifest() -> None:
+    from gristmill.manifest import Shard
+    from gristmill.processed import ProcessedManifest
+
+    sink = JsonlFiles(folder="memory://bucket/out")
+    whole = ProcessedManifest.for_run(sink, None)
+    part = ProcessedManifest.for_run(sink, None, Shard(2, 3))
+    assert whole is not None and whole.name == "processed.manifest.jsonl"
+    assert part is not None and part.name == "processed.manifest.shard-2-of-3.jsonl"
+    assert ProcessedManifest.for_run(JsonlFiles(folder="out"), None) is None  # local: the ledger is enough
+
+
+class SlowStore(JsonlFiles):
+    """Stands in for a distant store: each write takes 20 ms; item "3"'s write fails."""
+
+    def writes_at_once(self) -> int:
+        return 4
+
+    def write(self, item: Item, samples: Sequence[BaseSample]) -> list[str]:
+        with LOCK:
+            OPEN[0] += 1
+            OPEN[1] = max(OPEN[1], OPEN[0])
+        try:
+            time.sleep(0.02)
+            if item.id == "3":
+                raise OSError("the store refused the object")
+            return super().write(item, samples)
+        finally:
+            with LOCK:
+                OPEN[0] -= 1
+
+
+def test_a_worker_writes_several_items_at_once(tmp_path: Path) -> None:
+    OPEN[:] = [0, 0]
+    pipeline = Pipeline(Range(count=12), [], SlowStore(folder=tmp_path / "out"), name="uploads")
+    ledger = MemoryLedger()
+    result = pipeline.run(executor=InlineExecutor(), ledger=ledger)
+    assert (result.done, result.failed) == (11, 1)
+    assert OPEN[1] == 4
+    (failed,) = ledger.records(status=Status.FAILED)
+    assert (failed.id, failed.message) == ("3", "the store refused the object")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        f"{i}.jsonl" for i in range(12) if i != 3
+    )
+    assert all(r.outputs == f'["{r.id}.jsonl"]' for r in ledger.records(status=Status.DONE))
+
+
+def test_writes_at_once_on_the_pool(make_pool, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pipeline = Pipeline(Range(count=40), [], SlowStore(folder=tmp_path / "out"), name="uploads")
+    result = pipeline.run(executor=make_pool(), state=tmp_path / "state")
+    assert (result.done, result.failed) == (39, 1)
+    assert len(list((tmp_path / "out").iterdir())) == 39
+
+
+def test_a_changed_copy_opens_its_store_afresh(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.txt").write_text(name)
+    source = Files(url=str(tmp_path / "a"))
+    assert [item.id for item in source.list()] == ["a.txt"]
+    moved = source.model_copy(update={"url": str(tmp_path / "b")})
+    assert [item.id for item in moved.list()] == ["b.txt"]
