@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -51,6 +52,7 @@ from gristmill.cli.common import (
     setup_logging,
 )
 from gristmill.ledger.base import Counts, Status
+from gristmill.pipeline import is_database_url
 from gristmill.sources.files import Files
 from gristmill.telemetry import describe_counts
 
@@ -237,7 +239,8 @@ def manifest_generate(
     written: tuple[str, ...] = ()
     if isinstance(loaded.source, Files) and not (existed and not force_refresh):
         ids = (todo[1] for todo in ledger.todo(reprocess=True))
-        written = loaded.source.write_manifest(ids, loaded.state_folder(state, part), upload=not skip_upload)
+        folder = loaded.state_folder(None if state is None or is_database_url(state) else Path(state), part)
+        written = loaded.source.write_manifest(ids, folder, upload=not skip_upload)
     ledger.close()
     assert info is not None
     if existed and not force_refresh:

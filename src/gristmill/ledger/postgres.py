@@ -85,7 +85,7 @@ class PostgresLedger:
             raise ConfigError(
                 "a PostgreSQL ledger needs psycopg: pip install 'gristmill[postgres]'"
             ) from None
-        from gristmill.sql.database import redact
+        from gristmill.storage.urls import redact
 
         self.url, self.run, self.lease, self.claim = url, run, lease, claim
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -103,7 +103,7 @@ class PostgresLedger:
             raise ConfigError(f"cannot use the ledger at {redact(url)}: {reason}") from None
 
     def __repr__(self) -> str:
-        from gristmill.sql.database import redact
+        from gristmill.storage.urls import redact
 
         return f"PostgresLedger({redact(self.url)!r}, run={self.run!r})"
 

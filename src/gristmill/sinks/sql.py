@@ -13,8 +13,9 @@ from gristmill._exceptions import ConfigError, SinkError
 from gristmill.manifest import Item
 from gristmill.samples import BaseSample
 from gristmill.sinks.base import Sink
-from gristmill.sql.database import Database, connect, quote, redact
+from gristmill.sql.database import Database, connect, quote
 from gristmill.sql.types import COERCE, SqlType
+from gristmill.storage.urls import redact
 
 if TYPE_CHECKING:
     from gristmill.ledger.base import Ledger

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gristmill._exceptions import ConfigError, DuplicateDataError, SinkError, SourceError
-from gristmill.sql.database import Database, connect, quote, redact
+from gristmill.sql.database import Database, connect, quote
 from gristmill.sql.readers import Chunk, RowProblem, Table, read_table
 from gristmill.sql.types import COERCE, DESCRIBED, SqlType, infer, row_converter
+from gristmill.storage.urls import redact
 from gristmill.telemetry import make_progress
 
 OnDuplicate = Literal["error", "skip", "update"]
