@@ -38,7 +38,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-VERSION = 1  # bump whenever the output changes, so existing corpora are rebuilt
+VERSION = 2  # bump whenever the output changes, so existing corpora are rebuilt
 SEED = 20240115
 MARKER = ".corpus.json"
 DEFAULT_OUT = Path(__file__).parent / "files"
@@ -280,7 +280,10 @@ def sentence(rng: random.Random, lang: str) -> str:
 
 
 def paragraph(rng: random.Random, lang: str, low: int = 2, high: int = 6) -> str:
-    return " ".join(sentence(rng, lang) for _ in range(rng.randint(low, high)))
+    size = rng.randint(low, high)
+    if lang != "en":  # the pools are small: no sentence twice in one paragraph
+        return " ".join(rng.sample(POOLS[lang], size))
+    return " ".join(english_sentence(rng) for _ in range(size))
 
 
 def bullet(rng: random.Random, lang: str) -> str:
@@ -408,7 +411,9 @@ def generic_xml(doc: Doc, encoding: str) -> bytes:
         lines.append("  </section>")
     lines.append("  <table>")
     lines.append("    <row>" + "".join(f"<cell>{escape(c)}</cell>" for c in doc.header) + "</row>")
-    lines += ["    <row>" + "".join(f"<cell>{escape(str(c))}</cell>" for c in row) + "</row>" for row in doc.rows]
+    lines += [
+        "    <row>" + "".join(f"<cell>{escape(str(c))}</cell>" for c in row) + "</row>" for row in doc.rows
+    ]
     lines += ["  </table>", "</report>"]
     return ("\n".join(lines) + "\n").encode(encoding)
 
@@ -456,7 +461,8 @@ def mets_xml(rng: random.Random, doc: Doc) -> str:
         "          </mods:language>",
         f"          <mods:physicalDescription><mods:extent>{pages} pages</mods:extent>"
         "</mods:physicalDescription>",
-        f'          <mods:identifier type="urn">urn:nbn:de:gra-{issued.year}{doc.index:05d}</mods:identifier>',
+        f'          <mods:identifier type="urn">urn:nbn:de:gra-{issued.year}{doc.index:05d}'
+        "</mods:identifier>",
         f'          <mods:identifier type="local">{objid.upper()}</mods:identifier>',
         "        </mods:mods>",
         "      </mets:xmlData>",
@@ -469,9 +475,7 @@ def mets_xml(rng: random.Random, doc: Doc) -> str:
         out.append(f'    <mets:fileGrp USE="{use}">')
         for page in range(1, pages + 1):
             out.append(f'      <mets:file ID="{prefix}_{page:04d}" MIMETYPE="{mime}" SEQ="{page}">')
-            out.append(
-                f'        <mets:FLocat LOCTYPE="URL" xlink:href="{base}/{use}/{page:04d}.{ext}"/>'
-            )
+            out.append(f'        <mets:FLocat LOCTYPE="URL" xlink:href="{base}/{use}/{page:04d}.{ext}"/>')
             out.append("      </mets:file>")
         out.append("    </mets:fileGrp>")
     if fulltext:
@@ -598,10 +602,10 @@ def docx_bytes(doc: Doc) -> bytes:
             document.add_paragraph(item, style=style)
     table = document.add_table(rows=1, cols=len(doc.header))
     table.style = "Table Grid"
-    for cell, text in zip(table.rows[0].cells, doc.header):
+    for cell, text in zip(table.rows[0].cells, doc.header, strict=True):
         cell.text = text
     for row in doc.rows:
-        for cell, value in zip(table.add_row().cells, row):
+        for cell, value in zip(table.add_row().cells, row, strict=True):
             cell.text = str(value)
     buffer = io.BytesIO()
     document.save(buffer)
@@ -617,12 +621,12 @@ def pptx_bytes(rng: random.Random, doc: Doc) -> bytes:
     props.created = props.modified = props.last_printed = FIXED.replace(tzinfo=None)
     props.revision = 1
     title_slide = deck.slides.add_slide(deck.slide_layouts[0])
-    title_slide.shapes.title.text = doc.title  # type: ignore[union-attr]
-    title_slide.placeholders[1].text = f"{doc.author} · {doc.day.isoformat()}"  # type: ignore[attr-defined]
+    title_slide.shapes.title.text = doc.title
+    title_slide.placeholders[1].text = f"{doc.author} · {doc.day.isoformat()}"
     for section in doc.sections[: rng.randint(1, 3)]:
         slide = deck.slides.add_slide(deck.slide_layouts[1])
-        slide.shapes.title.text = section.heading  # type: ignore[union-attr]
-        body = slide.placeholders[1].text_frame  # type: ignore[attr-defined]
+        slide.shapes.title.text = section.heading
+        body = slide.placeholders[1].text_frame
         items = section.bullets or [sentence(rng, doc.lang) for _ in range(3)]
         body.text = items[0]
         for number, item in enumerate(items[1:]):
@@ -668,17 +672,17 @@ def delimited(rng: random.Random, delimiter: str) -> str:
 
 
 def json_text(rng: random.Random, doc: Doc) -> str:
-    shape = doc.index % 3
+    shape = rng.randrange(3)
     if shape == 0:  # a bare array of records
         header, rows = records(rng, rng.randint(5, 30))
-        value: object = [dict(zip(header, row)) for row in rows]
+        value: object = [dict(zip(header, row, strict=True)) for row in rows]
     elif shape == 1:  # an envelope around records
         header, rows = records(rng, rng.randint(5, 30))
         value = {
             "title": doc.title,
             "generated": FIXED.isoformat(),
             "count": len(rows),
-            "records": [dict(zip(header, row)) for row in rows],
+            "records": [dict(zip(header, row, strict=True)) for row in rows],
         }
     else:  # a document as nested objects
         value = {
@@ -695,7 +699,7 @@ def json_text(rng: random.Random, doc: Doc) -> str:
 
 def jsonl_text(rng: random.Random) -> str:
     header, rows = records(rng, rng.randint(10, 60))
-    return "".join(json.dumps(dict(zip(header, row)), ensure_ascii=False) + "\n" for row in rows)
+    return "".join(json.dumps(dict(zip(header, row, strict=True)), ensure_ascii=False) + "\n" for row in rows)
 
 
 def email_bytes(rng: random.Random, doc: Doc) -> bytes:
@@ -721,11 +725,13 @@ def email_bytes(rng: random.Random, doc: Doc) -> bytes:
             body.append("")
     body += ["--", sender]
     msg.set_content("\n".join(body) + "\n")
-    if doc.index % 2:
+    if rng.random() < 0.5:
         paras = "".join(f"<p>{html.escape(line)}</p>" for line in body if line)
         msg.add_alternative(f"<html><body>{paras}</body></html>\n", subtype="html")
-    if doc.index % 5 == 0:
-        msg.add_attachment(delimited(rng, ",").encode(), maintype="text", subtype="csv", filename="figures.csv")
+    if rng.random() < 0.3:
+        msg.add_attachment(
+            delimited(rng, ",").encode(), maintype="text", subtype="csv", filename="figures.csv"
+        )
     # The email package draws random MIME boundaries; fixed ones keep the bytes stable.
     for number, part in enumerate(msg.walk()):
         if part.is_multipart():
@@ -802,7 +808,7 @@ def broken_files(rng: random.Random, root: Path) -> None:
     (folder / "encrypted.pdf").write_bytes(pdf_bytes(rng, make_doc(rng, 90002), 2, password="secret"))
     (folder / "invalid.xml").write_text(
         '<?xml version="1.0" encoding="UTF-8"?>\n<catalogue>\n  <record id="1">\n'
-        "    <title>An unclosed title\n    <author>Nobody</author>\n  </record>\n  <record id=\"2\">\n"
+        '    <title>An unclosed title\n    <author>Nobody</author>\n  </record>\n  <record id="2">\n'
         "    <title>Never closed either</title>\n",
         encoding="utf-8",
     )
@@ -861,7 +867,9 @@ def special_files(rng: random.Random, root: Path) -> None:
 
     french = make_doc(random.Random(1), 0)
     french.lang, french.title, french.author = "fr", "Curriculum vitæ — Amélie Durand", "Amélie Durand"
-    french.sections = [Section("Expérience", [paragraph(rng, "fr") for _ in range(2)], ["Archiviste, Besançon"])]
+    french.sections = [
+        Section("Expérience", [paragraph(rng, "fr") for _ in range(2)], ["Archiviste, Besançon"])
+    ]
     put("notes/résumé.txt", plain_text(french).encode())
     german = make_doc(rng, 0)
     german.lang, german.title = "de", "Übersicht der Bestände"
@@ -878,8 +886,9 @@ def special_files(rng: random.Random, root: Path) -> None:
     put(
         "legacy/lettre_cp1252.txt",
         (
-            "Objet : facture n° 2024-117\n\nMadame, Monsieur,\n\nVeuillez trouver ci-joint la facture "
-            "d’un montant de 1 250 € pour la restauration des registres. Le cœur du travail a porté "
+            "Besançon, le 4 mars 2024\n\nObjet : facture n° 2024-117\n\n"
+            "Madame, Monsieur,\n\nVeuillez trouver ci-joint la facture "
+            "d\u2019un montant de 1 250 € pour la restauration des registres. Le cœur du travail a porté "
             "sur les œuvres reliées à Besançon.\n\nCordialement,\nHélène Lefèvre\n"
         ).encode("cp1252"),
     )
