@@ -10,7 +10,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[demo]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
@@ -26,11 +26,11 @@ $(AZURITE):
 		npm install --prefix .node --no-audit --no-fund --loglevel=error azurite@3; \
 	else echo "npm not found: the Azure Blob tests will be skipped"; fi
 
-## make demo: install gristmill, build the sample corpus, process it, show what failed
+## make demo: install gristmill, build the sample corpus, extract its documents, show what failed
 demo: $(VENV)/.installed
-	$(BIN)/python examples/demo/make_corpus.py
-	$(BIN)/gristmill run examples/demo/pipeline.py; test $$? -le 1
-	$(BIN)/gristmill failures examples/demo/pipeline.py
+	$(BIN)/python examples/corpus/make_corpus.py
+	$(BIN)/gristmill extract examples/corpus/files --output extract-output --state .gristmill/extract-demo --max-file-size 1MB; test $$? -le 1
+	$(BIN)/gristmill failures --state .gristmill/extract-demo
 
 ## make test: install the dev dependencies, lint, type-check and run the whole test suite
 test: lint
@@ -46,4 +46,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/dispatch.py
 
 clean:
-	rm -rf .gristmill .node demo-output examples-output examples/demo/corpus
+	rm -rf .gristmill .node demo-output extract-output examples-output examples/demo/corpus examples/corpus/files

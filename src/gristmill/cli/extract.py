@@ -92,7 +92,8 @@ def extract(
     steps: list[Processor] = [Partition(skip_unsupported=skip_unsupported)]
     if chunk:
         steps.append(Chunk(strategy=strategy, max_characters=max_characters, overlap=overlap))
-    source_files = Files(url=source, pattern=pattern, max_size=parse_size(max_file_size))
+    # hidden files (.DS_Store, a tool's marker) are no documents
+    source_files = Files(url=source, pattern=pattern, exclude=("**/.*",), max_size=parse_size(max_file_size))
     # one state per source, output and settings: the same command resumes where it stopped;
     # other settings (--chunk, a new --strategy) redo every document
     settings = "\0".join([source, output, *(step.config_hash() for step in steps)])
