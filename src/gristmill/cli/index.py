@@ -63,7 +63,9 @@ def index(
     aws_region: Annotated[
         str | None,
         typer.Option(
-            "--aws-region", envvar="AWS_REGION", help="sign requests with AWS SigV4 (Amazon OpenSearch)"
+            "--aws-region",
+            envvar="GRISTMILL_OPENSEARCH_AWS_REGION",
+            help="sign requests with AWS SigV4 (Amazon OpenSearch)",
         ),
     ] = None,
     pattern: Annotated[str, typer.Option("--pattern", help="which files (shell pattern)")] = "*",
