@@ -70,6 +70,13 @@ def index(
     ] = None,
     pattern: Annotated[str, typer.Option("--pattern", help="which files (shell pattern)")] = "*",
     bulk_bytes: Annotated[int, typer.Option("--bulk-bytes", min=1, help="largest bulk body")] = MAX_BYTES,
+    no_count_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-count-check",
+            help="skip the final count check (other writers, such as other shards, share the index)",
+        ),
+    ] = False,
     no_verify_certs: Annotated[
         bool, typer.Option("--no-verify-certs", help="accept any TLS certificate")
     ] = False,
@@ -101,6 +108,7 @@ def index(
             purge=purge,
             max_bytes=bulk_bytes,
             verify_certs=not no_verify_certs,
+            check_count=not no_count_check,
         )
     except ValueError as exc:
         raise ConfigError(f"invalid option: {_first_error(exc)}") from None
