@@ -41,9 +41,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
 
-## make bench: compare gristmill's pool with multiprocessing, concurrent.futures and mpire
+## make bench: compare gristmill's pool with multiprocessing, concurrent.futures and mpire,
+## and its OpenSearch bulk indexing with opensearch-py's helpers.bulk
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/dispatch.py
+	$(BIN)/python benchmarks/bulk.py
 
 clean:
 	rm -rf .gristmill .node demo-output extract-output examples-output examples/demo/corpus examples/corpus/files

@@ -419,3 +419,16 @@ def test_vectors_get_a_knn_vector_mapping_by_default(stand_in: StandInOpenSearch
     bad = [(Item("x"), sink.encode_records("x", [{"embedding": [1.0]}]))]  # the wrong length
     assert "[embedding] of type [knn_vector]" in sink.commit(bad)["x"]
     sink.close()
+
+
+def test_two_shards_load_one_index_at_once(cluster: Cluster, tmp_path: Path) -> None:
+    expected = write_corpus(tmp_path / "books", 200, 3)
+    command = [*GRISTMILL, "index", "books", "--opensearch", cluster.url, "--index", cluster.index]
+    command += ["--no-progress", "--no-count-check", "--executor", "inline"]
+    procs = [
+        subprocess.Popen([*command, "--shard", shard], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+        for shard in ("1/2", "2/2")
+    ]
+    outputs = [proc.communicate(timeout=60)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    assert cluster.ids() == expected

@@ -368,8 +368,11 @@ class _Recorder:
                 self._unpack_runs(seqs)
                 mine = [o for o in self.outcomes if o[SEQ] in seqs]
                 self.outcomes = [o for o in self.outcomes if o[SEQ] not in seqs]
-                self.ledger.record(self._commit(part, mine))
-            self.outcomes = self._commit(self.payloads, self.outcomes)
+                self.ledger.record(self._failing(mine, self._commit(part)))
+            refused = self._commit(self.payloads)
+            if refused:
+                self._unpack_runs(set(refused))
+                self.outcomes = self._failing(self.outcomes, refused)
             self.payloads = []
         self.ledger.record(self.outcomes, self.runs)
         self.outcomes, self.runs, self.pending = [], [], 0
@@ -377,30 +380,30 @@ class _Recorder:
         if self.processed is not None and self.processed.due():
             self.processed.save(self.ledger)
 
-    def _commit(self, payloads: list[Any], outcomes: list[Outcome]) -> list[Outcome]:
+    def _commit(self, payloads: list[Any]) -> dict[int, str]:
         """Write the payloads (outputs first: an item is done only once they are in); the
-        items the sink refused fail instead of being done."""
+        seqs of the items whose outputs the sink refused, with its reason."""
         assert self.sink is not None
         refused = self.sink.commit([(item, data) for item, data, _ in payloads])
         if not refused:
-            return outcomes
-        reasons = {seq: refused[item.id] for item, _, seq in payloads if item.id in refused}
-        self._unpack_runs(set(reasons))
-        if outcomes is not self.outcomes:
-            outcomes = outcomes + [o for o in self.outcomes if o[SEQ] in reasons]
-            self.outcomes = [o for o in self.outcomes if o[SEQ] not in reasons]
+            return {}
+        return {seq: refused[item.id] for item, _, seq in payloads if item.id in refused}
+
+    def _failing(self, outcomes: list[Outcome], refused: dict[int, str]) -> list[Outcome]:
+        """The outcomes, with the items the sink refused failed instead of done."""
         changed = 0
         for index, outcome in enumerate(outcomes):
-            reason = reasons.get(outcome[SEQ])
+            reason = refused.get(outcome[SEQ])
             if reason is not None and outcome[STATUS] == DONE:
                 outcomes[index] = failure(
                     outcome[SEQ], "SinkError", reason, attempts=outcome[ATTEMPTS], worker=outcome[WORKER]
                 )
                 changed += 1
                 log.debug("%s failed: SinkError: %s", outcome[SEQ], reason)
-        self.done -= changed
-        self.failed += changed
-        self.progress.update(self.done, self.failed, self.skipped)
+        if changed:
+            self.done -= changed
+            self.failed += changed
+            self.progress.update(self.done, self.failed, self.skipped)
         return outcomes
 
     def _unpack_runs(self, seqs: set[int]) -> None:

@@ -63,11 +63,20 @@ def index(
     aws_region: Annotated[
         str | None,
         typer.Option(
-            "--aws-region", envvar="AWS_REGION", help="sign requests with AWS SigV4 (Amazon OpenSearch)"
+            "--aws-region",
+            envvar="GRISTMILL_OPENSEARCH_AWS_REGION",
+            help="sign requests with AWS SigV4 (Amazon OpenSearch)",
         ),
     ] = None,
     pattern: Annotated[str, typer.Option("--pattern", help="which files (shell pattern)")] = "*",
     bulk_bytes: Annotated[int, typer.Option("--bulk-bytes", min=1, help="largest bulk body")] = MAX_BYTES,
+    no_count_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-count-check",
+            help="skip the final count check (other writers, such as other shards, share the index)",
+        ),
+    ] = False,
     no_verify_certs: Annotated[
         bool, typer.Option("--no-verify-certs", help="accept any TLS certificate")
     ] = False,
@@ -99,6 +108,7 @@ def index(
             purge=purge,
             max_bytes=bulk_bytes,
             verify_certs=not no_verify_certs,
+            check_count=not no_count_check,
         )
     except ValueError as exc:
         raise ConfigError(f"invalid option: {_first_error(exc)}") from None

@@ -209,8 +209,12 @@ class OpenSearchSink(Sink):
             return
         client = self.client()
         if client.send("HEAD", self.index).status == 404:
-            client.request("PUT", self.index, self.index_body(dims))
-            self._fresh, self._expected = True, 0
+            made = client.request("PUT", self.index, self.index_body(dims), ok=(200, 201, 400))
+            if made.status in {200, 201}:
+                self._fresh, self._expected = True, 0
+            elif b"resource_already_exists_exception" not in made.body:
+                raise SinkError(f"{self!r}: the index cannot be made: {made.reason()}")
+            # else another writer (another shard) made it just now: it is not ours to call fresh
         settings: dict[str, Any] = client.request("GET", f"{self.index}/_settings").json() or {}
         first: dict[str, Any] = next(iter(settings.values()), {})
         index_settings = first.get("settings", {}).get("index", {})
