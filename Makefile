@@ -23,7 +23,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 AZURITE := .node/node_modules/.bin/azurite-blob
 $(AZURITE):
 	@if command -v npm >/dev/null; then \
-		npm install --prefix .node --no-audit --no-fund --loglevel=error azurite@3; \
+		npm install --prefix .node --no-audit --no-fund --loglevel=error azurite@3 \
+			|| echo "Azurite could not be installed: the Azure Blob tests will be skipped (failed under CI=true)"; \
 	else echo "npm not found: the Azure Blob tests will be skipped"; fi
 
 ## make demo: install gristmill, build the sample corpus, extract its documents, show what failed

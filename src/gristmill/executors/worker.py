@@ -5,9 +5,7 @@ from __future__ import annotations
 import random
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from typing import Any
 
 import orjson
@@ -47,9 +45,11 @@ class Worker:
         self.unit_size = (bundle.processor.preferred_batch() if bundle.processor else None) or 1
         self._prefetch = Prefetcher(bundle.source.open, bundle.downloads) if bundle.downloads > 1 else None
         writes = 0 if bundle.sink is None or self._batched else bundle.sink.writes_at_once()
-        self._uploads = Uploads(bundle.sink.write, writes) if bundle.sink is not None and writes > 1 else None
-        self._writing: dict[int, tuple[Future[list[str]], int, float]] = {}  # seq -> write, attempt, clock
-        self._unsettled: deque[Outcome] = deque()  # in order, from the first whose write is on
+        self._uploads = (
+            Uploads(bundle.sink.write, writes, self._failed_write)
+            if bundle.sink is not None and writes > 1
+            else None
+        )
 
     def expect(self, tasks: Sequence[Todo]) -> None:
         """Start opening these items, which the worker will be asked for in this order."""
@@ -68,39 +68,13 @@ class Worker:
     @property
     def unsettled(self) -> bool:
         """Whether outcomes are held back, waiting for their writes."""
-        return bool(self._unsettled)
+        return self._uploads is not None and self._uploads.holding
 
     def settle(
         self, outcomes: list[Outcome], waiting: Callable[[int], None] | None = None, *, wait: bool = False
     ) -> list[Outcome]:
-        """The outcomes that can be reported now, in order: up to the first whose write has
-        not ended (with ``wait``, all of them); the rest are held for a later call. A failed
-        write fails its item. ``waiting(seq)`` is told which item's write is being waited
-        for (the pool's watchdog reads it)."""
-        if not self._writing and not self._unsettled:
-            return outcomes
-        self._unsettled.extend(outcomes)
-        ready: list[Outcome] = []
-        while self._unsettled:
-            outcome = self._unsettled[0]
-            pending = self._writing.get(outcome[0])
-            if pending is not None:
-                future, attempt, clock = pending
-                if not future.done():
-                    if not wait:
-                        break
-                    if waiting is not None:
-                        waiting(outcome[0])
-                del self._writing[outcome[0]]
-                try:
-                    refs = orjson.dumps(future.result()).decode()
-                except Exception as exc:
-                    outcome = self._failed(outcome[0], Status.FAILED, attempt, exc, clock)
-                else:
-                    outcome = (*outcome[:6], refs, *outcome[7:])
-            ready.append(outcome)
-            self._unsettled.popleft()
-        return ready
+        """The outcomes that can be reported now (see `Uploads.settle`)."""
+        return outcomes if self._uploads is None else self._uploads.settle(outcomes, waiting, wait=wait)
 
     def setup(self) -> None:
         if self._processor is None:
@@ -178,7 +152,7 @@ class Worker:
                 if self._batched:
                     payload = (item, self._sink.encode(item, samples), seq)
                 elif self._uploads is not None:  # its outcome waits for the write in settle()
-                    self._writing[seq] = (self._uploads.submit(item, samples), attempt, clock)
+                    self._uploads.submit(seq, item, samples, attempt, clock)
                 else:
                     outputs = orjson.dumps(self._sink.write(item, samples)).decode()
         except Exception as exc:
@@ -196,6 +170,9 @@ class Worker:
                 if attempt > self.bundle.retries:
                     raise
                 time.sleep(backoff(self.bundle.backoff, attempt, exc.retry_after))
+
+    def _failed_write(self, seq: int, attempt: int, exc: BaseException, clock: float) -> Outcome:
+        return self._failed(seq, Status.FAILED, attempt, exc, clock)
 
     def _failed(self, seq: int, status: Status, attempt: int, exc: BaseException, clock: float) -> Outcome:
         # A store's error may quote a signed URL: secrets never reach the ledger.
