@@ -448,3 +448,17 @@ def test_a_download_folder(s3: Store, tmp_path: Path) -> None:
     kept.write_bytes(b"DOCUMENT X\n")  # same size: taken as already downloaded
     assert run("third", "--preserve-downloads")["part0/doc000.txt"] == "DOCUMENT X\n"
     assert run("fourth", "--re-download")["part0/doc000.txt"] == "DOCUMENT 0\n"
+
+
+def test_extract_reads_documents_from_s3_into_azure(s3: Store, azure: Store, tmp_path: Path) -> None:
+    files = Path(__file__).parent / "documents" / "files"
+    for path in files.iterdir():
+        s3.put(f"docs/{path.name}", path.read_bytes())
+    env = run_env({**s3.env, **azure.env})
+    args = ["extract", s3.url("docs"), "--output", azure.url("elements"), "--workers", "2", "--no-progress"]
+    run = _gristmill(*args, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    assert f"{len(list(files.iterdir()))} done, 0 failed" in run.stdout
+    assert json.loads(azure.read("elements/guide.md.json"))[0]["text"] == "Miller's Guide"
+    again = _gristmill(*args, cwd=tmp_path, env=env)
+    assert "this run: 0 done" in again.stdout  # resumed: nothing redone

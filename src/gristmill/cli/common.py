@@ -279,7 +279,7 @@ def load(
             raise ConfigError(f"{flags} apply to files, not to {pipeline.source!r}")
         pipeline.source = pipeline.source.model_copy(update=given)
     if endpoint_url is not None:
-        _set_endpoint(pipeline, endpoint_url)
+        set_endpoint(pipeline, endpoint_url)
     if keep_local is not None:
         if not isinstance(pipeline.sink, FileSink):
             raise ConfigError(f"--keep-local applies to file outputs, not to {pipeline.sink!r}")
@@ -308,7 +308,7 @@ def ledger_for(pipeline: Pipeline, state: str | None, shard: Shard | None) -> Le
     return pipeline.open_ledger(None if state is None else Path(state), shard)
 
 
-def _set_endpoint(pipeline: Pipeline, endpoint_url: str) -> None:
+def set_endpoint(pipeline: Pipeline, endpoint_url: str) -> None:
     """The endpoint goes to the source and the output that are in an S3-compatible store."""
     used = False
     if isinstance(pipeline.source, Files) and protocol(pipeline.source.url) in S3 | GCS:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from gristmill._exceptions import ConfigError
 from gristmill.cli.common import (
+    AnonymousOpt,
     BatchSizeOpt,
+    DownloadsOpt,
+    EndpointUrlOpt,
     ExecutorOpt,
     FailFastOpt,
     ForceRefreshOpt,
@@ -30,6 +34,7 @@ from gristmill.cli.common import (
     app,
     execute,
     handle_errors,
+    set_endpoint,
     setup_logging,
 )
 
@@ -77,6 +82,9 @@ def extract(
     shard: ShardOpt = None,
     ray_address: RayAddressOpt = None,
     threads: ThreadsOpt = 1,
+    anonymous: AnonymousOpt = False,
+    endpoint_url: EndpointUrlOpt = None,
+    downloads: DownloadsOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Extract the elements of every document under SOURCE into OUTPUT; rerun to resume."""
@@ -85,6 +93,7 @@ def extract(
     from gristmill.processors import Processor
     from gristmill.sinks import JsonFiles
     from gristmill.sources import Files
+    from gristmill.storage.urls import is_remote
 
     setup_logging(verbose)
     if strategy not in ("basic", "by_title"):
@@ -93,12 +102,21 @@ def extract(
     if chunk:
         steps.append(Chunk(strategy=strategy, max_characters=max_characters, overlap=overlap))
     # hidden files (.DS_Store, a tool's marker) are no documents
-    source_files = Files(url=source, pattern=pattern, exclude=("**/.*",), max_size=parse_size(max_file_size))
+    source_files = Files(
+        url=source,
+        pattern=pattern,
+        exclude=("**/.*",),
+        max_size=parse_size(max_file_size),
+        anonymous=anonymous,
+    )
     # one state per source, output and settings: the same command resumes where it stopped;
     # other settings (--chunk, a new --strategy) redo every document
     settings = "\0".join([source, output, *(step.config_hash() for step in steps)])
     name = "extract-" + hashlib.sha256(settings.encode()).hexdigest()[:10]
-    pipeline = Pipeline(source_files, steps, JsonFiles(folder=output, field="elements"), name=name)
+    folder: str | Path = output if is_remote(output) else Path(output)
+    pipeline = Pipeline(source_files, steps, JsonFiles(folder=folder, field="elements"), name=name)
+    if endpoint_url is not None:
+        set_endpoint(pipeline, endpoint_url)
     execute(
         pipeline,
         state=state,
@@ -117,4 +135,5 @@ def extract(
         max_items_per_worker=max_items_per_worker,
         ray_address=ray_address,
         threads=threads,
+        downloads=downloads,
     )
