@@ -109,3 +109,20 @@ def test_extract_reads_every_format_of_the_corpus_and_fails_only_the_broken_file
         Path(name).name for name in {p.relative_to(corpus).as_posix() for p in documents} - written
     } == BROKEN
     assert {Path(name).suffix for name in written} >= EXTENSIONS  # every format, read
+
+
+def test_the_demo_does_what_the_readme_says(tmp_path: Path) -> None:
+    corpus = tmp_path / "files"
+    subprocess.run([sys.executable, str(SCRIPT), "--out", str(corpus)], check=True, capture_output=True)
+    command = [sys.executable, "-m", "gristmill", "extract", str(corpus), "--output", str(tmp_path / "out")]
+    run = subprocess.run(
+        [*command, "--state", str(tmp_path / "state"), "--max-file-size", "1MB", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "309 done, 10 failed" in run.stdout, run.stdout + run.stderr
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "a corpus of 319 documents" in readme and "the other 309 are" in readme
+    makefile = (ROOT / "Makefile").read_text()
+    assert "gristmill extract examples/corpus/files" in makefile and "--max-file-size 1MB" in makefile
