@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 
@@ -355,8 +356,63 @@ def print_summary(result: RunResult, state: str) -> None:
         typer.echo(f"see the failures with: gristmill failures --state {state}", err=True)
 
 
-def execute(pipeline: Pipeline, *, state: str | None, shard: str | None, **options: Any) -> None:
-    """Run PIPELINE with the command line's run options, print the summary and exit with its code."""
+# Every option of a run, as a command's parameter: (annotation, default). `run_command`
+# gives them to each command that runs a pipeline, so they are declared once.
+RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "state": (StateOpt, None),
+    "workers": (WorkersOpt, None),
+    "executor": (ExecutorOpt, "pool"),
+    "batch_size": (BatchSizeOpt, None),
+    "max_items": (MaxItemsOpt, None),
+    "reprocess": (ReprocessOpt, False),
+    "force_refresh": (ForceRefreshOpt, False),
+    "retries": (RetriesOpt, 2),
+    "timeout": (TimeoutOpt, None),
+    "fail_fast": (FailFastOpt, False),
+    "progress": (ProgressOpt, None),
+    "start_method": (StartMethodOpt, None),
+    "max_items_per_worker": (MaxItemsPerWorkerOpt, None),
+    "shard": (ShardOpt, None),
+    "ray_address": (RayAddressOpt, None),
+    "threads": (ThreadsOpt, 1),
+    "downloads": (DownloadsOpt, None),
+    "processed_manifest": (ProcessedManifestOpt, None),
+    "verbose": (VerboseOpt, 0),
+}
+
+
+def run_command(command: F) -> F:
+    """COMMAND, given every run option after its own; it receives them as one dict,
+    ``run``, to hand to `execute` (logging is set up from ``--verbose`` already)."""
+    hints = get_type_hints(command, include_extras=True)
+    own = [
+        parameter.replace(annotation=hints.get(name, parameter.annotation))
+        for name, parameter in inspect.signature(command).parameters.items()
+        if name != "run"
+    ]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+        for name, (annotation, default) in RUN_OPTIONS.items()
+    ]
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        run = {name: kwargs.pop(name) for name in RUN_OPTIONS}
+        setup_logging(run.pop("verbose"))
+        return command(*args, run=run, **kwargs)
+
+    parameters = own + added
+    wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper  # type: ignore[return-value]
+
+
+def execute(pipeline: Pipeline, run: dict[str, Any], **changes: Any) -> None:
+    """Run PIPELINE with the command line's run options (``run``, from `run_command`; a
+    command may change some, as ``changes``), print the summary and exit with its code."""
+    options = {**run, **changes}
+    state, shard = options.pop("state"), options.pop("shard")
+    options["refresh"] = options.pop("force_refresh")
     part = parse_shard(shard)
     result = pipeline.run(state=state, shard=part, **options)
     if state is not None and is_database_url(state):

@@ -5,37 +5,19 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from gristmill._exceptions import ConfigError
 from gristmill.cli.common import (
     AnonymousOpt,
-    BatchSizeOpt,
-    DownloadsOpt,
     EndpointUrlOpt,
-    ExecutorOpt,
-    FailFastOpt,
-    ForceRefreshOpt,
-    MaxItemsOpt,
-    MaxItemsPerWorkerOpt,
-    ProgressOpt,
-    RayAddressOpt,
-    ReprocessOpt,
-    RetriesOpt,
-    ShardOpt,
-    StartMethodOpt,
-    StateOpt,
-    ThreadsOpt,
-    TimeoutOpt,
-    VerboseOpt,
-    WorkersOpt,
     app,
     execute,
     handle_errors,
+    run_command,
     set_endpoint,
-    setup_logging,
 )
 
 UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
@@ -51,6 +33,7 @@ def parse_size(text: str) -> int:
 
 @app.command()
 @handle_errors
+@run_command
 def extract(
     source: Annotated[str, typer.Argument(help="a folder or URL of documents")],
     output: Annotated[str, typer.Option("--output", "-o", help="folder for one <file>.json per document")],
@@ -66,26 +49,10 @@ def extract(
         typer.Option("--max-file-size", envvar="GRISTMILL_MAX_FILE_SIZE", help="fail larger files"),
     ] = "100MB",
     pattern: Annotated[str, typer.Option("--pattern", help="only files whose path matches")] = "*",
-    state: StateOpt = None,
-    workers: WorkersOpt = None,
-    executor: ExecutorOpt = "pool",
-    batch_size: BatchSizeOpt = None,
-    max_items: MaxItemsOpt = None,
-    reprocess: ReprocessOpt = False,
-    force_refresh: ForceRefreshOpt = False,
-    retries: RetriesOpt = 2,
-    timeout: TimeoutOpt = None,
-    fail_fast: FailFastOpt = False,
-    progress: ProgressOpt = None,
-    start_method: StartMethodOpt = None,
-    max_items_per_worker: MaxItemsPerWorkerOpt = None,
-    shard: ShardOpt = None,
-    ray_address: RayAddressOpt = None,
-    threads: ThreadsOpt = 1,
     anonymous: AnonymousOpt = False,
     endpoint_url: EndpointUrlOpt = None,
-    downloads: DownloadsOpt = None,
-    verbose: VerboseOpt = 0,
+    *,
+    run: dict[str, Any],
 ) -> None:
     """Extract the elements of every document under SOURCE into OUTPUT; rerun to resume."""
     from gristmill.documents import Chunk, Partition
@@ -95,7 +62,6 @@ def extract(
     from gristmill.sources import Files
     from gristmill.storage.urls import is_remote
 
-    setup_logging(verbose)
     if strategy not in ("basic", "by_title"):
         raise ConfigError(f"--strategy {strategy!r}: use basic or by_title")
     steps: list[Processor] = [Partition(skip_unsupported=skip_unsupported)]
@@ -117,23 +83,4 @@ def extract(
     pipeline = Pipeline(source_files, steps, JsonFiles(folder=folder, field="elements"), name=name)
     if endpoint_url is not None:
         set_endpoint(pipeline, endpoint_url)
-    execute(
-        pipeline,
-        state=state,
-        shard=shard,
-        executor=executor,
-        workers=workers,
-        batch_size=batch_size,
-        max_items=max_items,
-        reprocess=reprocess,
-        refresh=force_refresh,
-        retries=retries,
-        timeout=timeout,
-        fail_fast=fail_fast,
-        progress=progress,
-        start_method=start_method,
-        max_items_per_worker=max_items_per_worker,
-        ray_address=ray_address,
-        threads=threads,
-        downloads=downloads,
-    )
+    execute(pipeline, run)

@@ -10,25 +10,10 @@ import typer
 
 from gristmill._exceptions import ConfigError
 from gristmill.cli.common import (
-    BatchSizeOpt,
-    ExecutorOpt,
-    FailFastOpt,
-    ForceRefreshOpt,
-    MaxItemsOpt,
-    MaxItemsPerWorkerOpt,
-    ProgressOpt,
-    ReprocessOpt,
-    RetriesOpt,
-    ShardOpt,
-    StartMethodOpt,
-    StateOpt,
-    TimeoutOpt,
-    VerboseOpt,
-    WorkersOpt,
     app,
     execute,
     handle_errors,
-    setup_logging,
+    run_command,
 )
 from gristmill.pipeline import Pipeline
 from gristmill.records import ReadRecords
@@ -38,6 +23,7 @@ from gristmill.sources.files import Files
 
 @app.command()
 @handle_errors
+@run_command
 def index(
     source: Annotated[
         str, typer.Argument(help="folder or URL of .json / .jsonl files (an earlier run's output)")
@@ -80,24 +66,10 @@ def index(
     no_verify_certs: Annotated[
         bool, typer.Option("--no-verify-certs", help="accept any TLS certificate")
     ] = False,
-    state: StateOpt = None,
-    workers: WorkersOpt = None,
-    executor: ExecutorOpt = "pool",
-    batch_size: BatchSizeOpt = None,
-    max_items: MaxItemsOpt = None,
-    reprocess: ReprocessOpt = False,
-    force_refresh: ForceRefreshOpt = False,
-    retries: RetriesOpt = 2,
-    timeout: TimeoutOpt = None,
-    fail_fast: FailFastOpt = False,
-    progress: ProgressOpt = None,
-    start_method: StartMethodOpt = None,
-    max_items_per_worker: MaxItemsPerWorkerOpt = None,
-    shard: ShardOpt = None,
-    verbose: VerboseOpt = 0,
+    *,
+    run: dict[str, Any],
 ) -> None:
     """Bulk-index the documents of every JSON/JSONL file under SOURCE; rerun to resume."""
-    setup_logging(verbose)
     try:
         sink = OpenSearchSink(
             url=opensearch,
@@ -113,23 +85,7 @@ def index(
     except ValueError as exc:
         raise ConfigError(f"invalid option: {_first_error(exc)}") from None
     pipeline = Pipeline(Files(url=source, pattern=pattern), [ReadRecords()], sink, name=f"index-{index_name}")
-    execute(
-        pipeline,
-        state=state,
-        shard=shard,
-        executor=executor,
-        workers=workers,
-        batch_size=batch_size,
-        max_items=max_items,
-        reprocess=reprocess or purge,  # a purged index holds nothing: every item again
-        refresh=force_refresh,
-        retries=retries,
-        timeout=timeout,
-        fail_fast=fail_fast,
-        progress=progress,
-        start_method=start_method,
-        max_items_per_worker=max_items_per_worker,
-    )
+    execute(pipeline, run, reprocess=run["reprocess"] or purge)  # a purged index holds nothing: all again
 
 
 def _mapping(path: Path | None) -> dict[str, Any] | None:

@@ -4,43 +4,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from gristmill._exceptions import ConfigError
 from gristmill.cli.common import (
     AnonymousOpt,
-    BatchSizeOpt,
     DownloadDirOpt,
-    DownloadsOpt,
     EndpointUrlOpt,
-    ExecutorOpt,
-    FailFastOpt,
-    ForceRefreshOpt,
     JsonOpt,
     KeepLocalOpt,
     ManifestOpt,
-    MaxItemsOpt,
-    MaxItemsPerWorkerOpt,
     OptionalPipeline,
     OutputOpt,
     PipelineArg,
     PreserveDownloadsOpt,
-    ProcessedManifestOpt,
-    ProgressOpt,
-    RayAddressOpt,
     ReDownloadOpt,
-    ReprocessOpt,
-    RetriesOpt,
     ShardOpt,
     SourceOpt,
-    StartMethodOpt,
     StateOpt,
-    ThreadsOpt,
-    TimeoutOpt,
-    VerboseOpt,
-    WorkersOpt,
     app,
     execute,
     handle_errors,
@@ -49,7 +32,7 @@ from gristmill.cli.common import (
     manifest_app,
     open_ledger,
     parse_shard,
-    setup_logging,
+    run_command,
 )
 from gristmill.ledger.base import Counts, Status
 from gristmill.pipeline import is_database_url
@@ -59,39 +42,22 @@ from gristmill.telemetry import describe_counts
 
 @app.command()
 @handle_errors
+@run_command
 def run(
     pipeline: PipelineArg,
     source: SourceOpt = None,
     output: OutputOpt = None,
-    state: StateOpt = None,
-    workers: WorkersOpt = None,
-    executor: ExecutorOpt = "pool",
-    batch_size: BatchSizeOpt = None,
-    max_items: MaxItemsOpt = None,
-    reprocess: ReprocessOpt = False,
-    force_refresh: ForceRefreshOpt = False,
-    retries: RetriesOpt = 2,
-    timeout: TimeoutOpt = None,
-    fail_fast: FailFastOpt = False,
-    progress: ProgressOpt = None,
-    start_method: StartMethodOpt = None,
-    max_items_per_worker: MaxItemsPerWorkerOpt = None,
-    shard: ShardOpt = None,
-    ray_address: RayAddressOpt = None,
-    threads: ThreadsOpt = 1,
     anonymous: AnonymousOpt = False,
     endpoint_url: EndpointUrlOpt = None,
-    downloads: DownloadsOpt = None,
-    processed_manifest: ProcessedManifestOpt = None,
     keep_local: KeepLocalOpt = None,
     manifest: ManifestOpt = None,
     download_dir: DownloadDirOpt = None,
     re_download: ReDownloadOpt = False,
     preserve_downloads: PreserveDownloadsOpt = False,
-    verbose: VerboseOpt = 0,
+    *,
+    run: dict[str, Any],
 ) -> None:
     """Process every item of PIPELINE that is not done yet; rerun to resume."""
-    setup_logging(verbose)
     loaded = load(
         pipeline,
         source,
@@ -104,27 +70,7 @@ def run(
         re_download=re_download,
         preserve_downloads=preserve_downloads,
     )
-    execute(
-        loaded,
-        state=state,
-        shard=shard,
-        executor=executor,
-        workers=workers,
-        batch_size=batch_size,
-        max_items=max_items,
-        reprocess=reprocess,
-        refresh=force_refresh,
-        retries=retries,
-        timeout=timeout,
-        fail_fast=fail_fast,
-        progress=progress,
-        start_method=start_method,
-        max_items_per_worker=max_items_per_worker,
-        ray_address=ray_address,
-        threads=threads,
-        downloads=downloads,
-        processed_manifest=processed_manifest,
-    )
+    execute(loaded, run)
 
 
 @app.command()
