@@ -10,16 +10,17 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent
 
 
-def test_dispatch_benchmark_quick(tmp_path: Path) -> None:
-    out = tmp_path / "dispatch.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "dispatch.py"), "--quick", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
+def quick(benchmark: str, folder: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run benchmarks/BENCHMARK.py --quick in FOLDER; its output and its JSON file."""
+    out = folder / f"{benchmark}.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / f"{benchmark}.py"), "--quick", "--json", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=folder)
     assert result.returncode == 0, result.stderr
+    return result, out
+
+
+def test_dispatch_benchmark_quick(tmp_path: Path) -> None:
+    result, out = quick("dispatch", tmp_path)
     report = json.loads(out.read_text())
     for workload in ("noop", "cpu2ms"):
         methods = {row["method"]: row for row in report["workloads"][workload]["methods"]}
@@ -41,15 +42,7 @@ def test_import_benchmark_quick(tmp_path: Path) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL must answer under CI=true: {problem}")
         pytest.skip(f"no PostgreSQL server answers at {PG_URL}: {problem}")
-    out = tmp_path / "import.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "import.py"), "--quick", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
+    _, out = quick("import", tmp_path)
     report = json.loads(out.read_text())
     methods = [row["method"] for row in report["import"]["methods"]]
     assert methods == ["gristmill import", "raw psycopg binary COPY", "pandas to_sql(multi)"]
@@ -58,30 +51,14 @@ def test_import_benchmark_quick(tmp_path: Path) -> None:
 
 
 def test_ray_benchmark_quick(tmp_path: Path) -> None:
-    out = tmp_path / "ray.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "ray_executor.py"), "--quick", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
+    result, out = quick("ray_executor", tmp_path)
     rates = json.loads(out.read_text())["workloads"]["2ms"]["items_per_s"]
     assert set(rates) == {"pool", "ray", "ray.util Pool"} and min(rates.values()) > 0
     assert "gristmill on Ray ÷ gristmill pool" in result.stdout
 
 
 def test_bulk_benchmark_quick(tmp_path: Path) -> None:
-    out = tmp_path / "bulk.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bulk.py"), "--quick", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
+    result, out = quick("bulk", tmp_path)
     report = json.loads(out.read_text())
     methods = [row["method"] for row in report["methods"]]
     assert methods == ["gristmill OpenSearchSink", "opensearch-py helpers.bulk"]
@@ -98,16 +75,16 @@ def test_cloud_benchmark_quick(tmp_path: Path) -> None:
         import pytest
 
         pytest.skip(problem)
-    out = tmp_path / "cloud.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "cloud.py"), "--quick", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
+    result, out = quick("cloud", tmp_path)
     report = json.loads(out.read_text())
     assert report["objects"] == 40
     assert report["one_download_per_worker_s"] > 0 and report["default_s"] > 0
     assert "speedup" in result.stdout
+
+
+def test_extract_benchmark_quick(tmp_path: Path) -> None:
+    result, out = quick("extract", tmp_path)
+    report = json.loads(out.read_text())
+    assert report["files"] > 60 and report["speedup"] > 0
+    assert all(rate > 0 for rate in report["documents_per_s"].values())
+    assert "speed-up, " in result.stdout

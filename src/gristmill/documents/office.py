@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import io
 import zipfile
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 
 from gristmill._exceptions import ProcessingError
 from gristmill.documents.elements import Elements
 
+T = TypeVar("T")
 MAX_UNZIPPED = 256 * 1024 * 1024  # bytes an office file may expand to
 MAX_RATIO = 200  # uncompressed / compressed, for any member over 1 MB
 
@@ -59,15 +62,20 @@ def _style(paragraph: Any) -> str:
         return ""
 
 
+def _load(data: bytes, what: str, reader: Callable[[io.BytesIO], T]) -> T:
+    """DATA opened by READER, once its zip is known to be safe to expand."""
+    open_zip(data)
+    try:
+        return reader(io.BytesIO(data))
+    except Exception as exc:  # each library raises its own kinds for a damaged file
+        raise ProcessingError(f"the {what} file cannot be read ({type(exc).__name__}: {exc})") from None
+
+
 def partition_docx(data: bytes, out: Elements) -> None:
     import docx
     from docx.table import Table
 
-    open_zip(data)
-    try:
-        document = docx.Document(io.BytesIO(data))
-    except Exception as exc:
-        raise ProcessingError(f"the Word file cannot be read ({type(exc).__name__}: {exc})") from None
+    document = _load(data, "Word", docx.Document)
     section = document.sections[0] if document.sections else None
     if section is not None:
         for paragraph in section.header.paragraphs:
@@ -92,11 +100,7 @@ def partition_docx(data: bytes, out: Elements) -> None:
 def partition_pptx(data: bytes, out: Elements) -> None:
     import pptx
 
-    open_zip(data)
-    try:
-        deck = pptx.Presentation(io.BytesIO(data))
-    except Exception as exc:
-        raise ProcessingError(f"the PowerPoint file cannot be read ({type(exc).__name__}: {exc})") from None
+    deck = _load(data, "PowerPoint", pptx.Presentation)
     for number, slide in enumerate(deck.slides, 1):
         if number > 1:
             out.page_break(number)
@@ -125,11 +129,7 @@ def partition_pptx(data: bytes, out: Elements) -> None:
 def partition_xlsx(data: bytes, out: Elements) -> None:
     import openpyxl
 
-    open_zip(data)
-    try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:
-        raise ProcessingError(f"the Excel file cannot be read ({type(exc).__name__}: {exc})") from None
+    book = _load(data, "Excel", partial(openpyxl.load_workbook, read_only=True, data_only=True))
     try:
         for number, sheet in enumerate(book.worksheets, 1):
             out.table(list(sheet.iter_rows(values_only=True)), page=number, page_name=sheet.title)
