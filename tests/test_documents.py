@@ -218,3 +218,13 @@ def test_the_mets_to_csv_example(tmp_path: Path) -> None:
     )
     assert "0 rows, 1 failed" in again.stdout  # resumed: only the failure was tried again
     assert (tmp_path / "examples-output" / "mets_to_csv" / "mets.csv").read_text().splitlines() == rows
+
+
+def test_an_output_deleted_since_is_made_again(tmp_path: Path) -> None:
+    command = [*GRISTMILL, "extract", str(HERE / "files"), "--output", str(tmp_path / "out"), "--no-progress"]
+    first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert f"this run: {len(FILES)} done" in first.stdout, first.stderr
+    (tmp_path / "out" / "notes.txt.json").unlink()
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert "this run: 1 done" in again.stdout, again.stderr  # only the lost one
+    assert json.loads((tmp_path / "out" / "notes.txt.json").read_text())[0]["text"] == "Quarterly Report"

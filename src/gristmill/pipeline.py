@@ -13,6 +13,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gristmill._exceptions import ConfigError
@@ -254,6 +255,8 @@ class Pipeline:
         else:
             replanned = self.plan(ledger, refresh=opts.refresh, shard=opts.shard)
             changes = replanned if any(replanned) else changes
+            if not opts.reprocess:
+                self._redo_lost_outputs(ledger)
             todo = ledger.todo(reprocess=opts.reprocess)
             before = ledger.counts()
             planned = before.total if opts.reprocess else before.pending + before.failed
@@ -294,6 +297,18 @@ class Pipeline:
             interrupted,
             changes,
         )
+
+    def _redo_lost_outputs(self, ledger: Ledger) -> None:
+        """Done items whose outputs were deleted since go back to pending: nothing is lost."""
+        if self.sink is None:
+            return
+        lost = [seq for seq, refs in ledger.output_refs() if self.sink.lost(orjson.loads(refs))]
+        if lost:
+            log.info("%d done items lost their outputs: they are done again", len(lost))
+            reason = "its outputs were deleted after it was done"
+            ledger.record(
+                [failure(seq, "OutputLost", reason, attempts=0, status=Status.PENDING) for seq in lost]
+            )
 
     def _list_and_process(
         self, ledger: Ledger, progress: Progress, listed: list[int], shard: Shard | None

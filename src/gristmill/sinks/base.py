@@ -57,6 +57,12 @@ class Sink(BaseModel):
         """
         raise NotImplementedError
 
+    def lost(self, outputs: Sequence[str]) -> bool:
+        """Whether outputs an item wrote (its references) are gone, so it must be redone.
+        Checked for every done item when a run starts; a sink that cannot tell cheaply says
+        False."""
+        return False
+
     def finish(self, ledger: Ledger) -> None:
         """Runs once in the coordinator after the last item (merge parts, refresh an index)."""
 

@@ -82,6 +82,12 @@ class FileSink(Sink, Storage):
     def encode_samples(self, samples: Sequence[BaseSample]) -> bytes:
         raise NotImplementedError
 
+    def lost(self, outputs: Sequence[str]) -> bool:
+        # a local folder only: one stat per output is cheap there, a request per object is not
+        return not self.output.remote and not all(
+            Path(self.folder, *ref.split("/")).exists() for ref in outputs
+        )
+
     def write(self, item: Item, samples: Sequence[BaseSample]) -> list[str]:
         key = self.key_for(item.id)
         data = self.encode_samples(samples)
