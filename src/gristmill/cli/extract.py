@@ -77,7 +77,8 @@ def extract(
     )
     # one state per source, output and settings: the same command resumes where it stopped;
     # other settings (--chunk, a new --strategy) redo every document
-    settings = "\0".join([source, output, *(step.config_hash() for step in steps)])
+    places = [place if is_remote(place) else str(Path(place).resolve()) for place in (source, output)]
+    settings = "\0".join([*places, *(step.config_hash() for step in steps)])
     name = "extract-" + hashlib.sha256(settings.encode()).hexdigest()[:10]
     folder: str | Path = output if is_remote(output) else Path(output)
     pipeline = Pipeline(source_files, steps, JsonFiles(folder=folder, field="elements"), name=name)
