@@ -8,6 +8,7 @@ read the diff.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import resource
@@ -228,3 +229,25 @@ def test_an_output_deleted_since_is_made_again(tmp_path: Path) -> None:
     again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert "this run: 1 done" in again.stdout, again.stderr  # only the lost one
     assert json.loads((tmp_path / "out" / "notes.txt.json").read_text())[0]["text"] == "Quarterly Report"
+
+
+def test_an_office_file_with_a_dtd_is_refused(tmp_path: Path) -> None:
+    original = (HERE / "files" / "plan.docx").read_bytes()
+    hostile = tmp_path / "plan.docx"
+    with zipfile.ZipFile(io.BytesIO(original)) as source, zipfile.ZipFile(hostile, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "word/document.xml":
+                head, _, rest = data.partition(b"?>")
+                data = head + b'?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + rest
+            target.writestr(info, data)
+    with pytest.raises(ProcessingError, match=r"word/document\.xml declares a DTD"):
+        partition("plan.docx", hostile.read_bytes())
+
+
+def test_an_output_folder_inside_the_source_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("hello\n")
+    command = [*GRISTMILL, "extract", "docs", "--output", "docs/out", "--no-progress"]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 2 and "is inside the source" in run.stderr

@@ -78,6 +78,11 @@ def extract(
     # one state per source, output and settings: the same command resumes where it stopped;
     # other settings (--chunk, a new --strategy) redo every document
     places = [place if is_remote(place) else str(Path(place).resolve()) for place in (source, output)]
+    if not is_remote(source) and not is_remote(output) and Path(places[1]).is_relative_to(places[0]):
+        raise ConfigError(
+            f"the output folder {output} is inside the source {source}: the outputs would be read as "
+            "documents on the next listing; write them elsewhere"
+        )
     settings = "\0".join([*places, *(step.config_hash() for step in steps)])
     name = "extract-" + hashlib.sha256(settings.encode()).hexdigest()[:10]
     folder: str | Path = output if is_remote(output) else Path(output)

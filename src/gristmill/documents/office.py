@@ -36,6 +36,13 @@ def open_zip(data: bytes, max_unzipped: int = MAX_UNZIPPED) -> zipfile.ZipFile:
             f"the archive would expand to {total:,} bytes, over the {max_unzipped:,} allowed: "
             "refused as a likely zip bomb"
         )
+    for info in archive.infolist():  # a DTD has no business in an office file: refuse, unparsed
+        if info.filename.endswith((".xml", ".rels")):
+            with archive.open(info) as member:
+                if b"<!DOCTYPE" in member.read(4096).upper():
+                    raise ProcessingError(
+                        f"{info.filename} declares a DTD: refused (entities are never expanded)"
+                    )
     return archive
 
 
