@@ -103,6 +103,7 @@ def main() -> None:
             for workers in (1, args.workers):  # interleaved: a slow spell of the machine hits both
                 took, summary = time_extract(Path(folder) / "corpus", workers)
                 best[workers] = min(best[workers], took)
+                print(f"  --workers {workers}: {took:.2f} s")
         rates = {workers: len(files) / seconds for workers, seconds in best.items()}
         print(f"  last run: {summary}")
         for workers, rate in rates.items():
