@@ -116,7 +116,9 @@ class BedrockSummarizer(BedrockClient, Summarizer):
             parts = answer["output"]["message"]["content"]
             return "".join(part.get("text", "") for part in parts).strip()
         except (KeyError, TypeError) as exc:
-            raise ProcessingError(f"BedrockSummarizer({self.model_id}): an unexpected answer: no {exc}") from None
+            raise ProcessingError(
+                f"BedrockSummarizer({self.model_id}): an unexpected answer: no {exc}"
+            ) from None
 
 
 class BedrockEmbedder(BedrockClient, Embedder):
@@ -147,4 +149,6 @@ class BedrockEmbedder(BedrockClient, Embedder):
         try:
             return [float(x) for x in answer["embedding"]]
         except (KeyError, TypeError) as exc:
-            raise ProcessingError(f"BedrockEmbedder({self.model_id}): an unexpected answer: no {exc}") from None
+            raise ProcessingError(
+                f"BedrockEmbedder({self.model_id}): an unexpected answer: no {exc}"
+            ) from None

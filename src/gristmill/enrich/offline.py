@@ -20,11 +20,12 @@ from gristmill.enrich.client import Embedder, Summarizer
 
 _SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]*[A-Z0-9])")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
-STOPWORDS = frozenset(
+_COMMON = (
     "a an and are as at be been but by for from had has have he her his i in into is it its "
     "me my no not of on or our she so that the their them then there they this to was we "
-    "were what when which who will with would you your".split()
+    "were what when which who will with would you your"
 )
+STOPWORDS = frozenset(_COMMON.split())  # too common to say what a text is about
 
 
 def sentences(text: str) -> list[str]:

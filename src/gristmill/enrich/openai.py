@@ -75,7 +75,8 @@ class OpenAIClient(ApiClient):
             except urllib.error.HTTPError as exc:
                 reason = _reason(exc)
                 if exc.code in RETRY_STATUS:
-                    raise Throttled(f"HTTP {exc.code}: {reason}", parse_retry_after(exc.headers.get("Retry-After")))
+                    wait = parse_retry_after(exc.headers.get("Retry-After"))
+                    raise Throttled(f"HTTP {exc.code}: {reason}", wait) from None
                 raise ProcessingError(
                     f"{self!r}: POST {redact(url)}: HTTP {exc.code}: {reason}", processor=type(self).__name__
                 ) from None

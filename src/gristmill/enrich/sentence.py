@@ -72,5 +72,7 @@ class SentenceTransformerEmbedder(Embedder):
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         self.setup()
-        vectors = self._model.encode(list(texts), normalize_embeddings=self.normalize, batch_size=self.batch_size)
+        vectors = self._model.encode(
+            list(texts), normalize_embeddings=self.normalize, batch_size=self.batch_size
+        )
         return [[float(x) for x in row] for row in vectors]

@@ -39,7 +39,8 @@ class _ElementStep(Processor):
     def _texts(self, sample: Any) -> tuple[Document, list[str]]:
         if not isinstance(sample, Document):
             raise ProcessingError(
-                f"{self.name} needs a Document (run Partition, and Chunk, first); found {type(sample).__name__}",
+                f"{self.name} needs a Document (run Partition, and Chunk, first); "
+                f"found {type(sample).__name__}",
                 processor=self.name,
             )
         if self.target == "document":
@@ -51,7 +52,9 @@ class _ElementStep(Processor):
     def _put(self, doc: Document, values: Sequence[Any]) -> Document:
         if self.target == "document":
             return doc.model_copy(update={"metadata": {**doc.metadata, self.field: values[0]}})
-        elements = [_with(element, self.field, value) for element, value in zip(doc.elements, values, strict=True)]
+        elements = [
+            _with(element, self.field, value) for element, value in zip(doc.elements, values, strict=True)
+        ]
         return doc.model_copy(update={"elements": elements})
 
     def _batches(self, texts: list[str]) -> list[list[str]]:
@@ -113,5 +116,7 @@ class Embed(_ElementStep):
             vectors.extend(got)
         dims = {len(vector) for vector in vectors}
         if len(dims) > 1:
-            raise ProcessingError(f"{self.name}: vectors of different lengths {sorted(dims)}", processor=self.name)
+            raise ProcessingError(
+                f"{self.name}: vectors of different lengths {sorted(dims)}", processor=self.name
+            )
         return self._put(doc, vectors)
