@@ -41,7 +41,7 @@ def _api_key() -> SecretStr | None:
 class OpenAIClient(ApiClient):
     """What both OpenAI-compatible clients share: where, with which key, and one POST."""
 
-    base_url: str = Field(default_factory=_base_url)
+    base_url: str = Field(default_factory=_base_url, validate_default=True)
     api_key: SecretStr | None = Field(default_factory=_api_key, exclude=True)
     model: str
 
