@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from api_server import ApiServer, summary_of, vector_of
 
+from api_server import ApiServer, summary_of, vector_of
 from gristmill import ConfigError, Document, Element, Pipeline, ProcessingError, RateLimit, TransientError
 from gristmill.documents import Partition
 from gristmill.enrich import (
