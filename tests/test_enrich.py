@@ -106,7 +106,11 @@ def test_steps_put_summaries_and_embeddings_on_the_elements() -> None:
     assert [name for name, _ in doc.processing_history] == ["Summarize", "Embed"]
     whole = Summarize(target="document")(document())[0]
     assert whole.metadata["summary"] == ExtractiveSummarizer().summarize(["\n\n".join(TEXTS)])[0]
-    assert not hasattr(document().elements[0], "summary")  # the input is left as it was
+    given = document()
+    summarised = Summarize()(given)[0]
+    Embed()(summarised)
+    assert not hasattr(given.elements[0], "summary")  # inputs are left as they were
+    assert not hasattr(summarised.elements[0], "embedding")
     with pytest.raises(ProcessingError, match="needs a Document"):
         Summarize().process(Element(type="Title", element_id="x"))
 
