@@ -17,6 +17,7 @@ MODULES = [
     "gristmill.sql",
     "gristmill.testing",
     "gristmill.storage",
+    "gristmill.enrich",
 ]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import random
 import re
 import struct
 import tempfile
@@ -34,6 +35,7 @@ MAX_SLOTS = 1024  # beyond this many requests a window, even spacing alone does 
 LEASE = 60.0  # a held grant whose holder died is taken back after this long
 _THREADS = threading.Lock()
 POLL = 0.02  # how often to look again while every slot is held
+MAX_BACKOFF = 30.0
 
 
 def _folder() -> Path:
@@ -208,3 +210,17 @@ def _parse(spec: str) -> dict[str, float]:
         raise ConfigError(f"a rate limit looks like '10/s', '600/min' or '5/2s'; found {spec!r}")
     count = float(found.group(2) or 1)
     return {"rate": float(found.group(1)), "per": count * UNITS[found.group(3)]}
+
+
+def backoff_delay(base: float, attempt: int, retry_after: float | None) -> float:
+    """Exponential backoff with full jitter, never shorter than the server's Retry-After."""
+    return max(random.uniform(0, min(MAX_BACKOFF, base * 2 ** (attempt - 1))), retry_after or 0.0)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header; None when absent or an HTTP date (rare from
+    APIs; the backoff alone will do)."""
+    try:
+        return None if value is None else max(0.0, float(value))
+    except ValueError:
+        return None

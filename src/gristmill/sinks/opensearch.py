@@ -11,11 +11,11 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator
 
 from gristmill._exceptions import ConfigError, SinkError
 from gristmill.manifest import Item
-from gristmill.ratelimit import RateLimit
+from gristmill.ratelimit import RateLimit, backoff_delay
 from gristmill.samples import BaseSample
 from gristmill.sinks.base import Sink
 from gristmill.sinks.bulk import BulkOutcome, Docs, bodies, encode_docs
-from gristmill.sinks.search_client import SearchClient, backoff_delay, redact
+from gristmill.sinks.search_client import SearchClient, redact
 
 if TYPE_CHECKING:
     from gristmill.ledger.base import Ledger

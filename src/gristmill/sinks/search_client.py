@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import random
 import socket
 import ssl
 import time
@@ -23,10 +22,9 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import orjson
 
 from gristmill._exceptions import ConfigError, SinkError
-from gristmill.ratelimit import RateLimit
+from gristmill.ratelimit import RateLimit, backoff_delay, parse_retry_after
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
-MAX_BACKOFF = 30.0
 TIMEOUT = 60.0
 
 
@@ -63,11 +61,6 @@ def redact(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def backoff_delay(base: float, attempt: int, retry_after: float | None) -> float:
-    """Exponential backoff with full jitter, never shorter than the server's Retry-After."""
-    return max(random.uniform(0, min(MAX_BACKOFF, base * 2 ** (attempt - 1))), retry_after or 0.0)
 
 
 class SearchClient:
@@ -205,11 +198,7 @@ class _Https(http.client.HTTPSConnection):
 
 
 def retry_after(headers: dict[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    try:
-        return None if value is None else max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: rare from OpenSearch; the backoff alone will do
+    return parse_retry_after(headers.get("retry-after"))
 
 
 def _aws_signer(region: str) -> Callable[[str, str, bytes | None], dict[str, str]]:
