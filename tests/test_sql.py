@@ -326,16 +326,18 @@ def test_the_command_reports_and_takes_the_url_from_the_environment(tmp_path: Pa
 
 
 def test_an_import_killed_midway_leaves_the_table_as_it_was(
-    postgres: str, pg_schema: str, tmp_path: Path
+    postgres: str, pg_schema: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     table = f"{pg_schema}.events"
     seed = tmp_path / "seed.csv"
     seed.write_text("id,name\n" + "".join(f"{i},old {i}\n" for i in range(100)))
     import_file(seed, postgres, table, key=["id"])
     data = tmp_path / "events.csv"
-    data.write_text("id,name\n" + "".join(f"{i},new {i}\n" for i in range(100, 400_100)))
+    # long enough that a kill soon after the COPY starts lands before it ends, even on a fast machine
+    data.write_text("id,name\n" + "".join(f"{i},new {i}\n" for i in range(100, 1_500_100)))
     command = [*GRISTMILL, "import", str(data), "--table", table, "--db", postgres, "--chunk-size", "5000"]
     watcher = connect(postgres)
+    request.addfinalizer(watcher.close)
     for attempt in range(3):
         proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         copying = False
@@ -352,14 +354,13 @@ def test_an_import_killed_midway_leaves_the_table_as_it_was(
         assert copying and proc.returncode == -signal.SIGKILL, f"attempt {attempt}: not killed mid-import"
         found = watcher.query(f'SELECT count(*), max(id) FROM "{pg_schema}"."events"')
         assert found == [(100, 99)]
-    watcher.close()
     finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     assert rows(postgres, table, order="1")[0] and columns_of(postgres, table)
     db = connect(postgres)
     total = db.query(f'SELECT count(*), count(DISTINCT id) FROM "{pg_schema}"."events"')
     db.close()
-    assert total == [(400_100, 400_100)]
+    assert total == [(1_500_100, 1_500_100)]
 
 
 # -- SqlSink ---------------------------------------------------------------------------------
