@@ -13,7 +13,6 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gristmill._exceptions import ConfigError
@@ -302,7 +301,7 @@ class Pipeline:
         """Done items whose outputs were deleted since go back to pending: nothing is lost."""
         if self.sink is None:
             return
-        lost = [seq for seq, refs in ledger.output_refs() if self.sink.lost(orjson.loads(refs))]
+        lost = self.sink.lost(ledger.output_refs())
         if lost:
             log.info("%d done items lost their outputs: they are done again", len(lost))
             reason = "its outputs were deleted after it was done"

@@ -32,10 +32,7 @@ class Elements:
             meta["page_number"] = page
         if type_ not in (TITLE, "PageBreak") and self._title is not None:
             meta["parent_id"] = self._title
-        extra = {k: v for k, v in metadata.items() if v is not None and k != "text_as_html"}
-        meta.update(extra)
-        if "text_as_html" in metadata:
-            meta["text_as_html"] = metadata["text_as_html"]
+        meta.update({k: v for k, v in metadata.items() if v is not None})
         element_id = _element_id(self.filename, len(self.items), type_, text)
         element = Element(type=type_, element_id=element_id, text=text, metadata=meta)
         self.items.append(element)

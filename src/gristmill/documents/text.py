@@ -94,7 +94,8 @@ def partition_markdown(data: bytes, out: Elements) -> None:
             fenced = not fenced
             continue
         if fenced:
-            out.add("NarrativeText", line) if line.strip() else None
+            if line.strip():
+                out.add("NarrativeText", line)
             continue
         heading = HEADING.match(line)
         if heading:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
@@ -57,11 +57,11 @@ class Sink(BaseModel):
         """
         raise NotImplementedError
 
-    def lost(self, outputs: Sequence[str]) -> bool:
-        """Whether outputs an item wrote (its references) are gone, so it must be redone.
-        Checked for every done item when a run starts; a sink that cannot tell cheaply says
-        False."""
-        return False
+    def lost(self, refs: Iterable[tuple[int, str]]) -> list[int]:
+        """Of the done items' (seq, outputs) that ``refs`` gives, the seqs whose outputs are
+        gone, so they must be redone. Asked when a run resumes; a sink that cannot tell
+        cheaply returns [] without reading ``refs``."""
+        return []
 
     def finish(self, ledger: Ledger) -> None:
         """Runs once in the coordinator after the last item (merge parts, refresh an index)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -82,11 +82,16 @@ class FileSink(Sink, Storage):
     def encode_samples(self, samples: Sequence[BaseSample]) -> bytes:
         raise NotImplementedError
 
-    def lost(self, outputs: Sequence[str]) -> bool:
+    def lost(self, refs: Iterable[tuple[int, str]]) -> list[int]:
         # a local folder only: one stat per output is cheap there, a request per object is not
-        return not self.output.remote and not all(
-            Path(self.folder, *ref.split("/")).exists() for ref in outputs
-        )
+        if self.output.remote:
+            return []
+        folder = Path(self.folder)
+        return [
+            seq
+            for seq, outputs in refs
+            if not all(folder.joinpath(*ref.split("/")).exists() for ref in orjson.loads(outputs))
+        ]
 
     def write(self, item: Item, samples: Sequence[BaseSample]) -> list[str]:
         key = self.key_for(item.id)
