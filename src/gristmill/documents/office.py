@@ -1,4 +1,4 @@
-"""Word, PowerPoint and Excel files (python-docx, python-pptx, openpyxl), after a look
+"""Word, PowerPoint and Excel files (python-docx, python-pptx, python-calamine), after a look
 inside the zip: one that would expand far beyond its size (a zip bomb) is refused unread."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Callable
-from functools import partial
 from typing import Any, TypeVar
 
 from gristmill._exceptions import ProcessingError
@@ -62,11 +61,25 @@ def zip_kind(data: bytes) -> str | None:
     return None
 
 
-def _style(paragraph: Any) -> str:
-    try:
-        return str(paragraph.style.name or "") if paragraph.style is not None else ""
-    except (KeyError, ValueError):
-        return ""
+class _StyleNames(dict[str | None, str]):
+    """Paragraph style names by style id (None: the default style), each looked up once per
+    document: python-docx looks a paragraph's style up anew every time, a fifth of the whole
+    extraction's time."""
+
+    def __init__(self, document: Any) -> None:
+        super().__init__()
+        self.document = document
+
+    def __missing__(self, style_id: str | None) -> str:
+        from docx.enum.style import WD_STYLE_TYPE
+
+        try:
+            style = self.document.part.get_style(style_id, WD_STYLE_TYPE.PARAGRAPH)
+            name = str(style.name or "") if style is not None else ""
+        except (KeyError, ValueError):  # a damaged styles part: no name
+            name = ""
+        self[style_id] = name
+        return name
 
 
 def _load(data: bytes, what: str, reader: Callable[[io.BytesIO], T]) -> T:
@@ -83,6 +96,7 @@ def partition_docx(data: bytes, out: Elements) -> None:
     from docx.table import Table
 
     document = _load(data, "Word", docx.Document)
+    styles = _StyleNames(document)
     section = document.sections[0] if document.sections else None
     if section is not None:
         for paragraph in section.header.paragraphs:
@@ -91,7 +105,7 @@ def partition_docx(data: bytes, out: Elements) -> None:
         if isinstance(block, Table):
             out.table([[cell.text for cell in row.cells] for row in block.rows])
             continue
-        style = _style(block)
+        style = styles[block._p.style]
         if style == "Title" or style.startswith("Heading"):
             depth = int(style.rsplit(" ", 1)[-1]) - 1 if style[-1:].isdigit() else 0
             out.add("Title", block.text, category_depth=depth)
@@ -134,11 +148,16 @@ def partition_pptx(data: bytes, out: Elements) -> None:
 
 
 def partition_xlsx(data: bytes, out: Elements) -> None:
-    import openpyxl
+    # calamine (Rust) reads a workbook about 20 times faster than openpyxl and imports in
+    # milliseconds instead of a quarter of a second
+    from python_calamine import CalamineWorkbook
 
-    book = _load(data, "Excel", partial(openpyxl.load_workbook, read_only=True, data_only=True))
-    try:
-        for number, sheet in enumerate(book.worksheets, 1):
-            out.table(list(sheet.iter_rows(values_only=True)), page=number, page_name=sheet.title)
-    finally:
-        book.close()
+    book = _load(data, "Excel", CalamineWorkbook.from_filelike)
+    for number, name in enumerate(book.sheet_names, 1):
+        rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        out.table([[_cell(value) for value in row] for row in rows], page=number, page_name=name)
+
+
+def _cell(value: Any) -> Any:
+    """A whole number as Excel shows it (calamine gives every number as a float)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
