@@ -72,6 +72,14 @@ class Processor(BaseModel):
     def preferred_batch(self) -> int | None:
         return self.batch_size
 
+    #: Modules every worker imports before its first item (a parser, a model's library). A
+    #: pool imports them once, in the fork server its workers are forked from, so a worker
+    #: (and one started later to replace another) begins with them loaded.
+    imports: ClassVar[tuple[str, ...]] = ()
+
+    def all_imports(self) -> tuple[str, ...]:
+        return self.imports
+
     def __call__(self, sample: BaseSample) -> list[BaseSample]:
         """Run ``process`` and stamp the history of every sample it returns."""
         stamp = self.stamp
@@ -137,6 +145,9 @@ class Compose(Processor):
         sizes = [size for step in self.steps if (size := step.preferred_batch()) is not None]
         return min(sizes) if sizes else None
 
+    def all_imports(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(module for step in self.steps for module in step.all_imports()))
+
     def __call__(self, sample: BaseSample) -> list[BaseSample]:
         samples = [sample]
         for step in self.steps:
@@ -188,6 +199,9 @@ class Cache(Processor):
 
     def preferred_batch(self) -> int | None:
         return self.processor.preferred_batch()
+
+    def all_imports(self) -> tuple[str, ...]:
+        return self.processor.all_imports()
 
     def __call__(self, sample: BaseSample) -> list[BaseSample]:
         return self.call_batch([sample])[0]

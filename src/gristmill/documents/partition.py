@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any, Literal
 
 from gristmill._exceptions import ConfigError, ProcessingError, SkipItem
-from gristmill.documents import data, mail, markup, office, pdf, text
+from gristmill.documents import IMPORTS, data, mail, markup, office, pdf, text
 from gristmill.documents.detect import MIME, detect
 from gristmill.documents.elements import Elements
 from gristmill.processors import Processor
@@ -42,6 +42,7 @@ class Partition(Processor):
     """
 
     version = "1"
+    imports = IMPORTS
     backend: Literal["gristmill", "unstructured"] = "gristmill"
     skip_unsupported: bool = False
 

@@ -38,6 +38,10 @@ class Bundle:
     backoff: float = DEFAULT_BACKOFF
     downloads: int = 0  # items each worker opens at once, in threads; 0 or 1: one at a time
 
+    def imports(self) -> tuple[str, ...]:
+        """Modules the workers need from the start (see `Processor.imports`)."""
+        return self.processor.all_imports() if self.processor is not None else ()
+
 
 class Executor(Protocol):
     """Runs the worker loop over items and streams their results back."""

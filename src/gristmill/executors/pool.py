@@ -12,7 +12,6 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
-import sys
 import threading
 import time
 from collections import deque
@@ -25,6 +24,7 @@ import cloudpickle
 from pydantic import BaseModel, ConfigDict, Field
 
 from gristmill._exceptions import ConfigError, GristmillError, ItemTimeout, WorkerDied
+from gristmill.executors import forkserver
 from gristmill.executors.base import ATTEMPTS_SPENT, BatchSizer, Bundle, Results, pack_bundle
 from gristmill.executors.worker import Worker
 from gristmill.ledger.base import SEQ, STATUS, WORKER, Outcome, Status, Todo, failure, pack
@@ -38,7 +38,7 @@ DONE = int(Status.DONE)
 
 def default_start_method() -> str:
     """forkserver where it exists (fast restarts, no inherited state), else spawn."""
-    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    return "forkserver" if forkserver.available() else "spawn"
 
 
 class PoolExecutor(BaseModel):
@@ -88,7 +88,7 @@ class _Slot:
             name=f"gristmill-{self.name}",
             daemon=True,
         )
-        with _main_module_hidden():
+        with forkserver.main_module_hidden():
             self.process.start()
         task_r.close()
         result_w.close()
@@ -133,7 +133,7 @@ class _Pool:
         self.options = options
         self.ctx = mp.get_context(options.start_method)
         if options.start_method == "forkserver":
-            self.ctx.set_forkserver_preload(["gristmill.executors.pool"])
+            forkserver.start(bundle.imports())
         self.retries = bundle.retries
         # Enough items in a worker's hands for its downloads and writes to overlap, whatever the batch size.
         writes = 0 if bundle.sink is None or bundle.sink.batched else bundle.sink.writes_at_once()
@@ -278,30 +278,6 @@ class _Pool:
                 yield from self._fail(
                     slot, task, ItemTimeout, f"timed out after {timeout:g} s; its worker was replaced"
                 )
-
-
-@contextlib.contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """Keep multiprocessing from importing the parent's ``__main__`` script in each worker.
-
-    Workers get all they need through cloudpickle; importing the script again costs every
-    worker its start-up imports, and re-runs any top-level code not behind
-    ``if __name__ == "__main__"``.
-    """
-    main = sys.modules.get("__main__")
-    if main is None:
-        yield
-        return
-    saved: dict[str, Any] = {
-        key: main.__dict__[key] for key in ("__file__", "__spec__") if key in main.__dict__
-    }
-    main.__dict__.pop("__file__", None)
-    main.__dict__["__spec__"] = None
-    try:
-        yield
-    finally:
-        main.__dict__.pop("__spec__", None)
-        main.__dict__.update(saved)
 
 
 def _death_reason(slot: _Slot) -> str:
