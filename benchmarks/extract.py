@@ -3,7 +3,9 @@
 1. Makes the sample corpus (examples/corpus/make_corpus.py) with ``--count`` documents of
    every format, broken files included.
 2. Times ``gristmill extract`` over it with ``--workers 1`` and with ``--workers N`` (fresh
-   output and state each time, best of ``--repeat``) and prints documents/s and the speed-up.
+   output and state each time, back to back, ``--repeat`` rounds) and prints documents/s and
+   the speed-up: from the best round of each, and as the median of the rounds' own ratios,
+   which a slow spell of a shared machine moves less.
 3. Where the ``unstructured`` library is importable, partitions the same files of each format
    with ``unstructured.partition.auto.partition`` and with gristmill's ``Partition``, in this
    process, one after the other, and prints documents/s and the ratio per format. A format
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -97,19 +100,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gristmill-corpus-") as folder:
         files = make_corpus(Path(folder) / "corpus", count)
         print(f"{len(files)} files ({count} documents asked for, broken files included)")
-        best = {1: float("inf"), args.workers: float("inf")}
+        times: dict[int, list[float]] = {1: [], args.workers: []}
         summary = ""
         for _ in range(repeat):
-            for workers in (1, args.workers):  # interleaved: a slow spell of the machine hits both
+            for workers, rounds in times.items():  # interleaved: a slow spell of the machine hits both
                 took, summary = time_extract(Path(folder) / "corpus", workers)
-                best[workers] = min(best[workers], took)
-                print(f"  --workers {workers}: {took:.2f} s")
+                rounds.append(took)
+            print("  " + ", ".join(f"--workers {n}: {rounds[-1]:.2f} s" for n, rounds in times.items()))
+        best = {workers: min(rounds) for workers, rounds in times.items()}
         rates = {workers: len(files) / seconds for workers, seconds in best.items()}
         print(f"  last run: {summary}")
         for workers, rate in rates.items():
             print(f"  gristmill extract --workers {workers}: {rate:,.0f} documents/s ({best[workers]:.2f} s)")
         speedup = rates[args.workers] / rates[1]
-        print(f"  speed-up, {args.workers} workers over 1: {speedup:.2f}x")
+        paired = statistics.median(one / many for one, many in zip(*times.values(), strict=True))
+        print(
+            f"  speed-up, {args.workers} workers over 1: {speedup:.2f}x (best rounds), "
+            f"{paired:.2f}x (median of rounds)"
+        )
         versus = compare_with_unstructured(files)
     if not versus["installed"]:
         print("unstructured is not installed: no comparison (pip install unstructured to add it)")
@@ -122,7 +130,13 @@ def main() -> None:
             else:
                 print(f"  {suffix:<8} unstructured {row['unstructured']}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    figures = {"files": len(files), "seconds": best, "documents_per_s": rates, "speedup": speedup}
+    figures = {
+        "files": len(files),
+        "seconds": times,
+        "documents_per_s": rates,
+        "speedup": speedup,
+        "speedup_paired_median": paired,
+    }
     args.json.write_text(json.dumps({**figures, "unstructured": versus}, indent=2, default=str))
 
 

@@ -82,3 +82,12 @@ def test_importing_gristmill_and_writing_json_stay_light(tmp_path: Path) -> None
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:-1] == ["False", '{"a":[1,2]} False', "Pipeline True"]
+
+
+def test_steps_add_up_what_their_workers_import() -> None:
+    from gristmill import Compose
+    from gristmill.documents import IMPORTS, Chunk, Partition
+    from gristmill.enrich import BedrockEmbedder, Embed, HashingEmbedder
+
+    steps = Compose(Partition(), Chunk(), Embed(client=BedrockEmbedder()), Embed(client=HashingEmbedder()))
+    assert steps.all_imports() == (*IMPORTS, "boto3")

@@ -34,6 +34,8 @@ THROTTLING = frozenset(
 class BedrockClient(ApiClient):
     """A ``bedrock-runtime`` client made once per worker (``region``, ``endpoint_url``)."""
 
+    imports = ("boto3",)  # a few tenths of a second: once, in the pool's fork server
+
     model_id: str
     region: str | None = None
     endpoint_url: str | None = None  # a VPC endpoint, or a test server

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -34,6 +34,9 @@ class Client(BaseModel):
 
     #: texts handed to one call of ``summarize`` / ``embed``
     batch_size: int = Field(default=64, ge=1)
+
+    #: what its workers import from the start (see `gristmill.Processor.imports`)
+    imports: ClassVar[tuple[str, ...]] = ()
 
     def setup(self) -> None:
         """Load a model, open a session: once per worker, before the first item."""

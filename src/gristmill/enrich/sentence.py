@@ -30,6 +30,8 @@ class SentenceTransformerEmbedder(Embedder):
     """``model`` (a name or a local folder) on ``device`` (``cpu``, ``cuda``; default: the
     best there is); vectors normalised to length 1 when ``normalize``."""
 
+    imports = ("sentence_transformers",)  # and with it torch: seconds, once, in the fork server
+
     model: str = "all-MiniLM-L6-v2"
     device: str | None = None
     normalize: bool = True

@@ -36,6 +36,9 @@ class _ElementStep(Processor):
     def setup(self) -> None:
         self.client.setup()
 
+    def all_imports(self) -> tuple[str, ...]:
+        return (*self.imports, *self.client.imports)
+
     def _texts(self, sample: Any) -> tuple[Document, list[str]]:
         if not isinstance(sample, Document):
             raise ProcessingError(
