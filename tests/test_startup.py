@@ -56,6 +56,8 @@ def test_extract_starts_its_fork_server_before_loading_its_commands(tmp_path: Pa
 
         server = forkserver._forkserver
         start_workers_early(["extract", "docs", "--output", "out", "--executor", "inline"])
+        start_workers_early(["extract", "docs", "--output", "out"], {"extract": {"executor": "ray"}})
+        start_workers_early(["extract", "docs", "--start-method=spawn"])
         print(server._forkserver_pid is None)
         start_workers_early(["--verbose", "extract", "docs", "--output", "out"])
         print(server._forkserver_pid is not None, "docx" in server._preload_modules)

@@ -6,6 +6,7 @@ Each module of this package registers its commands on the one ``app`` of ``commo
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 __all__ = ["main"]
 
@@ -17,21 +18,20 @@ EARLY_IMPORTS = {"extract": "gristmill.documents"}
 
 
 def main() -> None:
-    start_workers_early(sys.argv[1:])
-    # loading the commands takes a few tenths of a second: the fork server starts meanwhile
-    import typer
-
     from gristmill._exceptions import ConfigError
-    from gristmill.cli import extract, importer, index, run  # noqa: F401  (each registers its commands)
-    from gristmill.cli.common import app
     from gristmill.settings import load_dotenv, load_toml
 
     try:
-        load_dotenv()
+        load_dotenv()  # before any worker process exists: they all see its variables
         defaults = load_toml()
     except ConfigError as exc:
-        typer.echo(f"gristmill: error: {exc}", err=True)
+        print(f"gristmill: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    start_workers_early(sys.argv[1:], defaults)
+    # loading the commands takes a few tenths of a second: the fork server starts meanwhile
+    from gristmill.cli import extract, importer, index, run  # noqa: F401  (each registers its commands)
+    from gristmill.cli.common import app
+
     try:
         app(default_map=defaults)
     finally:
@@ -40,13 +40,16 @@ def main() -> None:
         forkserver.stop()
 
 
-def start_workers_early(args: list[str]) -> None:
-    """For a command that will run a local pool on known imports, start its fork server now."""
+def start_workers_early(args: list[str], defaults: dict[str, Any] | None = None) -> None:
+    """For a command that will run a local pool on known imports, start its fork server now
+    (``defaults``: gristmill.toml's, by command)."""
     command = next((arg for arg in args if not arg.startswith("-")), None)
-    if command not in EARLY_IMPORTS or not _wants("--executor", "pool", args):
+    if command not in EARLY_IMPORTS or {"-h", "--help"} & set(args):
         return
-    if not _wants("--start-method", "forkserver", args) or {"-h", "--help"} & set(args):
-        return
+    settings = (defaults or {}).get(command, {})
+    for option, wanted in (("executor", "pool"), ("start_method", "forkserver")):
+        if _given(f"--{option.replace('_', '-')}", args, settings.get(option, wanted)) != wanted:
+            return
     import importlib
 
     from gristmill.executors import forkserver
@@ -54,11 +57,11 @@ def start_workers_early(args: list[str]) -> None:
     forkserver.start(importlib.import_module(EARLY_IMPORTS[command]).IMPORTS)
 
 
-def _wants(option: str, value: str, args: list[str]) -> bool:
-    """Whether ARGS leave OPTION at VALUE (given so, or not given)."""
+def _given(option: str, args: list[str], default: Any) -> Any:
+    """OPTION's value in ARGS, else DEFAULT."""
     for index, arg in enumerate(args):
         if arg == option and index + 1 < len(args):
-            return args[index + 1] == value
+            return args[index + 1]
         if arg.startswith(option + "="):
-            return arg.partition("=")[2] == value
-    return True
+            return arg.partition("=")[2]
+    return default
