@@ -251,3 +251,13 @@ def test_an_output_folder_inside_the_source_is_refused(tmp_path: Path) -> None:
     command = [*GRISTMILL, "extract", "docs", "--output", "docs/out", "--no-progress"]
     run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 2 and "is inside the source" in run.stderr
+
+
+def test_a_single_file_is_extracted_beside_its_folder_mates_untouched(tmp_path: Path) -> None:
+    (tmp_path / "report [draft].txt").write_text("Quarterly Report\n\nAll is well.\n")
+    (tmp_path / "other.txt").write_text("not this one\n")
+    command = [*GRISTMILL, "extract", "report [draft].txt", "--output", "out", "--no-progress"]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "this run: 1 done" in run.stdout
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["report [draft].txt.json"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import re
 from pathlib import Path
@@ -35,7 +36,7 @@ def parse_size(text: str) -> int:
 @handle_errors
 @run_command
 def extract(
-    source: Annotated[str, typer.Argument(help="a folder or URL of documents")],
+    source: Annotated[str, typer.Argument(help="a folder or URL of documents, or one file")],
     output: Annotated[str, typer.Option("--output", "-o", help="folder for one <file>.json per document")],
     chunk: Annotated[bool, typer.Option("--chunk/--no-chunk", help="gather elements into chunks")] = False,
     strategy: Annotated[str, typer.Option("--strategy", help="chunking: basic or by_title")] = "basic",
@@ -67,6 +68,9 @@ def extract(
     steps: list[Processor] = [Partition(skip_unsupported=skip_unsupported)]
     if chunk:
         steps.append(Chunk(strategy=strategy, max_characters=max_characters, overlap=overlap))
+    one_file = not is_remote(source) and Path(source).is_file()
+    if one_file:  # a single document: its folder, listed for it alone
+        source, pattern = str(Path(source).resolve().parent), glob.escape(Path(source).name)
     # hidden files (.DS_Store, a tool's marker) are no documents
     source_files = Files(
         url=source,
@@ -78,7 +82,8 @@ def extract(
     # one state per source, output and settings: the same command resumes where it stopped;
     # other settings (--chunk, a new --strategy) redo every document
     places = [place if is_remote(place) else str(Path(place).resolve()) for place in (source, output)]
-    if not is_remote(source) and not is_remote(output) and Path(places[1]).is_relative_to(places[0]):
+    local = not is_remote(source) and not is_remote(output)
+    if local and not one_file and Path(places[1]).is_relative_to(places[0]):
         raise ConfigError(
             f"the output folder {output} is inside the source {source}: the outputs would be read as "
             "documents on the next listing; write them elsewhere"
