@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import ClassVar
 
 import orjson
+from pydantic import PrivateAttr
 
-from gristmill import BaseSample, Document, Pipeline, Processor, RateLimit, TransientError
+from gristmill import BaseSample, Document, Item, Pipeline, Processor, RateLimit, TransientError
+from gristmill.ledger import MemoryLedger
+from gristmill.ledger.base import Outcome, Run, Status
 from gristmill.sinks import JsonlFiles
 from gristmill.sources import Files, Range
 
@@ -152,3 +155,31 @@ class PostDoc(Processor):
         if answer.status >= 300:
             raise ValueError(f"HTTP {answer.status}")
         return sample
+
+
+class FlushWatched(JsonlFiles):
+    """Notes beside each output whether its worker flushed that file to disk itself, and,
+    in the coordinator, each ``flush`` among the ledger's writes (see `FlushWatchedLedger`)."""
+
+    _events: list[str] = PrivateAttr(default_factory=list)
+
+    def write(self, item: Item, samples: Sequence[BaseSample]) -> list[str]:
+        keys = super().write(item, samples)
+        (Path(self.folder) / f"{keys[0]}.flushed-each").write_text(str(self.output.durable))
+        return keys
+
+    def flush(self) -> None:
+        super().flush()
+        self._events.append("flush")
+
+
+class FlushWatchedLedger(MemoryLedger):
+    def __init__(self, sink: FlushWatched) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def record(self, outcomes: Sequence[Outcome], runs: Sequence[Run] = ()) -> None:
+        done = sum(run.length for run in runs) + sum(1 for o in outcomes if o[1] == Status.DONE)
+        if done:
+            self.sink._events.append(f"record {done} done")
+        super().record(outcomes, runs)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import orjson
 import pytest
 
-from gristmill import BaseSample, ConfigError, Item, SinkError, SourceError
+from gristmill import BaseSample, ConfigError, Item, Pipeline, SinkError, SourceError
+from gristmill.executors import RayExecutor
 from gristmill.ledger import MemoryLedger
 from gristmill.sinks import CsvFiles, JsonFiles, JsonlFiles
-from gristmill.sources import Files
+from gristmill.sources import Files, Range
+from helpers import FlushWatched, FlushWatchedLedger, Square
 
 
 def test_local_files_ids_fingerprints_and_patterns(corpus: Path) -> None:
@@ -111,3 +115,24 @@ def test_an_unwritable_output_folder_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="cannot write to the output folder"):
         JsonFiles(folder=tmp_path / "file" / "out").check()
+
+
+def test_local_workers_leave_flushing_to_the_coordinator_before_it_records(
+    tmp_path: Path, make_executor: Callable[[], Any]
+) -> None:
+    """A pool on this machine: no fsync per output file, one flush of the filesystem before
+    each write of the ledger that marks items done. Ray's workers may be elsewhere: they
+    flush each file themselves."""
+    sink = FlushWatched(folder=tmp_path / "out")
+    ledger = FlushWatchedLedger(sink)
+    executor = make_executor()
+    result = Pipeline(Range(count=30), [Square()], sink).run(executor=executor, ledger=ledger, progress=False)
+    assert result.done == 30
+    flushed_each = {path.read_text() for path in (tmp_path / "out").glob("*.flushed-each")}
+    events = sink._events
+    if isinstance(executor, RayExecutor):
+        assert flushed_each == {"True"} and "flush" not in events
+    else:
+        assert flushed_each == {"False"}
+        records = [i for i, event in enumerate(events) if event.startswith("record")]
+        assert records and all(events[i - 1] == "flush" for i in records), events

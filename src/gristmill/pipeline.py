@@ -234,7 +234,8 @@ class Pipeline:
     def _run(self, ledger: Ledger, executor: Executor, opts: RunOptions) -> RunResult:
         start = time.monotonic()
         downloads = opts.downloads if opts.downloads is not None else self.source.downloads()
-        bundle = Bundle(self.source, self.processor, self.sink, opts.retries, opts.backoff, downloads)
+        local = isinstance(executor, PoolExecutor | InlineExecutor)
+        bundle = Bundle(self.source, self.processor, self.sink, opts.retries, opts.backoff, downloads, local)
         progress = make_progress(None, opts.progress)
         listed: list[int] = []
         changes = PlanChanges()
@@ -264,7 +265,7 @@ class Pipeline:
                 planned = min(planned, opts.max_items)
             progress.set_total(planned)
         stop = threading.Event()
-        recorder = _Recorder(ledger, self.sink, progress, processed)
+        recorder = _Recorder(ledger, self.sink, progress, processed, flush_sink=local)
         with _signals_stop(stop) as signalled:
             try:
                 while True:
@@ -335,10 +336,19 @@ class _Recorder:
     """Writes outcomes (and a batched sink's payloads) in batches: checkpointing stays cheap."""
 
     def __init__(
-        self, ledger: Ledger, sink: Sink | None, progress: Any, processed: ProcessedManifest | None = None
+        self,
+        ledger: Ledger,
+        sink: Sink | None,
+        progress: Any,
+        processed: ProcessedManifest | None = None,
+        *,
+        flush_sink: bool = False,
     ) -> None:
         self.ledger = ledger
         self.processed = processed
+        # workers on this machine leave their outputs in the system's cache: flushed before
+        # they are recorded done (Sink.flush), once for all of them
+        self.flush_sink = sink.flush if sink is not None and flush_sink else None
         self.sink = sink if sink is not None and sink.batched else None
         self.progress = progress
         self.outcomes: list[Outcome] = []
@@ -388,6 +398,8 @@ class _Recorder:
                 self._unpack_runs(set(refused))
                 self.outcomes = self._failing(self.outcomes, refused)
             self.payloads = []
+        if self.flush_sink is not None and (self.runs or self.outcomes):
+            self.flush_sink()
         self.ledger.record(self.outcomes, self.runs)
         self.outcomes, self.runs, self.pending = [], [], 0
         self.flushed = time.monotonic()

@@ -37,6 +37,7 @@ class Bundle:
     retries: int = DEFAULT_RETRIES
     backoff: float = DEFAULT_BACKOFF
     downloads: int = 0  # items each worker opens at once, in threads; 0 or 1: one at a time
+    local: bool = False  # the workers share the coordinator's machine (see `Sink.defer_flush`)
 
     def imports(self) -> tuple[str, ...]:
         """Modules the workers need from the start (see `Processor.imports`)."""

@@ -42,6 +42,8 @@ class Worker:
         self._processor = bundle.processor
         self._sink = bundle.sink
         self._batched = bundle.sink is not None and bundle.sink.batched
+        if bundle.local and bundle.sink is not None:
+            bundle.sink.defer_flush()  # the coordinator flushes for all workers at once
         self.unit_size = (bundle.processor.preferred_batch() if bundle.processor else None) or 1
         self._prefetch = Prefetcher(bundle.source.open, bundle.downloads) if bundle.downloads > 1 else None
         writes = 0 if bundle.sink is None or self._batched else bundle.sink.writes_at_once()

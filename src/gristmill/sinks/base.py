@@ -63,6 +63,14 @@ class Sink(BaseModel):
         cheaply returns [] without reading ``refs``."""
         return []
 
+    def defer_flush(self) -> None:
+        """Called in each worker that shares the coordinator's machine: its writes may leave
+        their data in the system's cache, since ``flush`` makes them durable."""
+
+    def flush(self) -> None:
+        """Called in the coordinator, when its workers share its machine, before it records
+        items done: make what they wrote durable (one flush for many items)."""
+
     def finish(self, ledger: Ledger) -> None:
         """Runs once in the coordinator after the last item (merge parts, refresh an index)."""
 

@@ -12,7 +12,7 @@ import orjson
 from pydantic import PrivateAttr, field_validator
 
 from gristmill._exceptions import SinkError
-from gristmill.atomic import atomic_write_bytes
+from gristmill.atomic import atomic_write_bytes, can_sync_filesystem, sync_filesystem
 from gristmill.manifest import Item
 from gristmill.samples import BaseSample
 from gristmill.serialize import dumps, to_record
@@ -46,6 +46,7 @@ class FileSink(Sink, Storage):
     suffix: ClassVar[str] = ""
 
     _out: Folder | None = PrivateAttr(default=None)
+    _flush_later: bool = PrivateAttr(default=False)
 
     @field_validator("folder", "merged", mode="before")
     @classmethod
@@ -59,8 +60,17 @@ class FileSink(Sink, Storage):
     def output(self) -> Folder:
         """Where the files go (made once per process)."""
         if self._out is None:
-            self._out = Folder(self.folder, self, durable=self.durable)
+            self._out = Folder(self.folder, self, durable=self.durable and not self._flush_later)
         return self._out
+
+    def defer_flush(self) -> None:
+        # an fsync per file costs about a millisecond each; one syncfs a second costs nothing
+        if self.durable and can_sync_filesystem() and not is_remote(str(self.folder)):
+            self._flush_later, self._out = True, None
+
+    def flush(self) -> None:
+        if self.durable and not self.output.remote and Path(self.folder).is_dir():
+            sync_filesystem(self.folder)
 
     def check(self) -> None:
         self.output.check()
