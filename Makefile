@@ -35,6 +35,9 @@ demo: $(VENV)/.installed
 
 ## make test: install the dev dependencies, lint, type-check and run the whole test suite
 test: lint
+	@# byte-compiled once here: where PYTHONDONTWRITEBYTECODE is set (CI machines, containers),
+	@# every command the tests start would otherwise compile gristmill's modules again
+	$(BIN)/python -m compileall -q src
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev

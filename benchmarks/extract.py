@@ -3,9 +3,15 @@
 1. Makes the sample corpus (examples/corpus/make_corpus.py) with ``--count`` documents of
    every format, broken files included.
 2. Times ``gristmill extract`` over it with ``--workers 1`` and with ``--workers N`` (fresh
-   output and state each time, back to back, ``--repeat`` rounds) and prints documents/s and
-   the speed-up: from the best round of each, and as the median of the rounds' own ratios,
-   which a slow spell of a shared machine moves less.
+   output and state each time, back to back, ``--repeat`` rounds, the order of the two
+   swapped every round so a machine that slows down or speeds up favours neither) and prints
+   documents/s and the speed-up: from the best round of each, and as the median of the
+   rounds' own ratios, which a slow spell of a shared machine moves less.
+   Every round's output is kept until the end: deleting a thousand files just before the
+   next round creates as many makes some filesystems (ext4 without a journal, as on our CI
+   machines) skip each recently freed inode at every file created, a cost that grows round
+   after round and that a user's run does not pay. gristmill's modules are byte-compiled
+   first, as an installed wheel's are.
 3. Where the ``unstructured`` library is importable, partitions the same files of each format
    with ``unstructured.partition.auto.partition`` and with gristmill's ``Partition``, in this
    process, one after the other, and prints documents/s and the ratio per format. A format
@@ -19,6 +25,7 @@
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import statistics
@@ -30,6 +37,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import gristmill
+
 ROOT = Path(__file__).parent.parent
 GRISTMILL = [sys.executable, "-m", "gristmill"]
 
@@ -40,17 +49,17 @@ def make_corpus(folder: Path, count: int) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-def time_extract(corpus: Path, workers: int) -> tuple[float, str]:
-    with tempfile.TemporaryDirectory(prefix="gristmill-extract-") as scratch:
-        command = [*GRISTMILL, "extract", str(corpus), "--output", f"{scratch}/out", "--no-progress"]
-        start = time.perf_counter()
-        run = subprocess.run(
-            [*command, "--workers", str(workers), "--state", f"{scratch}/state"],
-            capture_output=True,
-            text=True,
-            cwd=scratch,
-        )
-        took = time.perf_counter() - start
+def time_extract(corpus: Path, workers: int, scratch: Path) -> tuple[float, str]:
+    scratch.mkdir()
+    command = [*GRISTMILL, "extract", str(corpus), "--output", f"{scratch}/out", "--no-progress"]
+    start = time.perf_counter()
+    run = subprocess.run(
+        [*command, "--workers", str(workers), "--state", f"{scratch}/state"],
+        capture_output=True,
+        text=True,
+        cwd=scratch,
+    )
+    took = time.perf_counter() - start
     if run.returncode not in (0, 1):  # 1: the corpus's broken files fail, on purpose
         raise SystemExit(f"gristmill extract failed: {run.stderr}")
     return took, run.stdout.strip().splitlines()[-2] if run.stdout.strip() else ""
@@ -100,12 +109,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gristmill-corpus-") as folder:
         files = make_corpus(Path(folder) / "corpus", count)
         print(f"{len(files)} files ({count} documents asked for, broken files included)")
+        compileall.compile_dir(Path(gristmill.__file__).parent, quiet=1)
         times: dict[int, list[float]] = {1: [], args.workers: []}
         summary = ""
-        for _ in range(repeat):
-            for workers, rounds in times.items():  # interleaved: a slow spell of the machine hits both
-                took, summary = time_extract(Path(folder) / "corpus", workers)
-                rounds.append(took)
+        for round_ in range(repeat):
+            order = list(times) if round_ % 2 == 0 else list(times)[::-1]
+            for workers in order:
+                scratch = Path(folder) / f"round-{round_}-workers-{workers}"
+                took, summary = time_extract(Path(folder) / "corpus", workers, scratch)
+                times[workers].append(took)
             print("  " + ", ".join(f"--workers {n}: {rounds[-1]:.2f} s" for n, rounds in times.items()))
         best = {workers: min(rounds) for workers, rounds in times.items()}
         rates = {workers: len(files) / seconds for workers, seconds in best.items()}

@@ -5,6 +5,7 @@ Each module of this package registers its commands on the one ``app`` of ``commo
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Any
 
@@ -38,6 +39,9 @@ def main() -> None:
         from gristmill.executors import forkserver
 
         forkserver.stop()
+        # The interpreter's last collections would walk every object the run made, only for
+        # the process to end: a tenth of a second after a large run, which its caller waits.
+        gc.freeze()
 
 
 def start_workers_early(args: list[str], defaults: dict[str, Any] | None = None) -> None:

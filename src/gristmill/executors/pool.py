@@ -9,6 +9,7 @@ a dead worker held (``WorkerDied``) and which one has run past its timeout (``It
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing as mp
 import os
 import signal
@@ -298,6 +299,9 @@ def _death_reason(slot: _Slot) -> str:
 
 def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, recycle: int | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    # What the worker inherited (modules, classes) lives as long as it does: the collector
+    # need not walk it at every full collection, nor copy its pages from the fork server.
+    gc.freeze()
     bundle: Bundle = cloudpickle.loads(tasks.recv_bytes())
     worker = Worker(bundle, name)
     try:
