@@ -183,3 +183,16 @@ class FlushWatchedLedger(MemoryLedger):
         if done:
             self.sink._events.append(f"record {done} done")
         super().record(outcomes, runs)
+
+
+class Total(BaseSample):
+    rows: int
+    amount: float
+
+
+class SumAmounts(Processor):
+    """A slice of a table (`Rows`) → how many rows, and the sum of their ``amount``."""
+
+    def process(self, sample: BaseSample) -> Total:
+        rows = sample.rows  # type: ignore[attr-defined]
+        return Total(id=sample.id, rows=len(rows), amount=sum(float(row["amount"]) for row in rows))

@@ -47,6 +47,7 @@ def test_readme_python_snippets_run(tmp_path: Path) -> None:
     assert ["2", "0", "100"] in outputs  # the typed samples
     assert ["100", "0"] in outputs  # on Ray
     assert ["2", "0", "2"] in outputs  # documents: one chunk per document
+    assert ["6", "100000", "250000.0"] in outputs  # big tables: every row once, in 6 slices
     assert len((tmp_path / "counts.jsonl").read_text().splitlines()) == 99  # the empty letter is dropped
 
 

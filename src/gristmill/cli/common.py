@@ -19,6 +19,7 @@ from gristmill.manifest import Shard
 from gristmill.pipeline import Pipeline, RunResult, is_database_url
 from gristmill.sinks.files import FileSink, JsonFiles
 from gristmill.sources.files import Files
+from gristmill.sources.tables import Tables
 from gristmill.storage.options import GCS, S3
 from gristmill.storage.urls import is_remote, protocol, redact
 from gristmill.telemetry import describe_counts
@@ -256,12 +257,13 @@ def load(
 
     ``files`` are settings of a `Files` source given on the command line (``anonymous``,
     ``manifest``, ``download_dir``…); those left at None or False leave the source as it is.
+    A source with the same settings (`Tables` has ``url`` and ``anonymous``) takes them too.
     """
     from gristmill.loader import load_pipeline
 
     pipeline = load_pipeline(spec)
     if source is not None:
-        if isinstance(pipeline.source, Files):
+        if "url" in type(pipeline.source).model_fields:
             pipeline.source = pipeline.source.model_copy(update={"url": source})
         else:
             pipeline.source = Files(url=source)
@@ -275,8 +277,9 @@ def load(
             raise ConfigError(f"--output does not apply: this pipeline writes to {pipeline.sink!r}")
     given = {name: value for name, value in files.items() if value not in (None, False)}
     if given:
-        if not isinstance(pipeline.source, Files):
-            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        foreign = [name for name in given if name not in type(pipeline.source).model_fields]
+        if foreign:
+            flags = ", ".join("--" + name.replace("_", "-") for name in foreign)
             raise ConfigError(f"{flags} apply to files, not to {pipeline.source!r}")
         pipeline.source = pipeline.source.model_copy(update=given)
     if endpoint_url is not None:
@@ -312,7 +315,7 @@ def ledger_for(pipeline: Pipeline, state: str | None, shard: Shard | None) -> Le
 def set_endpoint(pipeline: Pipeline, endpoint_url: str) -> None:
     """The endpoint goes to the source and the output that are in an S3-compatible store."""
     used = False
-    if isinstance(pipeline.source, Files) and protocol(pipeline.source.url) in S3 | GCS:
+    if isinstance(pipeline.source, Files | Tables) and protocol(pipeline.source.url) in S3 | GCS:
         pipeline.source = pipeline.source.model_copy(update={"endpoint_url": endpoint_url})
         used = True
     if isinstance(pipeline.sink, FileSink) and protocol(str(pipeline.sink.folder)) in S3 | GCS:

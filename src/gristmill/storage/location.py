@@ -59,7 +59,7 @@ class Storage(BaseModel):
         connection."""
         copy = super().model_copy(update=update, deep=deep)
         for name, private in self.__private_attributes__.items():
-            setattr(copy, name, private.get_default())
+            setattr(copy, name, private.get_default(call_default_factory=True))
         return copy
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:

@@ -1,0 +1,184 @@
+"""Big tables cut into slices (`Tables`): every record in exactly one slice, bad slices alone."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from gristmill import ConfigError, Pipeline, ProcessingError
+from gristmill.cli.common import load
+from gristmill.executors import PoolExecutor
+from gristmill.ledger import Status
+from gristmill.sinks import JsonlFiles
+from gristmill.sources import Rows, Tables
+from helpers import SumAmounts
+
+NOTES = ["plain", 'says "hi"', "two\nlines", "a, b", "windows\r\nbreak", "", "naïve café"]
+
+
+def table(count: int, seed: int = 7) -> list[dict[str, str]]:
+    rng = random.Random(seed)
+    return [
+        {"id": str(i), "amount": f"{rng.random() * 100:.2f}", "note": rng.choice(NOTES)} for i in range(count)
+    ]
+
+
+def write_csv(
+    path: Path, rows: list[dict[str, str]], *, delimiter: str = ",", encoding: str = "utf-8"
+) -> None:
+    with path.open("w", newline="", encoding=encoding) as f:
+        writer = csv.DictWriter(f, list(rows[0]), delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_all(source: Tables) -> tuple[list[str], list[dict[str, Any]]]:
+    ids, rows = [], []
+    for item in source.list():
+        sample = source.open(item)
+        assert isinstance(sample, Rows)
+        assert item.size == sample.end - sample.start
+        ids.append(item.id)
+        rows.extend(sample.rows)
+    return ids, rows
+
+
+@pytest.mark.parametrize(
+    ("name", "write"),
+    [
+        ("t.csv", lambda path, rows: write_csv(path, rows, encoding="utf-8-sig")),  # with a byte-order mark
+        ("t.tsv", lambda path, rows: write_csv(path, rows, delimiter="\t")),
+        ("t.jsonl", lambda path, rows: path.write_text("".join(json.dumps(r) + "\n" for r in rows))),
+    ],
+)
+def test_every_record_is_in_exactly_one_slice(
+    tmp_path: Path, name: str, write: Callable[[Path, list[dict[str, str]]], None]
+) -> None:
+    rows = table(400)
+    write(tmp_path / name, rows)
+    source = Tables(url=str(tmp_path), slice_bytes=500)
+    ids, got = read_all(source)
+    assert got == rows  # quoted line breaks, quotes, commas, CRLF and accents intact, in order
+    assert len(ids) > 10
+    assert ids == [item.id for item in source.list()]  # the same cuts every time
+    assert ids[0].startswith(f"{name}@0-")
+    assert source.open(source_item(source, 3)).columns == ["id", "amount", "note"]
+
+
+def source_item(source: Tables, index: int) -> Any:
+    return list(source.list())[index]
+
+
+def test_cutting_at_line_ends_only_when_no_field_spans_lines(tmp_path: Path) -> None:
+    flat = [row | {"note": row["note"].replace("\r\n", " ").replace("\n", " ")} for row in table(300)]
+    write_csv(tmp_path / "flat.csv", flat)
+    quick = Tables(url=str(tmp_path), slice_bytes=400, newlines_in_quotes=False)
+    careful = Tables(url=str(tmp_path), slice_bytes=400)
+    assert read_all(quick) == read_all(careful)
+    assert read_all(quick)[1] == flat
+    write_csv(tmp_path / "flat.csv", table(300))  # now with line breaks inside quotes
+    with pytest.raises(ProcessingError, match=r"fields where the header has 3"):
+        read_all(quick)
+    assert read_all(careful)[1] == table(300)
+
+
+def test_bad_files_and_slices_fail_alone(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    write_csv(data / "good.csv", table(200))
+    lines = [json.dumps(row) for row in table(200)]
+    lines[150] = '{"id": "150", "amount": '  # cut short
+    (data / "bad.jsonl").write_text("\n".join(lines) + "\n")
+    (data / "notes.txt").write_text("not a table")
+    write_csv(data / "latin.csv", table(50), encoding="latin-1")  # read as UTF-8: fails
+    (data / "empty.csv").write_bytes(b"")
+    source = Tables(url=str(data), slice_bytes=2000)
+    pipeline = Pipeline(source, [SumAmounts()], JsonlFiles(folder=tmp_path / "out"), name="tables")
+    result = pipeline.run(executor=PoolExecutor(workers=2), state=tmp_path / "state", progress=False)
+    ledger = pipeline.open_ledger(tmp_path / "state")
+    failures = {r.id: r.message or "" for r in ledger.records(status=Status.FAILED)}
+    assert "not a CSV, TSV or JSON Lines file" in failures.pop("notes.txt@0-11")
+    [(jsonl, message)] = [(k, v) for k, v in failures.items() if k.startswith("bad.jsonl")]
+    assert "of this slice is not JSON" in message
+    latin = {k: v for k, v in failures.items() if k.startswith("latin.csv")}
+    assert latin
+    assert all("is not utf-8" in message for message in latin.values())
+    assert set(failures) == {jsonl, *latin}  # the other slices, and the empty file, are done
+    assert result.failed == len(failures) + 1
+    totals = [orjson.loads(p.read_bytes()) for p in (tmp_path / "out").rglob("*.jsonl")]
+    assert sum(t["rows"] for t in totals) == 200 + 200 - len(_rows_in(source, jsonl))
+
+
+def _rows_in(source: Tables, item_id: str) -> list[str]:
+    file, _, span = item_id.rpartition("@")
+    start, end = map(int, span.split("-"))
+    data = (Path(source.url) / file).read_bytes()[start:end]
+    return [line for line in data.decode().splitlines() if line.strip()]
+
+
+def test_a_run_over_slices_counts_every_row_once_and_resumes(tmp_path: Path) -> None:
+    rows = table(3000)
+    (tmp_path / "data").mkdir()
+    write_csv(tmp_path / "data" / "orders.csv", rows)
+    source = Tables(url=str(tmp_path / "data"), slice_bytes=4000)
+    pipeline = Pipeline(source, [SumAmounts()], JsonlFiles(folder=tmp_path / "out"))
+    options: dict[str, Any] = {"executor": PoolExecutor(workers=2), "state": tmp_path / "state"}
+    options["progress"] = False
+    first = pipeline.run(**options)
+    assert first.done > 10
+    assert first.failed == 0
+
+    def totals() -> tuple[int, float]:
+        found = [orjson.loads(p.read_bytes()) for p in (tmp_path / "out").rglob("*.jsonl")]
+        return sum(t["rows"] for t in found), round(sum(t["amount"] for t in found), 2)
+
+    assert totals() == (3000, round(sum(float(r["amount"]) for r in rows), 2))
+    assert pipeline.run(**options).done == 0  # nothing redone
+    more = table(3500, seed=8)
+    write_csv(tmp_path / "data" / "orders.csv", more)  # changed: cut again, every slice redone
+    for stale in (tmp_path / "out").rglob("*.jsonl"):  # a slice cut no more keeps its output, as a
+        stale.unlink()  # deleted file does: the totals below are those of the new cuts alone
+    again = pipeline.run(**options, refresh=True)
+    assert again.failed == 0
+    assert totals() == (3500, round(sum(float(r["amount"]) for r in more), 2))
+
+
+def test_gristmill_run_over_tables_with_another_source_folder(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    write_csv(tmp_path / "data" / "orders.csv", table(2000))
+    (tmp_path / "pipeline.py").write_text(
+        "from gristmill import Pipeline\n"
+        "from gristmill.sinks import JsonlFiles\n"
+        "from gristmill.sources import Tables\n"
+        "pipeline = Pipeline(Tables(url='elsewhere', slice_bytes=5000), [], JsonlFiles(folder='out'))\n"
+    )
+    command = [sys.executable, "-m", "gristmill", "run", "pipeline.py", "--source", "data", "--no-progress"]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    outputs = sorted((tmp_path / "out").glob("orders.csv@*.jsonl"))
+    assert len(outputs) > 5
+    slices = [orjson.loads(line) for path in outputs for line in path.read_bytes().splitlines()]
+    assert sum(len(s["rows"]) for s in slices) == 2000
+
+
+def test_file_options_of_the_command_line_that_a_tables_source_has_not(tmp_path: Path) -> None:
+    spec = tmp_path / "pipeline.py"
+    spec.write_text(
+        "from gristmill import Pipeline\nfrom gristmill.sources import Tables\n"
+        "pipeline = Pipeline(Tables(url='data', pattern='*.csv'), [])\n"
+    )
+    loaded = load(str(spec), "s3://bucket/tables", None, anonymous=True)
+    assert isinstance(loaded.source, Tables)
+    settings = (loaded.source.url, loaded.source.pattern, loaded.source.anonymous)
+    assert settings == ("s3://bucket/tables", "*.csv", True)
+    with pytest.raises(ConfigError, match="--download-dir apply to files"):
+        load(str(spec), None, None, download_dir=tmp_path)
