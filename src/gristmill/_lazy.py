@@ -1,5 +1,6 @@
-"""Names a package exports, imported on first use: ``import gristmill`` stays cheap, and
-with it every command's start and every worker's (a worker imports only what it runs)."""
+"""Imports made on first use: the names a package exports (``import gristmill`` stays cheap,
+and with it every command's start and every worker's: a worker imports only what it runs),
+and the optional dependencies an extra brings."""
 
 from __future__ import annotations
 
@@ -22,3 +23,13 @@ def exports(package: str, modules: dict[str, tuple[str, ...]]) -> Callable[[str]
         return value
 
     return __getattr__
+
+
+def optional(module: str, extra: str) -> Any:
+    """``module``, or a `ConfigError` saying which extra of gristmill installs it."""
+    from gristmill._exceptions import ConfigError
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(f"reading this file needs {module}: pip install 'gristmill[{extra}]'") from None

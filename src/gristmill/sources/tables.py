@@ -1,5 +1,6 @@
-"""Big tables cut into slices: one item per few megabytes of a CSV, TSV or JSON Lines file,
-so that a file of ten million rows runs on every worker and resumes slice by slice."""
+"""Big tables cut into slices: one item per few megabytes of a CSV, TSV or JSON Lines file, or
+per row group of a Parquet file, so that a file of ten million rows runs on every worker and
+resumes slice by slice."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import orjson
 from pydantic import Field, PrivateAttr
 
 from gristmill._exceptions import ProcessingError, SourceError
+from gristmill._lazy import optional
 from gristmill.manifest import Item
 from gristmill.samples import BaseSample
 from gristmill.sources.base import Source
@@ -20,15 +22,23 @@ from gristmill.sources.files import Files
 from gristmill.storage import Storage, redact
 from gristmill.storage.errors import explain
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+}
 DELIMITERS = {"csv": ",", "tsv": "\t"}
 BLOCK = 1 << 22  # bytes read at a time while looking for where records end
 
 
 class Rows(BaseSample):
     """A slice of a table: its rows in file order, each a dict of column → value (text for
-    CSV and TSV, JSON values for JSON Lines). ``start`` and ``end`` are the slice's bytes
-    in ``file`` (its path relative to the source); ``id`` is ``<file>@<start>-<end>``."""
+    CSV and TSV, JSON values for JSON Lines, Python values for Parquet). ``start`` and
+    ``end`` are where the slice lies in ``file`` (its path relative to the source): bytes,
+    or for Parquet rows; ``id`` is ``<file>@<start>-<end>``."""
 
     source_uri: str = ""
     file: str
@@ -39,9 +49,10 @@ class Rows(BaseSample):
 
 
 class Tables(Source, Storage):
-    """The CSV (``.csv``), TSV (``.tsv``, ``.tab``) and JSON Lines (``.jsonl``, ``.ndjson``)
-    files under ``url`` whose path matches ``pattern``, each cut into slices of about
-    ``slice_bytes``, one item per slice, opened as `Rows`.
+    """The CSV (``.csv``), TSV (``.tsv``, ``.tab``), JSON Lines (``.jsonl``, ``.ndjson``) and
+    Parquet (``.parquet``, with ``gristmill[parquet]``) files under ``url`` whose path matches
+    ``pattern``, each cut into slices of about ``slice_bytes`` (a Parquet file: one slice per
+    row group, as it was written), one item per slice, opened as `Rows`.
 
     Slices start and end on record boundaries. In CSV and TSV a quoted field may hold line
     breaks, so finding them reads each file once while listing; set
@@ -94,6 +105,9 @@ class Tables(Source, Storage):
             if kind is None or size == 0:  # opened, it says why it has no rows
                 yield Item(f"{file.id}@0-{size}", size, file.fingerprint)
                 continue
+            if kind == "parquet":
+                yield from _row_groups(fs, f"{root}/{file.id}", file)
+                continue
             try:
                 with fs.open(f"{root}/{file.id}", "rb") as f:
                     if kind == "jsonl" or not self.newlines_in_quotes:
@@ -114,8 +128,13 @@ class Tables(Source, Storage):
         kind = _kind(file)
         if kind is None:
             raise ProcessingError(
-                "not a CSV, TSV or JSON Lines file (by its name's ending); exclude it or rename it",
+                "not a CSV, TSV, JSON Lines or Parquet file (by its name's ending); exclude it or rename it",
                 item_id=item.id,
+            )
+        if kind == "parquet":
+            columns, rows = _parquet_rows(fs, path, start, end, item.id)
+            return Rows.model_construct(
+                id=item.id, source_uri=uri, file=file, start=start, end=end, columns=columns, rows=rows
             )
         try:
             data = fs.cat_file(path, start=start, end=end) if end > start else b""
@@ -161,6 +180,51 @@ def _first_record(fs: Any, path: str, encoding: str, delimiter: str) -> list[str
     """A CSV/TSV file's header, read only as far as it goes."""
     with io.TextIOWrapper(fs.open(path, "rb"), encoding=encoding, newline="") as text:
         return next(csv.reader(text, delimiter=delimiter), [])
+
+
+def _row_groups(fs: Any, path: str, file: Item) -> Iterator[Item]:
+    """A Parquet file's row groups as items ``<file>@<first row>-<end row>``; a file whose
+    footer cannot be read is one item, whose opening says why."""
+    pq = optional("pyarrow.parquet", "parquet")
+    try:
+        with fs.open(path, "rb") as f:
+            footer = pq.ParquetFile(f).metadata
+    except Exception:
+        yield Item(f"{file.id}@0-0", file.size, file.fingerprint)
+        return
+    for group, (first, end) in enumerate(_group_spans(footer)):
+        yield Item(f"{file.id}@{first}-{end}", footer.row_group(group).total_byte_size, file.fingerprint)
+
+
+def _group_spans(footer: Any) -> list[tuple[int, int]]:
+    """Each row group's first row and end row."""
+    sizes = (footer.row_group(g).num_rows for g in range(footer.num_row_groups))
+    return list(itertools.pairwise(itertools.accumulate(sizes, initial=0)))
+
+
+def _parquet_rows(
+    fs: Any, path: str, start: int, end: int, item_id: str
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The rows of the row group that holds rows ``start`` to ``end``."""
+    pq = optional("pyarrow.parquet", "parquet")
+    try:
+        with fs.open(path, "rb") as f:
+            table = pq.ParquetFile(f)
+            spans = _group_spans(table.metadata)
+            if (start, end) not in spans:
+                raise ProcessingError(
+                    "the file's row groups changed since it was listed; refresh the manifest "
+                    "(--force-refresh)",
+                    item_id=item_id,
+                )
+            group = table.read_row_group(spans.index((start, end)))
+    except ProcessingError:
+        raise
+    except Exception as exc:
+        raise ProcessingError(
+            f"not a readable Parquet file: {type(exc).__name__}: {exc}", item_id=item_id
+        ) from exc
+    return group.column_names, group.to_pylist()
 
 
 def _line_cuts(f: IO[bytes], size: int, target: int) -> list[int]:

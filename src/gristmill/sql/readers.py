@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from gristmill._exceptions import ConfigError, SourceError
+from gristmill._lazy import optional
 
 FORMATS = {
     ".csv": "csv",
@@ -171,7 +172,7 @@ def _jsonl(path: Path, chunk_size: int) -> Table:
 
 
 def _parquet(path: Path, chunk_size: int) -> Table:
-    pq = _optional("pyarrow.parquet", "parquet")
+    pq = optional("pyarrow.parquet", "parquet")
     parquet = pq.ParquetFile(path)
     header = _checked_header(path, parquet.schema_arrow.names)
 
@@ -187,7 +188,7 @@ def _parquet(path: Path, chunk_size: int) -> Table:
 
 
 def _excel(path: Path, chunk_size: int) -> Table:
-    openpyxl = _optional("openpyxl", "excel")
+    openpyxl = optional("openpyxl", "excel")
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
@@ -224,12 +225,3 @@ def _excel(path: Path, chunk_size: int) -> Table:
         book.close()
 
     return Table(header, chunks(), book.close)
-
-
-def _optional(module: str, extra: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ConfigError(f"reading this file needs {module}: pip install 'gristmill[{extra}]'") from None
