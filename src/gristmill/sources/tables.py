@@ -22,7 +22,7 @@ from gristmill.sources.files import Files
 from gristmill.storage import Storage, redact
 from gristmill.storage.errors import explain
 
-FORMATS = {
+FORMATS = {  # a table's kind by its name's ending (gristmill import reads them too)
     ".csv": "csv",
     ".tsv": "tsv",
     ".tab": "tsv",

@@ -17,17 +17,9 @@ import orjson
 
 from gristmill._exceptions import ConfigError, SourceError
 from gristmill._lazy import optional
+from gristmill.sources.tables import FORMATS as TABLES
 
-FORMATS = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".tab": "tsv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-    ".xlsx": "excel",
-    ".xlsm": "excel",
-}
+FORMATS = {**TABLES, ".xlsx": "excel", ".xlsm": "excel"}  # a table's kind by its name's ending
 
 
 class Chunk(NamedTuple):
