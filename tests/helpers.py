@@ -12,7 +12,7 @@ from typing import ClassVar
 import orjson
 from pydantic import PrivateAttr
 
-from gristmill import BaseSample, Document, Item, Pipeline, Processor, RateLimit, TransientError
+from gristmill import BaseSample, Document, Item, Pipeline, Processor, RateLimit, SkipItem, TransientError
 from gristmill.ledger import MemoryLedger
 from gristmill.ledger.base import Outcome, Run, Status
 from gristmill.sinks import JsonlFiles
@@ -196,3 +196,18 @@ class SumAmounts(Processor):
     def process(self, sample: BaseSample) -> Total:
         rows = sample.rows  # type: ignore[attr-defined]
         return Total(id=sample.id, rows=len(rows), amount=sum(float(row["amount"]) for row in rows))
+
+
+class Pause(Processor):
+    """Sleeps on the ids in ``slow``; skips those in ``skip``."""
+
+    slow: tuple[str, ...] = ()
+    seconds: float = 0.2
+    skip: tuple[str, ...] = ()
+
+    def process(self, sample: BaseSample) -> BaseSample:
+        if sample.id in self.skip:
+            raise SkipItem("nothing to do here")
+        if sample.id in self.slow:
+            time.sleep(self.seconds)
+        return sample

@@ -79,6 +79,13 @@ def test_run_status_and_failures(tmp_path: Path, executor: tuple[list[str], dict
     assert failures[0]["id"] == "4"
     assert failures[0]["message"] == "bad input in 4"
     assert "Traceback" in failures[0]["traceback"]
+    made = json.loads(gristmill("report", "cubes.py", "--json", cwd=tmp_path).stdout)
+    assert made["counts"]["done"] == 29
+    assert made["errors"][0]["error_type"] == "ValueError"
+    assert made["errors"][0]["example_id"] == "4"
+    assert sum(items for items, _ in made["workers"].values()) == 30
+    text = gristmill("report", "--state", ".gristmill/cubes", cwd=tmp_path).stdout
+    assert "ValueError: 1 failed, e.g. 4: bad input in 4" in text
     report = gristmill("manifest", "report", "cubes.py", cwd=tmp_path)
     assert "items: 30" in report.stdout and "failed: 1" in report.stdout
 

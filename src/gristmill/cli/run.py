@@ -154,6 +154,30 @@ def failures(
             typer.echo("    " + r.traceback.rstrip().replace("\n", "\n    "))
 
 
+@app.command()
+@handle_errors
+def report(
+    pipeline: OptionalPipeline = None,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+    slowest: Annotated[int, typer.Option("--slowest", min=0, help="name this many of the slowest items")] = 5,
+) -> None:
+    """What the runs did: time per item, the slowest items, the workers, errors by type."""
+    from gristmill.report import report as make_report
+
+    folder, ledger = open_ledger(pipeline, state)
+    try:
+        made = make_report(ledger, slowest=slowest)
+    finally:
+        ledger.close()
+    if as_json:
+        typer.echo(json.dumps({"state": folder, **made.as_json()}, indent=2))
+        return
+    typer.echo(f"state: {folder}")
+    for line in made.lines():
+        typer.echo(line)
+
+
 @manifest_app.command("generate")
 @handle_errors
 def manifest_generate(
