@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gristmill import ConfigError, Pipeline, ProcessingError
+from gristmill import ConfigError, Pipeline, ProcessingError, SinkError
 from gristmill.cli.common import load
 from gristmill.executors import PoolExecutor
 from gristmill.ledger import Status
@@ -200,3 +200,34 @@ def test_file_options_of_the_command_line_that_a_tables_source_has_not(tmp_path:
     assert settings == ("s3://bucket/tables", "*.csv", True)
     with pytest.raises(ConfigError, match="--download-dir apply to files"):
         load(str(spec), None, None, download_dir=tmp_path)
+
+
+def test_slices_to_parquet_files_merged_into_one(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from gristmill.sinks import ParquetFiles
+
+    (tmp_path / "data").mkdir()
+    rows = table(1000)
+    write_csv(tmp_path / "data" / "orders.csv", rows)
+    sink = ParquetFiles(folder=tmp_path / "out", merged=tmp_path / "totals.parquet")
+    source = Tables(url=str(tmp_path / "data"), slice_bytes=3000)
+    result = Pipeline(source, [SumAmounts()], sink).run(
+        executor=PoolExecutor(workers=2), state=tmp_path / "state", progress=False
+    )
+    assert result.failed == 0
+    per_slice = sorted((tmp_path / "out").glob("*.parquet"))
+    assert len(per_slice) == result.done > 5
+    merged = pq.read_table(tmp_path / "totals.parquet").to_pylist()
+    assert [r["id"] for r in merged] == [item.id for item in source.list()]  # manifest order
+    assert sum(r["rows"] for r in merged) == 1000
+    assert round(sum(r["amount"] for r in merged), 2) == round(sum(float(r["amount"]) for r in rows), 2)
+    assert set(merged[0]) == {"id", "rows", "amount"}
+
+
+def test_samples_that_make_no_parquet_table_fail_their_item(tmp_path: Path) -> None:
+    from gristmill.sinks import ParquetFiles
+
+    sink = ParquetFiles(folder=tmp_path / "out", columns=("missing",))
+    with pytest.raises(SinkError, match="do not make a Parquet table"):
+        sink.encode_samples([Rows(id="x", file="f", start=0, end=1)])

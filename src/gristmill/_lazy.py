@@ -32,4 +32,4 @@ def optional(module: str, extra: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ConfigError(f"reading this file needs {module}: pip install 'gristmill[{extra}]'") from None
+        raise ConfigError(f"{module} is not installed: pip install 'gristmill[{extra}]'") from None

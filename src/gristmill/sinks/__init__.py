@@ -6,7 +6,7 @@ from gristmill import _lazy
 
 if TYPE_CHECKING:
     from gristmill.sinks.base import ListSink, Sink
-    from gristmill.sinks.files import CsvFiles, FileSink, JsonFiles, JsonlFiles
+    from gristmill.sinks.files import CsvFiles, FileSink, JsonFiles, JsonlFiles, ParquetFiles
     from gristmill.sinks.opensearch import OpenSearchSink
     from gristmill.sinks.sql import SqlSink
 
@@ -14,10 +14,20 @@ __getattr__ = _lazy.exports(
     __name__,
     {
         "gristmill.sinks.base": ("ListSink", "Sink"),
-        "gristmill.sinks.files": ("CsvFiles", "FileSink", "JsonFiles", "JsonlFiles"),
+        "gristmill.sinks.files": ("CsvFiles", "FileSink", "JsonFiles", "JsonlFiles", "ParquetFiles"),
         "gristmill.sinks.opensearch": ("OpenSearchSink",),
         "gristmill.sinks.sql": ("SqlSink",),
     },
 )
 
-__all__ = ["CsvFiles", "FileSink", "JsonFiles", "JsonlFiles", "ListSink", "OpenSearchSink", "Sink", "SqlSink"]
+__all__ = [
+    "CsvFiles",
+    "FileSink",
+    "JsonFiles",
+    "JsonlFiles",
+    "ListSink",
+    "OpenSearchSink",
+    "ParquetFiles",
+    "Sink",
+    "SqlSink",
+]

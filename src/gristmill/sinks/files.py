@@ -1,4 +1,4 @@
-"""One output file per item, mirroring the item's path: JSON, JSONL, CSV."""
+"""One output file per item, mirroring the item's path: JSON, JSONL, CSV, Parquet."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import orjson
 from pydantic import PrivateAttr, field_validator
 
 from gristmill._exceptions import SinkError
+from gristmill._lazy import optional
 from gristmill.atomic import atomic_write_bytes, can_sync_filesystem, sync_filesystem
 from gristmill.manifest import Item
 from gristmill.samples import BaseSample
@@ -124,13 +125,18 @@ class FileSink(Sink, Storage):
     def finish(self, ledger: Ledger) -> None:
         if self.merged is None:
             return
-        out = io.BytesIO()
         refs = (ref for _, outputs in ledger.output_refs() for ref in orjson.loads(outputs))
-        for index, data in enumerate(self.output.read_many(refs)):
-            self.merge_into(out, data, first=index == 0)
+        data = self.merge(self.output.read_many(refs))
         merged = str(self.merged)
         parent, _, name = merged.rstrip("/").rpartition("/")
-        Folder(parent or ".", self, durable=self.durable).write(name, out.getvalue())
+        Folder(parent or ".", self, durable=self.durable).write(name, data)
+
+    def merge(self, outputs: Iterable[bytes]) -> bytes:
+        """The merged file of every item's output, in manifest order."""
+        out = io.BytesIO()
+        for index, data in enumerate(outputs):
+            self.merge_into(out, data, first=index == 0)
+        return out.getvalue()
 
     def merge_into(self, out: io.BytesIO, data: bytes, *, first: bool) -> None:
         out.write(data)
@@ -198,6 +204,42 @@ class CsvFiles(FileSink):
         if first:
             out.write(header + b"\n")
         out.write(rows)
+
+
+class ParquetFiles(FileSink):
+    """``<item id>.parquet``: one row per output sample, its fields the columns, their types
+    inferred by pyarrow (``gristmill[parquet]``). ``columns`` keeps only those, in that
+    order. ``merged`` is one Parquet file of every item's rows (a column missing from some
+    items is null there)."""
+
+    columns: tuple[str, ...] | None = None
+
+    suffix: ClassVar[str] = ".parquet"
+
+    def check(self) -> None:
+        optional("pyarrow.parquet", "parquet")  # before any work, not in every worker
+        super().check()
+
+    def encode_samples(self, samples: Sequence[BaseSample]) -> bytes:
+        pa, pq = optional("pyarrow", "parquet"), optional("pyarrow.parquet", "parquet")
+        records = [to_record(s, exclude={"processing_history"}) for s in samples]
+        try:
+            table = pa.Table.from_pylist(records)
+            if self.columns is not None:
+                table = table.select(list(self.columns))
+        except (pa.ArrowException, KeyError) as exc:
+            raise SinkError(f"the samples do not make a Parquet table: {exc}") from exc
+        out = pa.BufferOutputStream()
+        pq.write_table(table, out)
+        return bytes(out.getvalue())
+
+    def merge(self, outputs: Iterable[bytes]) -> bytes:
+        pa, pq = optional("pyarrow", "parquet"), optional("pyarrow.parquet", "parquet")
+        tables = [pq.read_table(pa.BufferReader(data)) for data in outputs]
+        out = pa.BufferOutputStream()
+        if tables:
+            pq.write_table(pa.concat_tables(tables, promote_options="default"), out)
+        return bytes(out.getvalue())
 
 
 def _cell(value: Any) -> Any:
