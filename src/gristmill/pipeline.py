@@ -42,7 +42,7 @@ from gristmill.processed import ProcessedManifest
 from gristmill.processors import Compose, Processor
 from gristmill.sinks.base import Sink
 from gristmill.sources.base import Source
-from gristmill.telemetry import Progress, make_progress
+from gristmill.telemetry import Metrics, Progress, make_progress, run_span
 
 log = logging.getLogger("gristmill")
 
@@ -224,7 +224,13 @@ class Pipeline:
         try:
             if self.sink is not None:
                 self.sink.check()
-            return self._run(ledger, executor, opts)
+            with run_span(self.name, {"gristmill.executor": type(executor).__name__}) as span:
+                result = self._run(ledger, executor, opts)
+                if span is not None:
+                    span.set_attributes(
+                        {f"gristmill.{name}": getattr(result, name) for name in ("done", "failed", "skipped")}
+                    )
+            return result
         finally:
             if self.sink is not None:
                 self.sink.close()
@@ -265,7 +271,9 @@ class Pipeline:
                 planned = min(planned, opts.max_items)
             progress.set_total(planned)
         stop = threading.Event()
-        recorder = _Recorder(ledger, self.sink, progress, processed, flush_sink=local)
+        recorder = _Recorder(
+            ledger, self.sink, progress, processed, flush_sink=local, metrics=Metrics(self.name)
+        )
         with _signals_stop(stop) as signalled:
             try:
                 while True:
@@ -343,8 +351,10 @@ class _Recorder:
         processed: ProcessedManifest | None = None,
         *,
         flush_sink: bool = False,
+        metrics: Metrics | None = None,
     ) -> None:
         self.ledger = ledger
+        self.metrics = metrics
         self.processed = processed
         # workers on this machine leave their outputs in the system's cache: flushed before
         # they are recorded done (Sink.flush), once for all of them
@@ -392,7 +402,7 @@ class _Recorder:
                 self._unpack_runs(seqs)
                 mine = [o for o in self.outcomes if o[SEQ] in seqs]
                 self.outcomes = [o for o in self.outcomes if o[SEQ] not in seqs]
-                self.ledger.record(self._failing(mine, self._commit(part)))
+                self._record(self._failing(mine, self._commit(part)), [])
             refused = self._commit(self.payloads)
             if refused:
                 self._unpack_runs(set(refused))
@@ -400,11 +410,16 @@ class _Recorder:
             self.payloads = []
         if self.flush_sink is not None and (self.runs or self.outcomes):
             self.flush_sink()
-        self.ledger.record(self.outcomes, self.runs)
+        self._record(self.outcomes, self.runs)
         self.outcomes, self.runs, self.pending = [], [], 0
         self.flushed = time.monotonic()
         if self.processed is not None and self.processed.due():
             self.processed.save(self.ledger)
+
+    def _record(self, outcomes: list[Outcome], runs: list[Run]) -> None:
+        self.ledger.record(outcomes, runs)
+        if self.metrics is not None:
+            self.metrics.record(outcomes, runs)
 
     def _commit(self, payloads: list[Any]) -> dict[int, str]:
         """Write the payloads (outputs first: an item is done only once they are in); the

@@ -1,13 +1,17 @@
-"""Progress while a run goes: a bar on a terminal, a log line now and then elsewhere."""
+"""Progress while a run goes (a bar on a terminal, a log line now and then elsewhere), and
+the run's figures for OpenTelemetry."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
-from typing import Protocol
+from array import array
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
-from gristmill.ledger.base import Counts
+from gristmill.ledger.base import DURATION, ERROR_TYPE, STATUS, Counts, Outcome, Run, Status
 
 log = logging.getLogger("gristmill")
 
@@ -114,3 +118,68 @@ def describe_counts(counts: Counts) -> str:
         f"{counts.done} done, {counts.failed} failed, {counts.skipped} skipped, "
         f"{counts.pending} pending (of {counts.total})"
     )
+
+
+class Metrics:
+    """Every finished item as OpenTelemetry metrics: ``gristmill.items``, a counter, and
+    ``gristmill.item.duration``, a histogram in seconds, both by pipeline, status and (for
+    failures) error type. They go where the application's OpenTelemetry SDK sends them
+    (``opentelemetry-instrument gristmill run …``, or a script's own set-up); without the
+    opentelemetry-api package, or with no SDK, they are dropped at next to no cost."""
+
+    def __init__(self, pipeline: str) -> None:
+        self._items: Any = None
+        try:
+            from opentelemetry import metrics
+        except ImportError:
+            return
+        meter = metrics.get_meter("gristmill")
+        self._items = meter.create_counter("gristmill.items", unit="{item}", description="items finished")
+        self._duration = meter.create_histogram(
+            "gristmill.item.duration", unit="s", description="time one item took in its worker"
+        )
+        self._pipeline = pipeline
+        self._attributes: dict[tuple[int, str | None], dict[str, str]] = {}
+
+    def record(self, outcomes: Sequence[Outcome], runs: Sequence[Run]) -> None:
+        """Count items the ledger has just recorded as finished."""
+        if self._items is None:
+            return
+        for outcome in outcomes:
+            if outcome[STATUS] == Status.PENDING:
+                continue  # sent back to be done again, not finished
+            attributes = self._attributes_of(outcome[STATUS], outcome[ERROR_TYPE])
+            self._items.add(1, attributes)
+            if outcome[DURATION] is not None:
+                self._duration.record(outcome[DURATION], attributes)
+        done = self._attributes_of(Status.DONE, None)
+        for run in runs:
+            self._items.add(run.length, done)
+            for seconds in array("d", run.durations):
+                self._duration.record(seconds, done)
+
+    def _attributes_of(self, status: int, error_type: str | None) -> dict[str, str]:
+        key = (status, error_type)
+        if key not in self._attributes:  # made once: an SDK looks attribute sets up by value
+            attributes = {
+                "gristmill.pipeline": self._pipeline,
+                "gristmill.status": Status(status).name.lower(),
+            }
+            if error_type:
+                attributes["gristmill.error_type"] = error_type
+            self._attributes[key] = attributes
+        return self._attributes[key]
+
+
+@contextlib.contextmanager
+def run_span(pipeline: str, attributes: dict[str, Any]) -> Iterator[Any]:
+    """An OpenTelemetry span ``gristmill.run`` around a run (None without opentelemetry-api)."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        yield None
+        return
+    with trace.get_tracer("gristmill").start_as_current_span(
+        "gristmill.run", attributes={"gristmill.pipeline": pipeline, **attributes}
+    ) as span:
+        yield span
