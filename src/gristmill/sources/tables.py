@@ -31,6 +31,7 @@ FORMATS = {  # a table's kind by its name's ending (gristmill import reads them 
     ".parquet": "parquet",
 }
 DELIMITERS = {"csv": ",", "tsv": "\t"}
+Parsed = tuple[list[str], list[dict[str, Any]]]  # a slice's columns and rows
 BLOCK = 1 << 22  # bytes read at a time while looking for where records end
 
 
@@ -133,27 +134,30 @@ class Tables(Source, Storage):
             )
         if kind == "parquet":
             columns, rows = _parquet_rows(fs, path, start, end, item.id)
-            return Rows.model_construct(
-                id=item.id, source_uri=uri, file=file, start=start, end=end, columns=columns, rows=rows
-            )
-        try:
-            data = fs.cat_file(path, start=start, end=end) if end > start else b""
-        except Exception as exc:
-            raise SourceError(explain(exc, uri, "read"), item_id=item.id) from exc
-        text = self._decode(data, start, item.id)
-        if kind == "jsonl":
-            columns, rows = _json_lines(text, item.id)
         else:
-            lines = csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITERS[kind])
-            if start > 0 and path not in self._headers:  # read once per worker and file
-                self._headers[path] = _first_record(fs, path, self._text_encoding(0), DELIMITERS[kind])
-            columns = self._headers[path] if start > 0 else next(lines, [])
-            rows = _records(lines, columns, item.id)
-        # Built here from parsed text: validating a slice's 100,000s of values again would
-        # add a third to the time it takes to read it.
+            columns, rows = self._text_rows(fs, path, kind, start, end, item.id)
+        # Built here from parsed values: validating a slice's 100,000s of them again would add
+        # a third to the time it takes to read it.
         return Rows.model_construct(
             id=item.id, source_uri=uri, file=file, start=start, end=end, columns=columns, rows=rows
         )
+
+    def _text_rows(self, fs: Any, path: str, kind: str, start: int, end: int, item_id: str) -> Parsed:
+        try:
+            data = fs.cat_file(path, start=start, end=end) if end > start else b""
+        except Exception as exc:
+            raise SourceError(explain(exc, str(fs.unstrip_protocol(path)), "read"), item_id=item_id) from exc
+        text = self._decode(data, start, item_id)
+        if kind == "jsonl":
+            return _json_lines(text, item_id)
+        lines = csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITERS[kind])
+        if start == 0:
+            columns = next(lines, [])
+        else:
+            if path not in self._headers:  # read once per worker and file
+                self._headers[path] = _first_record(fs, path, self._text_encoding(0), DELIMITERS[kind])
+            columns = self._headers[path]
+        return columns, _records(lines, columns, item_id)
 
     def _text_encoding(self, start: int) -> str:
         """At the file's start, UTF-8 drops a byte-order mark."""
@@ -202,9 +206,7 @@ def _group_spans(footer: Any) -> list[tuple[int, int]]:
     return list(itertools.pairwise(itertools.accumulate(sizes, initial=0)))
 
 
-def _parquet_rows(
-    fs: Any, path: str, start: int, end: int, item_id: str
-) -> tuple[list[str], list[dict[str, Any]]]:
+def _parquet_rows(fs: Any, path: str, start: int, end: int, item_id: str) -> Parsed:
     """The rows of the row group that holds rows ``start`` to ``end``."""
     pq = optional("pyarrow.parquet", "parquet")
     try:
@@ -280,7 +282,7 @@ def _records(lines: Iterator[list[str]], columns: list[str], item_id: str) -> li
     return rows
 
 
-def _json_lines(text: str, item_id: str) -> tuple[list[str], list[dict[str, Any]]]:
+def _json_lines(text: str, item_id: str) -> Parsed:
     rows = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
