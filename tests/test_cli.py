@@ -90,6 +90,19 @@ def test_run_status_and_failures(tmp_path: Path, executor: tuple[list[str], dict
     assert "items: 30" in report.stdout and "failed: 1" in report.stdout
 
 
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`gristmill report ... | head`: no traceback, no error line, the shell's SIGPIPE code."""
+    write_pipeline(tmp_path, count=3000)
+    assert gristmill("run", "cubes.py", "--workers", "2", "--no-progress", cwd=tmp_path).returncode == 0
+    command = [*GRISTMILL, "report", "cubes.py", "--slowest", "3000"]  # some 100 KB: more than a pipe holds
+    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.read(100).startswith(b"state: ")
+        proc.stdout.close()
+        assert proc.stderr.read() == b""
+        assert proc.wait(timeout=60) == 141
+
+
 def test_manifest_is_frozen_until_refreshed(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()

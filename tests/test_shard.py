@@ -81,6 +81,12 @@ def test_three_shards_from_the_cli_then_one_status(tmp_path: Path) -> None:
     assert outputs == sorted(str(n) for n in range(90))  # each item written once, by its shard
     twice = gristmill("status", *args, "--state", states[0], cwd=tmp_path)
     assert twice.returncode == 2 and "given twice" in twice.stderr
+    made = json.loads(gristmill("report", *args, "--json", cwd=tmp_path).stdout)
+    assert made["states"] == states
+    assert made["counts"]["done"] == 90
+    workers = made["workers"]
+    assert {name.split(":")[0] for name in workers} == {"1", "2", "3"}  # each shard's own workers
+    assert sum(items for items, _ in workers.values()) == 90
 
 
 def test_a_shard_refuses_the_state_folder_of_another(tmp_path: Path) -> None:

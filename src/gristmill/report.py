@@ -69,18 +69,25 @@ class Report:
         return out
 
 
-def report(ledger: Ledger, *, slowest: int = 5) -> Report:
-    """The report of every run recorded in ``ledger`` (``slowest``: how many items to name)."""
-    counts = ledger.counts()
+def report(*ledgers: Ledger, slowest: int = 5) -> Report:
+    """The report of every run recorded in ``ledgers`` (one per shard or machine, whose
+    workers are then named ``<n>:<worker>``, n counting from 1); ``slowest``: how many items
+    to name."""
+    counts = Counts(*map(sum, zip(*(ledger.counts() for ledger in ledgers), strict=True)))
     timed: list[tuple[str, float]] = []
     workers: dict[str, list[float]] = defaultdict(list)
     kinds: Counter[tuple[str, str]] = Counter()
     examples: dict[tuple[str, str], tuple[str, str]] = {}
     retried = 0
-    for record in ledger.records():
+    records = (
+        (f"{number}:" if len(ledgers) > 1 else "", record)
+        for number, ledger in enumerate(ledgers, 1)
+        for record in ledger.records()
+    )
+    for place, record in records:
         if record.duration is not None and record.status != Status.PENDING:
             timed.append((record.id, record.duration))
-            workers[record.worker or "?"].append(record.duration)
+            workers[place + (record.worker or "?")].append(record.duration)
         if record.attempts > 1:
             retried += 1
         if record.status in (Status.FAILED, Status.SKIPPED):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -216,6 +217,9 @@ def handle_errors(func: F) -> F:
             fail("interrupted", 130)
         except (typer.Exit, typer.Abort):
             raise
+        except BrokenPipeError:  # `gristmill failures | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+            raise typer.Exit(141) from None  # as a shell reports a command that SIGPIPE ended
         except Exception as exc:  # a bug of ours or of a processor's setup: say so plainly
             log.debug("internal error", exc_info=True)
             fail(f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)", 1)

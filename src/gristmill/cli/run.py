@@ -73,24 +73,28 @@ def run(
     execute(loaded, run)
 
 
-@app.command()
-@handle_errors
-def status(
-    pipeline: OptionalPipeline = None,
-    state: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--state",
-            envvar="GRISTMILL_STATE",
-            help="state folder; give several (one per shard or machine) for their sum",
-        ),
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """How many items are done, failed, skipped and pending."""
+StatesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--state",
+        envvar="GRISTMILL_STATE",
+        help="state folder; give several (one per shard or machine) for all of them",
+    ),
+]
+
+
+def _places(state: list[str] | None) -> list[str | None]:
     places: list[str | None] = list(state) if state else [None]
     if len(set(places)) < len(places):
         raise ConfigError("a state folder is given twice; give each one once")
+    return places
+
+
+@app.command()
+@handle_errors
+def status(pipeline: OptionalPipeline = None, state: StatesOpt = None, as_json: JsonOpt = False) -> None:
+    """How many items are done, failed, skipped and pending."""
+    places = _places(state)
     reports = []
     for place in places:
         folder, ledger = open_ledger(pipeline, place)
@@ -158,22 +162,25 @@ def failures(
 @handle_errors
 def report(
     pipeline: OptionalPipeline = None,
-    state: StateOpt = None,
+    state: StatesOpt = None,
     as_json: JsonOpt = False,
     slowest: Annotated[int, typer.Option("--slowest", min=0, help="name this many of the slowest items")] = 5,
 ) -> None:
     """What the runs did: time per item, the slowest items, the workers, errors by type."""
     from gristmill.report import report as make_report
 
-    folder, ledger = open_ledger(pipeline, state)
+    opened = [open_ledger(pipeline, place) for place in _places(state)]
     try:
-        made = make_report(ledger, slowest=slowest)
+        made = make_report(*(ledger for _, ledger in opened), slowest=slowest)
     finally:
-        ledger.close()
+        for _, ledger in opened:
+            ledger.close()
+    folders = [folder for folder, _ in opened]
     if as_json:
-        typer.echo(json.dumps({"state": folder, **made.as_json()}, indent=2))
+        typer.echo(json.dumps({"states": folders, **made.as_json()}, indent=2))
         return
-    typer.echo(f"state: {folder}")
+    for number, folder in enumerate(folders, 1):
+        typer.echo(f"state {number}: {folder}" if len(folders) > 1 else f"state: {folder}")
     for line in made.lines():
         typer.echo(line)
 
