@@ -93,9 +93,7 @@ def report(*ledgers: Ledger, slowest: int = 5) -> Report:
         if record.status in (Status.FAILED, Status.SKIPPED):
             kind = (record.error_type or "?", record.status.name.lower())
             kinds[kind] += 1
-            examples.setdefault(
-                kind, (record.id, (record.message or "").splitlines()[0] if record.message else "")
-            )
+            examples.setdefault(kind, (record.id, (record.message or "").partition("\n")[0]))
     durations = sorted(seconds for _, seconds in timed)
     return Report(
         counts={**counts._asdict(), "total": counts.total},

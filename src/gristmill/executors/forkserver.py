@@ -20,7 +20,7 @@ from typing import Any
 # The worker's own code, and what unpickling a file pipeline's source and sink imports (a
 # filesystem of fsspec, which brings asyncio): some 25 ms each worker would spend before its
 # first item.
-WORKER = ("gristmill.executors.pool", "gristmill.sinks.files", "fsspec.implementations.local")
+PRELOAD = ("gristmill.executors.pool", "gristmill.sinks.files", "fsspec.implementations.local")
 
 
 def available() -> bool:
@@ -33,7 +33,7 @@ def start(imports: Sequence[str] = ()) -> None:
     worker as it needs them."""
     if not available():
         return
-    forkserver.set_forkserver_preload([*WORKER, *imports])
+    forkserver.set_forkserver_preload([*PRELOAD, *imports])
     with main_module_hidden():
         forkserver.ensure_running()
 
