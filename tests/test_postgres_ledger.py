@@ -188,3 +188,17 @@ def test_a_coordinator_killed_midway_leaves_its_items_to_the_other(url: str, tmp
     twice = {item for item, seen in total.items() if seen > 1}
     assert twice <= set(logs[f"log-{doomed.pid}"]) and len(twice) < 1000, len(twice)
     assert len(list((tmp_path / "out").glob("*.json"))) == 5000
+
+
+def test_coordinators_add_up_their_step_seconds(url: str) -> None:
+    first, second, elsewhere = (
+        PostgresLedger(url, "r"),
+        PostgresLedger(url, "r"),
+        PostgresLedger(url, "other"),
+    )
+    first.add_step_seconds({"Partition": 1.5, "Chunk": 0.25})
+    second.add_step_seconds({"Partition": 0.5})
+    assert first.step_seconds() == second.step_seconds() == {"Partition": 2.0, "Chunk": 0.25}
+    assert elsewhere.step_seconds() == {}  # another run's
+    for each in (first, second, elsewhere):
+        each.close()

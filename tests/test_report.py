@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from gristmill import Pipeline
 from gristmill.executors import PoolExecutor
@@ -50,3 +51,29 @@ def test_a_report_before_any_item_ran(tmp_path: Path) -> None:
     made = report(ledger)
     assert made.counts["pending"] == 3
     assert made.lines()[-1] == "no item has run yet"
+
+
+def test_the_time_of_each_step_on_every_executor(tmp_path: Path, make_executor: Any) -> None:
+    steps = [Pause(slow=tuple(str(n) for n in range(0, 40, 4)), seconds=0.05), Square()]
+    pipeline = Pipeline(Range(count=40), steps, name="steps")
+    result = pipeline.run(executor=make_executor(), state=tmp_path / "state", progress=False)
+    assert result.done == 40
+    ledger = pipeline.open_ledger(tmp_path / "state")
+    made = report(ledger)
+    names = [name for name, _ in made.steps]
+    assert names == ["Pause", "Square"]  # the slow step first
+    assert 0.5 <= made.steps[0][1] < 5  # ten items of 0.05 s
+    assert made.steps[1][1] < made.steps[0][1]
+    assert any(line.startswith("time per step: Pause ") for line in made.lines())
+    again = pipeline.run(executor=make_executor(), state=tmp_path / "state", progress=False, reprocess=True)
+    assert again.done == 40
+    assert report(ledger).steps[0][1] >= 2 * 0.5  # runs add up
+
+
+def test_step_seconds_add_up_in_every_ledger(tmp_path: Path) -> None:
+    from gristmill.ledger import MemoryLedger, SqliteLedger
+
+    for ledger in (MemoryLedger(), SqliteLedger(tmp_path / "state")):
+        ledger.add_step_seconds({"Partition": 1.5, "Chunk": 0.25})
+        ledger.add_step_seconds({"Partition": 0.5})
+        assert ledger.step_seconds() == {"Partition": 2.0, "Chunk": 0.25}

@@ -277,8 +277,8 @@ class Pipeline:
         with _signals_stop(stop) as signalled:
             try:
                 while True:
-                    for outcomes, runs, payloads in executor.map(bundle, todo, stop):
-                        recorder.add(outcomes, runs, payloads)
+                    for outcomes, runs, payloads, steps in executor.map(bundle, todo, stop):
+                        recorder.add(outcomes, runs, payloads, steps)
                         if opts.fail_fast and recorder.failed:
                             stop.set()
                     recorder.flush()
@@ -368,8 +368,13 @@ class _Recorder:
         self.commit_items = (self.sink.commit_items if self.sink is not None else None) or FLUSH_ITEMS
         self.flushed = time.monotonic()
         self.done = self.failed = self.skipped = 0
+        self.step_seconds: dict[str, float] = {}  # not yet written
 
-    def add(self, outcomes: list[Outcome], runs: list[Run], payloads: list[Any] | None) -> None:
+    def add(
+        self, outcomes: list[Outcome], runs: list[Run], payloads: list[Any] | None, steps: dict[str, float]
+    ) -> None:
+        for step, seconds in steps.items():
+            self.step_seconds[step] = self.step_seconds.get(step, 0.0) + seconds
         self.outcomes.extend(outcomes)
         self.runs.extend(runs)
         if payloads and self.sink is not None:
@@ -411,6 +416,9 @@ class _Recorder:
         if self.flush_sink is not None and (self.runs or self.outcomes):
             self.flush_sink()
         self._record(self.outcomes, self.runs)
+        if self.step_seconds:
+            self.ledger.add_step_seconds(self.step_seconds)
+            self.step_seconds = {}
         self.outcomes, self.runs, self.pending = [], [], 0
         self.flushed = time.monotonic()
         if self.processed is not None and self.processed.due():

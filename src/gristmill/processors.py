@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, ClassVar
 
 import cloudpickle
 import orjson
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from gristmill._exceptions import ConfigError
 from gristmill.samples import BaseSample
@@ -80,6 +81,11 @@ class Processor(BaseModel):
     def all_imports(self) -> tuple[str, ...]:
         return self.imports
 
+    def take_step_seconds(self) -> dict[str, float]:
+        """Seconds spent in each step since the last call, by step name (`Compose` keeps
+        them; a lone processor's time is its items' time)."""
+        return {}
+
     def __call__(self, sample: BaseSample) -> list[BaseSample]:
         """Run ``process`` and stamp the history of every sample it returns."""
         stamp = self.stamp
@@ -128,6 +134,8 @@ class Compose(Processor):
 
     steps: tuple[Processor, ...]
 
+    _step_seconds: dict[str, float] = PrivateAttr(default_factory=dict)
+
     def __init__(self, *steps: Processor, **data: Any) -> None:
         if steps:
             data["steps"] = tuple(steps)
@@ -151,7 +159,9 @@ class Compose(Processor):
     def __call__(self, sample: BaseSample) -> list[BaseSample]:
         samples = [sample]
         for step in self.steps:
+            clock = time.perf_counter()
             samples = [out for s in samples for out in step(s)]
+            self._spent(step, clock)
             if not samples:
                 break
         return samples
@@ -162,9 +172,19 @@ class Compose(Processor):
             flat = [sample for group in groups for sample in group]
             if not flat:
                 break
+            clock = time.perf_counter()
             outputs = iter(step.call_batch(flat))
+            self._spent(step, clock)
             groups = [[out for _ in group for out in next(outputs)] for group in groups]
         return groups
+
+    def _spent(self, step: Processor, since: float) -> None:
+        seconds = self._step_seconds
+        seconds[step.name] = seconds.get(step.name, 0.0) + time.perf_counter() - since
+
+    def take_step_seconds(self) -> dict[str, float]:
+        taken, self._step_seconds = self._step_seconds, {}
+        return taken
 
     def process(self, sample: BaseSample) -> Result:
         return self(sample)

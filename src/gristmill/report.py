@@ -1,8 +1,9 @@
 """What the runs of a ledger did: where the time went and what failed, by kind of failure.
 
 ``gristmill status`` counts items; a report also says how long items took (median, 95th
-percentile, the slowest), how the work spread over the workers, and which errors failed
-items, with how many items each and one example: what to look at first after a long run.
+percentile, the slowest), which processing step took the time, how the work spread over the
+workers, and which errors failed items, with how many items each and one example: what to
+look at first after a long run.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Report:
     workers: dict[str, tuple[int, float]] = field(default_factory=dict)  # name: (items, busy seconds)
     errors: list[ErrorKind] = field(default_factory=list)  # most items first
     retried: int = 0  # items that took more than one attempt
+    steps: list[tuple[str, float]] = field(default_factory=list)  # (step, seconds), slowest first
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +55,12 @@ class Report:
             f"time per item: median {_seconds(self.median_seconds)}, 95th percentile "
             f"{_seconds(self.p95_seconds)}, {self.busy_seconds:,.1f} s in all"
         )
+        if self.steps:
+            spent = sum(seconds for _, seconds in self.steps) or 1.0
+            shares = ", ".join(
+                f"{step} {seconds:,.1f} s ({seconds / spent:.0%})" for step, seconds in self.steps
+            )
+            out.append(f"time per step: {shares}")
         out.append("slowest items:")
         out += [f"  {_seconds(seconds):>9}  {item}" for item, seconds in self.slowest]
         out.append("workers:")
@@ -94,6 +102,10 @@ def report(*ledgers: Ledger, slowest: int = 5) -> Report:
             kind = (record.error_type or "?", record.status.name.lower())
             kinds[kind] += 1
             examples.setdefault(kind, (record.id, (record.message or "").partition("\n")[0]))
+    steps: dict[str, float] = defaultdict(float)
+    for ledger in ledgers:
+        for step, seconds in ledger.step_seconds().items():
+            steps[step] += seconds
     durations = sorted(seconds for _, seconds in timed)
     return Report(
         counts={**counts._asdict(), "total": counts.total},
@@ -104,6 +116,7 @@ def report(*ledgers: Ledger, slowest: int = 5) -> Report:
         workers={name: (len(times), sum(times)) for name, times in sorted(workers.items())},
         errors=[ErrorKind(kind[0], kind[1], n, *examples[kind]) for kind, n in kinds.most_common()],
         retried=retried,
+        steps=sorted(steps.items(), key=lambda pair: -pair[1]),
     )
 
 

@@ -22,9 +22,10 @@ DEFAULT_RETRIES = 2
 ATTEMPTS_SPENT: Final = 4  # where a Todo keeps the attempts already spent on it in this run
 DEFAULT_BACKOFF = 0.5  # seconds before the first retry; doubles each time, with jitter
 
-Results = tuple[list[Outcome], list[Run], "list[Any] | None"]
-"""Outcomes of some items (runs of plain successes packed, see `Run`) and, for a batched
-sink, the payloads of those done, which the coordinator writes before it records them."""
+Results = tuple[list[Outcome], list[Run], "list[Any] | None", dict[str, float]]
+"""Outcomes of some items (runs of plain successes packed, see `Run`); for a batched sink,
+the payloads of those done, which the coordinator writes before it records them; and the
+seconds each processing step took since the worker's last results (`Compose` steps)."""
 
 
 @dataclass(frozen=True)

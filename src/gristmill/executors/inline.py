@@ -41,7 +41,7 @@ class InlineExecutor:
                         if payload is not None:
                             payloads.append(payload)
                     if len(outcomes) >= INLINE_BATCH:
-                        yield *pack(worker.settle(outcomes)), payloads
+                        yield *pack(worker.settle(outcomes)), payloads, worker.take_step_seconds()
                         outcomes, payloads = [], []
                 if stop.is_set():
                     break
@@ -49,7 +49,7 @@ class InlineExecutor:
         finally:
             worker.close()
         if outcomes:
-            yield *pack(outcomes), payloads
+            yield *pack(outcomes), payloads, worker.take_step_seconds()
 
 
 def _chunks(todo: Iterable[Todo], size: int) -> Iterator[list[Todo]]:

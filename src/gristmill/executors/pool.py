@@ -232,14 +232,15 @@ class _Pool:
             except (EOFError, OSError):
                 return
             if kind == "results":
-                outcomes, runs, payloads, batch_done = rest
+                outcomes, runs, payloads, steps, batch_done = rest
                 count = len(outcomes) + sum(run.length for run in runs)
                 for _ in range(count):  # reported in the order they were sent
                     slot.held.popleft()
                 slot.batches -= batch_done
                 if count:
                     self.sizer.observe(outcomes, runs, count)
-                    yield outcomes, runs, payloads
+                if count or steps:
+                    yield outcomes, runs, payloads, steps
             elif kind == "leaving":  # recycled or stopped; it holds nothing it started
                 slot.leaving = True
             elif kind == "setup-failed":
@@ -255,7 +256,7 @@ class _Pool:
             self._replace(slot)
             return
         self._replace(slot)
-        yield [failure(task[SEQ], error.__name__, reason, attempts=attempts, worker=slot.name)], [], None
+        yield [failure(task[SEQ], error.__name__, reason, attempts=attempts, worker=slot.name)], [], None, {}
 
     def _replace(self, slot: _Slot) -> None:
         """Kill the worker, hand back the items it never started, and start another unless stopping."""
@@ -347,10 +348,12 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
                     payloads.append(payload)
             now[1] = IDLE
             if time.monotonic() - flushed > FLUSH_SECONDS:
-                _report(results, worker.settle(outcomes), payloads, 0)  # slow items: report as they end
+                _report(
+                    results, worker, worker.settle(outcomes), payloads, 0
+                )  # slow items: report as they end
                 outcomes, payloads = [], []
                 flushed = time.monotonic()
-        _report(results, worker.settle(outcomes), payloads, 1)
+        _report(results, worker, worker.settle(outcomes), payloads, 1)
         done += len(batch)
         if stopping.is_set() or (recycle is not None and done >= recycle):
             _leave(worker, results, waiting, now)
@@ -362,7 +365,7 @@ def _settle_all(worker: Worker, results: Connection, waiting: Any, now: Any) -> 
     settled = worker.settle([], waiting, wait=True)
     now[1] = IDLE
     if settled:
-        _report(results, settled, [], 0)
+        _report(results, worker, settled, [], 0)
 
 
 def _leave(worker: Worker, results: Connection, waiting: Any, now: Any) -> None:
@@ -372,22 +375,25 @@ def _leave(worker: Worker, results: Connection, waiting: Any, now: Any) -> None:
     results.send(("leaving",))
 
 
-def _report(results: Connection, outcomes: list[Outcome], payloads: list[Any], batch_done: int) -> None:
-    """Send outcomes, runs of plain successes packed (plain pickle: fast), and payloads
-    (cloudpickle: samples may be of classes defined in a script). Payloads that cannot be
-    sent fail their items."""
+def _report(
+    results: Connection, worker: Worker, outcomes: list[Outcome], payloads: list[Any], batch_done: int
+) -> None:
+    """Send outcomes, runs of plain successes packed (plain pickle: fast), payloads
+    (cloudpickle: samples may be of classes defined in a script) and the steps' seconds.
+    Payloads that cannot be sent fail their items."""
+    steps = worker.take_step_seconds()
     if not payloads:
-        results.send(("results", *pack(outcomes), payloads, batch_done))
+        results.send(("results", *pack(outcomes), payloads, steps, batch_done))
         return
     try:
-        data = cloudpickle.dumps(("results", outcomes, [], payloads, batch_done))
+        data = cloudpickle.dumps(("results", outcomes, [], payloads, steps, batch_done))
     except Exception as exc:
         reason = f"its output could not be sent to the coordinator: {type(exc).__name__}: {exc}"
         failed = [
             failure(o[SEQ], "SinkError", reason, worker=o[WORKER]) if o[STATUS] == DONE else o
             for o in outcomes
         ]
-        results.send(("results", failed, [], [], batch_done))
+        results.send(("results", failed, [], [], steps, batch_done))
         return
     results.send_bytes(data)
 

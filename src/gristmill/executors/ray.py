@@ -168,7 +168,8 @@ class _Actor:
                 outcomes.append(outcome)
                 if payload is not None:
                     payloads.append(payload)
-        return (*pack(self.worker.settle(outcomes, wait=True)), payloads)  # writes ended
+        settled = self.worker.settle(outcomes, wait=True)  # writes ended
+        return (*pack(settled), payloads, self.worker.take_step_seconds())
 
     def _unit(self, unit: Sequence[Todo]) -> list[tuple[Outcome, Any]]:
         seq = unit[0][SEQ]
@@ -325,20 +326,20 @@ class _Cluster:
     def _answered_call(self, member: _Member) -> Iterator[Results]:
         ref, batch = member.calls[0]
         try:
-            outcomes, runs, payloads = self.ray.get(ref)
+            outcomes, runs, payloads, steps = self.ray.get(ref)
         except self.ray.exceptions.RayActorError as exc:
             yield from self._died(member, _death_reason(member, exc))
             return
         except self.ray.exceptions.RayError as exc:  # the results could not come back
             member.calls.popleft()
             reason = f"its output could not be sent to the coordinator: {_first_line(exc)}"
-            yield [failure(t[SEQ], "SinkError", reason, worker=member.name) for t in batch], [], None
+            yield [failure(t[SEQ], "SinkError", reason, worker=member.name) for t in batch], [], None, {}
             return
         member.calls.popleft()
         member.quiet_since = time.monotonic()
         member.items += len(batch)
         self.sizer.observe(outcomes, runs, len(batch))
-        yield outcomes, runs, payloads
+        yield outcomes, runs, payloads, steps
         recycle = self.options.max_items_per_worker
         if recycle is not None and member.items >= recycle:
             member.retiring = True
@@ -362,7 +363,7 @@ class _Cluster:
         if error is WorkerDied and attempts <= self.retries:
             self.requeued.appendleft((*task[:ATTEMPTS_SPENT], attempts))
             return
-        yield [failure(task[SEQ], error.__name__, reason, attempts=attempts, worker=worker)], [], None
+        yield [failure(task[SEQ], error.__name__, reason, attempts=attempts, worker=worker)], [], None, {}
 
     def _replace(self, member: _Member) -> None:
         self._kill(member)

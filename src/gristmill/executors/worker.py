@@ -78,6 +78,10 @@ class Worker:
         """The outcomes that can be reported now (see `Uploads.settle`)."""
         return outcomes if self._uploads is None else self._uploads.settle(outcomes, waiting, wait=wait)
 
+    def take_step_seconds(self) -> dict[str, float]:
+        """Seconds spent in each processing step since the last call (see `Results`)."""
+        return self._processor.take_step_seconds() if self._processor is not None else {}
+
     def setup(self) -> None:
         if self._processor is None:
             return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from enum import IntEnum
 from threading import Event
 from typing import Final, NamedTuple, Protocol, runtime_checkable
@@ -209,6 +209,12 @@ class Ledger(Protocol):
 
     def output_refs(self) -> Iterator[tuple[int, str]]:
         """(seq, outputs) of every item that has recorded outputs."""
+
+    def add_step_seconds(self, seconds: Mapping[str, float]) -> None:
+        """Add to the time each processing step has taken, all runs together."""
+
+    def step_seconds(self) -> dict[str, float]:
+        """The time each processing step has taken, by step name (``gristmill report``)."""
 
     def wait_for_others(self, stop: Event) -> bool:
         """After a round of ``todo``: wait while other coordinators sharing the run hold

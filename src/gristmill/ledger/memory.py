@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from threading import Event
 
 from gristmill._exceptions import ConfigError
@@ -20,6 +20,7 @@ class MemoryLedger:
         self._seq_of: dict[str, int] = {}
         self._source = ""
         self._created: float | None = None
+        self._steps: dict[str, float] = {}
 
     def manifest_info(self) -> ManifestInfo | None:
         if self._created is None:
@@ -90,6 +91,13 @@ class MemoryLedger:
             if status is None or row[0] == status
         ]
         return rows[:limit]
+
+    def add_step_seconds(self, seconds: Mapping[str, float]) -> None:
+        for step, spent in seconds.items():
+            self._steps[step] = self._steps.get(step, 0.0) + spent
+
+    def step_seconds(self) -> dict[str, float]:
+        return dict(self._steps)
 
     def output_refs(self) -> Iterator[tuple[int, str]]:
         for seq, row in sorted(self._rows.items()):

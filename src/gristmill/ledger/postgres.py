@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from threading import Event
 from typing import Any, ClassVar
 
@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS gristmill_items (
     UNIQUE (run, id)
 );
 CREATE INDEX IF NOT EXISTS gristmill_items_claimable ON gristmill_items (run, status, seq);
+CREATE TABLE IF NOT EXISTS gristmill_steps (
+    run TEXT NOT NULL, step TEXT NOT NULL, seconds DOUBLE PRECISION NOT NULL, PRIMARY KEY (run, step)
+);
 """
 
 _RECORD = """
@@ -256,6 +259,17 @@ class PostgresLedger:
             "WHERE run = %s AND owner = %s",
             (self.lease, self.run, self.owner),
         )
+
+    def add_step_seconds(self, seconds: Mapping[str, float]) -> None:
+        for step, spent in seconds.items():  # summed in the table: coordinators add at once
+            self._do(
+                "INSERT INTO gristmill_steps VALUES (%s, %s, %s) ON CONFLICT (run, step) "
+                "DO UPDATE SET seconds = gristmill_steps.seconds + excluded.seconds",
+                (self.run, step, spent),
+            )
+
+    def step_seconds(self) -> dict[str, float]:
+        return dict(self._rows("SELECT step, seconds FROM gristmill_steps WHERE run = %s", (self.run,)))
 
     def release(self) -> None:
         """Give back the claims not recorded (a coordinator stopping early)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import chain, islice, repeat
 from pathlib import Path
 from threading import Event
@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS batches (
     worker TEXT,
     durations BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS steps (name TEXT PRIMARY KEY, seconds REAL NOT NULL);
 """
 
 # Numbered parameters bind an outcome tuple as it comes from the worker, without reshaping.
@@ -200,6 +201,17 @@ class SqliteLedger:
                     (run.first, run.started, run.worker, run.durations),
                 ).lastrowid
                 self._db.execute(_RECORD_RUN, (batch, run.first, run.first + run.length - 1))
+
+    def add_step_seconds(self, seconds: Mapping[str, float]) -> None:
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO steps VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET seconds = seconds + excluded.seconds",
+                seconds.items(),
+            )
+
+    def step_seconds(self) -> dict[str, float]:
+        return dict(self._db.execute("SELECT name, seconds FROM steps"))
 
     def counts(self) -> Counts:
         found = dict(self._db.execute("SELECT status, count(*) FROM items GROUP BY status"))
