@@ -88,3 +88,13 @@ def test_extract_benchmark_quick(tmp_path: Path) -> None:
     assert report["files"] > 60 and report["speedup"] > 0
     assert all(rate > 0 for rate in report["documents_per_s"].values())
     assert "speed-up, " in result.stdout
+
+
+def test_tables_benchmark_quick(tmp_path: Path) -> None:
+    result, out = quick("tables", tmp_path)
+    report = json.loads(out.read_text())
+    for workload in ("sum", "per-row"):
+        figures = report["workloads"][workload]
+        assert {figure["rows"] for figure in figures.values()} == {report["rows"]}
+        assert any(name.startswith("gristmill Tables") for name in figures)
+    assert "gristmill ÷ this" in result.stdout

@@ -210,3 +210,17 @@ def test_a_run_stopped_while_listing_is_completed_by_the_next(kind: str, tmp_pat
     assert ledger.counts() == (0, 30, 0, 0)
     assert ledger.manifest_info() is not None
     assert sorted(sink.by_item, key=int) == [str(n) for n in range(4, 30)]
+
+
+def test_a_few_long_items_are_shared_out_evenly() -> None:
+    """Nothing is known of the items at first: they go one at a time, not four to a message
+    to whichever worker asks first (12 items of 0.15 s were split 8 and 4)."""
+    from helpers import Pause
+
+    ledger = MemoryLedger()
+    pipeline = Pipeline(Range(count=12), [Pause(slow=tuple(map(str, range(12))), seconds=0.15)])
+    assert pipeline.run(executor=PoolExecutor(workers=2), ledger=ledger, progress=False).done == 12
+    per_worker: dict[str, int] = {}
+    for record in ledger.records():
+        per_worker[record.worker or "?"] = per_worker.get(record.worker or "?", 0) + 1
+    assert sorted(per_worker.values()) in ([6, 6], [5, 7])

@@ -59,7 +59,9 @@ class BatchSizer:
     the cost of a message (TARGET seconds of work), short enough to balance the load, and
     enough of them queued per worker that it never waits while the coordinator writes."""
 
-    FIRST, MAX = 4, 2048
+    # Until an item's duration is known, one at a time: a few long items (a table's slices, big
+    # PDFs) handed out four to a message would pile up on whichever worker asked first.
+    FIRST, MAX = 1, 2048
     MIN_PREFETCH, MAX_PREFETCH = 2, 4
     QUEUED_SECONDS = 0.03
 
