@@ -8,6 +8,7 @@ import re
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, islice
 from pathlib import Path
@@ -368,13 +369,12 @@ class _Recorder:
         self.commit_items = (self.sink.commit_items if self.sink is not None else None) or FLUSH_ITEMS
         self.flushed = time.monotonic()
         self.done = self.failed = self.skipped = 0
-        self.step_seconds: dict[str, float] = {}  # not yet written
+        self.step_seconds: Counter[str] = Counter()  # not yet written
 
     def add(
         self, outcomes: list[Outcome], runs: list[Run], payloads: list[Any] | None, steps: dict[str, float]
     ) -> None:
-        for step, seconds in steps.items():
-            self.step_seconds[step] = self.step_seconds.get(step, 0.0) + seconds
+        self.step_seconds.update(steps)
         self.outcomes.extend(outcomes)
         self.runs.extend(runs)
         if payloads and self.sink is not None:
@@ -418,7 +418,7 @@ class _Recorder:
         self._record(self.outcomes, self.runs)
         if self.step_seconds:
             self.ledger.add_step_seconds(self.step_seconds)
-            self.step_seconds = {}
+            self.step_seconds = Counter()
         self.outcomes, self.runs, self.pending = [], [], 0
         self.flushed = time.monotonic()
         if self.processed is not None and self.processed.due():

@@ -102,10 +102,9 @@ def report(*ledgers: Ledger, slowest: int = 5) -> Report:
             kind = (record.error_type or "?", record.status.name.lower())
             kinds[kind] += 1
             examples.setdefault(kind, (record.id, (record.message or "").partition("\n")[0]))
-    steps: dict[str, float] = defaultdict(float)
+    steps: Counter[str] = Counter()
     for ledger in ledgers:
-        for step, seconds in ledger.step_seconds().items():
-            steps[step] += seconds
+        steps.update(ledger.step_seconds())
     durations = sorted(seconds for _, seconds in timed)
     return Report(
         counts={**counts._asdict(), "total": counts.total},

@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from array import array
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
@@ -145,18 +146,21 @@ class Metrics:
         """Count items the ledger has just recorded as finished."""
         if self._items is None:
             return
+        finished: Counter[tuple[int, str | None]] = Counter()  # counted per batch, timed per item
         for outcome in outcomes:
             if outcome[STATUS] == Status.PENDING:
                 continue  # sent back to be done again, not finished
-            attributes = self._attributes_of(outcome[STATUS], outcome[ERROR_TYPE])
-            self._items.add(1, attributes)
+            key = (outcome[STATUS], outcome[ERROR_TYPE])
+            finished[key] += 1
             if outcome[DURATION] is not None:
-                self._duration.record(outcome[DURATION], attributes)
+                self._duration.record(outcome[DURATION], self._attributes_of(*key))
         done = self._attributes_of(Status.DONE, None)
         for run in runs:
-            self._items.add(run.length, done)
+            finished[Status.DONE, None] += run.length
             for seconds in array("d", run.durations):
                 self._duration.record(seconds, done)
+        for key, count in finished.items():
+            self._items.add(count, self._attributes_of(*key))
 
     def _attributes_of(self, status: int, error_type: str | None) -> dict[str, str]:
         key = (status, error_type)

@@ -347,10 +347,8 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
                 if payload is not None:
                     payloads.append(payload)
             now[1] = IDLE
-            if time.monotonic() - flushed > FLUSH_SECONDS:
-                _report(
-                    results, worker, worker.settle(outcomes), payloads, 0
-                )  # slow items: report as they end
+            if time.monotonic() - flushed > FLUSH_SECONDS:  # slow items: report as they end
+                _report(results, worker, worker.settle(outcomes), payloads, 0)
                 outcomes, payloads = [], []
                 flushed = time.monotonic()
         _report(results, worker, worker.settle(outcomes), payloads, 1)

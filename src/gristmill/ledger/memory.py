@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from threading import Event
 
@@ -20,7 +21,7 @@ class MemoryLedger:
         self._seq_of: dict[str, int] = {}
         self._source = ""
         self._created: float | None = None
-        self._steps: dict[str, float] = {}
+        self._steps: Counter[str] = Counter()
 
     def manifest_info(self) -> ManifestInfo | None:
         if self._created is None:
@@ -93,8 +94,7 @@ class MemoryLedger:
         return rows[:limit]
 
     def add_step_seconds(self, seconds: Mapping[str, float]) -> None:
-        for step, spent in seconds.items():
-            self._steps[step] = self._steps.get(step, 0.0) + spent
+        self._steps.update(seconds)
 
     def step_seconds(self) -> dict[str, float]:
         return dict(self._steps)
