@@ -8,7 +8,7 @@ import pytest
 
 from gristmill import ConfigError, Item
 from gristmill.ledger import Ledger, MemoryLedger, SqliteLedger, Status
-from gristmill.ledger.base import failure
+from gristmill.ledger.base import failure, pack
 
 
 @pytest.fixture(params=["sqlite", "memory"])
@@ -68,14 +68,36 @@ def test_long_runs_of_successes_keep_per_item_timings(ledger: Ledger) -> None:
     ledger.plan(items(*ids), source="test")
     seqs = [t[0] for t in ledger.todo()]
     ledger.record([done(seq, duration=0.001 * n) for n, seq in enumerate(seqs)])
-    records = ledger.records()
+    records = list(ledger.records())
     assert [r.status for r in records] == [Status.DONE] * 100
     assert [round(r.duration or 0, 6) for r in records] == [round(0.001 * n, 6) for n in range(100)]
     assert {r.worker for r in records} == {"w0"}
     assert records[0].attempts == 1
     ledger.record([done(seqs[5], outputs='["x"]')])  # redone alone later: its own row wins
-    assert ledger.records()[5].outputs == '["x"]'
-    assert ledger.records()[5].attempts == 2
+    redone = list(ledger.records())[5]
+    assert (redone.outputs, redone.attempts) == ('["x"]', 2)
+
+
+def test_runs_of_successes_read_back_item_by_item(ledger: Ledger) -> None:
+    ledger.plan(items(*(f"i{n:03d}" for n in range(300))), source="test")
+    seqs = [t[0] for t in ledger.todo()]
+    durations = [0.001 * (n % 7) for n in range(300)]
+    for w in range(3):  # three workers' batches of a hundred items, each sent as one run
+        batch = [done(seqs[n], worker=f"w{w}", duration=durations[n]) for n in range(100 * w, 100 * w + 100)]
+        singles, runs = pack(batch)
+        assert len(runs) == 1 and not singles
+        ledger.record(singles, runs)
+    records = ledger.records()
+    first = next(records)  # streamed: the rest are read as they are wanted
+    assert (first.id, first.status, first.worker) == ("i000", Status.DONE, "w0")
+    every = [first, *records]
+    assert [r.duration for r in every] == durations
+    assert [r.worker for r in every[99:101]] == ["w0", "w1"]
+    for n in (0, 150, 299):  # its run's start, plus the time of the items before it in the run
+        run_start = n - n % 100
+        expected = 1000.0 + seqs[run_start] + sum(durations[run_start:n])
+        assert every[n].started == pytest.approx(expected)
+    assert [r.id for r in ledger.records(limit=2)] == ["i000", "i001"]
 
 
 def test_refresh_adds_resets_changed_and_removes_vanished(ledger: Ledger) -> None:

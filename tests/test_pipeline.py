@@ -165,7 +165,7 @@ def test_samples_that_cannot_travel_fail_their_items_clearly(make_pool, tmp_path
         executor=make_pool(), ledger=ledger, progress=False
     )
     assert (result.done, result.failed) == (0, 5)
-    record = ledger.records()[0]
+    record = next(ledger.records())
     assert record.error_type == "SinkError"
     assert "could not be sent to the coordinator" in (record.message or "")
 

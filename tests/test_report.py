@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from gristmill import Pipeline
 from gristmill.executors import PoolExecutor
 from gristmill.report import report
@@ -77,3 +79,25 @@ def test_step_seconds_add_up_in_every_ledger(tmp_path: Path) -> None:
         ledger.add_step_seconds({"Partition": 1.5, "Chunk": 0.25})
         ledger.add_step_seconds({"Partition": 0.5})
         assert ledger.step_seconds() == {"Partition": 2.0, "Chunk": 0.25}
+
+
+def test_quantiles_within_one_percent_in_bounded_memory() -> None:
+    import random
+
+    from gristmill.report import Durations
+
+    rng = random.Random(7)
+    values = [rng.lognormvariate(-5, 1.5) for _ in range(20_000)] + [0.0] * 50
+    durations = Durations()
+    for value in values:
+        durations.add(value)
+    ordered = sorted(values)
+    for q in (0.5, 0.95, 0.999):
+        exact = ordered[int(q * len(ordered))]
+        assert durations.quantile(q) == pytest.approx(exact, rel=0.01)
+    assert durations.quantile(0.0) < 2 * Durations.FLOOR  # durations of 0 share the first bucket
+    assert durations.quantile(1.0) == pytest.approx(max(values), rel=0.01)
+    assert durations.quantile(1.0) <= max(values)  # never beyond what was seen
+    assert len(durations.buckets) < 2_000  # buckets, not values: the same for a billion
+    assert durations.total == pytest.approx(sum(values))
+    assert Durations().quantile(0.5) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +35,7 @@ from gristmill.cli.common import (
     parse_shard,
     run_command,
 )
-from gristmill.ledger.base import Counts, Status
+from gristmill.ledger.base import Counts, Record, Status
 from gristmill.pipeline import is_database_url
 from gristmill.sources.files import Files
 from gristmill.telemetry import describe_counts
@@ -130,32 +131,25 @@ def failures(
 ) -> None:
     """The failed items: error type, message and traceback."""
     _, ledger = open_ledger(pipeline, state)
-    rows = ledger.records(status=Status.FAILED, limit=limit)
-    ledger.close()
+    try:
+        _print_failures(ledger.records(status=Status.FAILED, limit=limit), as_json, show_traceback)
+    finally:
+        ledger.close()
+
+
+def _print_failures(rows: Iterator[Record], as_json: bool, show_traceback: bool) -> None:
     if as_json:
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "id": r.id,
-                        "attempts": r.attempts,
-                        "error_type": r.error_type,
-                        "message": r.message,
-                        "traceback": r.traceback,
-                        "worker": r.worker,
-                    }
-                    for r in rows
-                ],
-                indent=2,
-            )
-        )
+        keys = ("id", "attempts", "error_type", "message", "traceback", "worker")
+        typer.echo(json.dumps([{key: getattr(r, key) for key in keys} for r in rows], indent=2))
         return
-    if not rows:
-        typer.echo("no failed items")
+    shown = False
     for r in rows:
+        shown = True
         typer.echo(f"{r.id}: {r.error_type}: {r.message} (attempts: {r.attempts})")
         if show_traceback and r.traceback:
             typer.echo("    " + r.traceback.rstrip().replace("\n", "\n    "))
+    if not shown:
+        typer.echo("no failed items")
 
 
 @app.command()

@@ -204,8 +204,9 @@ class Ledger(Protocol):
 
     def counts(self) -> Counts: ...
 
-    def records(self, *, status: Status | None = None, limit: int | None = None) -> list[Record]:
-        """Rows in manifest order, optionally only those with ``status``."""
+    def records(self, *, status: Status | None = None, limit: int | None = None) -> Iterator[Record]:
+        """Rows in manifest order, optionally only those with ``status``, streamed: a report
+        over ten million items holds one at a time."""
 
     def output_refs(self) -> Iterator[tuple[int, str]]:
         """(seq, outputs) of every item that has recorded outputs."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from threading import Event
 
 from gristmill._exceptions import ConfigError
@@ -85,13 +86,13 @@ class MemoryLedger:
             found[int(row[0])] += 1  # type: ignore[call-overload]
         return Counts(*found)
 
-    def records(self, *, status: Status | None = None, limit: int | None = None) -> list[Record]:
-        rows = [
+    def records(self, *, status: Status | None = None, limit: int | None = None) -> Iterator[Record]:
+        rows = (
             Record(self._items[seq].id, Status(row[0]), *row[1:])  # type: ignore[arg-type]
             for seq, row in sorted(self._rows.items())
             if status is None or row[0] == status
-        ]
-        return rows[:limit]
+        )
+        return islice(rows, limit)
 
     def add_step_seconds(self, seconds: Mapping[str, float]) -> None:
         self._steps.update(seconds)

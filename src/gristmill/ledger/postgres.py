@@ -288,7 +288,7 @@ class PostgresLedger:
         )
         return Counts(*(int(found.get(int(status), 0)) for status in Status))
 
-    def records(self, *, status: Status | None = None, limit: int | None = None) -> list[Record]:
+    def records(self, *, status: Status | None = None, limit: int | None = None) -> Iterator[Record]:
         query = (
             "SELECT id, status, attempts, error_type, message, traceback, outputs, started, duration, worker "
             "FROM gristmill_items WHERE run = %s"
@@ -300,7 +300,15 @@ class PostgresLedger:
         query += " ORDER BY seq"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
-        return [Record(r[0], Status(r[1]), *r[2:]) for r in self._rows(query, params)]
+        # a server-side cursor: rows arrive a page at a time, not all at once
+        try:
+            with self._db.transaction(), self._db.cursor(name=f"records_{uuid.uuid4().hex}") as rows:
+                rows.itersize = 10_000
+                rows.execute(query, params)
+                for row in rows:
+                    yield Record(row[0], Status(row[1]), *row[2:])
+        except self._errors as exc:
+            raise LedgerError(f"{self!r}: {exc}") from exc
 
     def output_refs(self) -> Iterator[tuple[int, str]]:
         rows = self._rows(

@@ -6,7 +6,7 @@ import sqlite3
 import time
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from itertools import chain, islice, repeat
+from itertools import accumulate, chain, islice, repeat
 from pathlib import Path
 from threading import Event
 from typing import Any
@@ -217,11 +217,10 @@ class SqliteLedger:
         found = dict(self._db.execute("SELECT status, count(*) FROM items GROUP BY status"))
         return Counts(*(found.get(status, 0) for status in Status))
 
-    def records(self, *, status: Status | None = None, limit: int | None = None) -> list[Record]:
+    def records(self, *, status: Status | None = None, limit: int | None = None) -> Iterator[Record]:
         query = (
-            "SELECT items.id, status, attempts, error_type, message, traceback, outputs, items.started, "
-            "duration, items.worker, seq, first_seq, batches.started, batches.worker, durations "
-            "FROM items LEFT JOIN batches ON items.batch = batches.id"
+            "SELECT id, status, attempts, error_type, message, traceback, outputs, started, "
+            "duration, worker, seq, batch FROM items"
         )
         params: tuple[int, ...] = ()
         if status is not None:
@@ -230,7 +229,35 @@ class SqliteLedger:
         query += " ORDER BY seq"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
-        return [_record(row) for row in self._db.execute(query, params)]
+        statuses = tuple(Status)
+        run: tuple[int | None, int, str | None, array[float], list[float]] = (None, 0, None, array("d"), [])
+        # its own cursor: the caller may use the ledger while it reads
+        for row in self._db.cursor().execute(query, params):
+            seq, batch = row[10:]
+            if batch is None:
+                yield Record(row[0], statuses[row[1]], *row[2:10])
+                continue
+            # recorded as part of a run: the item's timing is in the run's row, read once per run
+            if batch != run[0]:
+                first, started, worker, durations = self._db.execute(
+                    "SELECT first_seq, started, worker, durations FROM batches WHERE id = ?", (batch,)
+                ).fetchone()
+                timings = array("d", durations)
+                run = (batch, first, worker, timings, list(accumulate(timings, initial=started)))
+            index = seq - run[1]
+            attempts, error_type, message, traceback, outputs = row[2:7]
+            yield Record(
+                row[0],
+                statuses[row[1]],
+                attempts,
+                error_type,
+                message,
+                traceback,
+                outputs,
+                run[4][index],
+                run[3][index],
+                run[2],
+            )
 
     def output_refs(self) -> Iterator[tuple[int, str]]:
         yield from self._db.execute("SELECT seq, outputs FROM items WHERE outputs IS NOT NULL ORDER BY seq")
@@ -272,17 +299,3 @@ class _Transaction:
             self._db.execute("COMMIT")
         except sqlite3.Error as err:
             raise LedgerError(f"cannot write the ledger {self._path}: {err}") from err
-
-
-def _record(row: Any) -> Record:
-    id_, status, attempts, error_type, message, traceback, outputs, started, duration, worker = row[:10]
-    seq, first_seq, run_started, run_worker, durations = row[10:]
-    if durations is not None:  # recorded as part of a run: unpack its timing
-        timings = array("d", durations)
-        index = seq - first_seq
-        duration = timings[index]
-        started = run_started + sum(timings[:index])
-        worker = run_worker
-    return Record(
-        id_, Status(status), attempts, error_type, message, traceback, outputs, started, duration, worker
-    )
