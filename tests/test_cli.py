@@ -122,6 +122,38 @@ def test_manifest_is_frozen_until_refreshed(tmp_path: Path) -> None:
     assert "4 items" in refreshed.stdout and "1 added, 1 changed, 0 removed" in refreshed.stdout
 
 
+def test_prune_deletes_the_outputs_of_files_gone_and_nothing_else(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    for name in ("a.txt", "old/b.txt", "old/deeper/c.txt", "keep/d.txt", "keep/e.txt"):
+        (corpus / name).parent.mkdir(parents=True, exist_ok=True)
+        (corpus / name).write_text(name)
+    (tmp_path / "texts.py").write_text(
+        "from gristmill import Pipeline\nfrom gristmill.sinks import JsonlFiles\n"
+        "from gristmill.sources import Files\n"
+        "sink = JsonlFiles(folder='out', merged='all.jsonl')\n"
+        "pipeline = Pipeline(Files(url='corpus'), [], sink, name='t')\n"
+    )
+    out = tmp_path / "out"
+    command = ["run", "texts.py", "--keep-local", "copy", "--no-progress"]
+    assert gristmill(*command, cwd=tmp_path).returncode == 0
+    (out / "keep" / "mine.txt").write_text("not gristmill's")  # a user's file in the output folder
+    (corpus / "a.txt").unlink()
+    refreshed = gristmill(*command, "--force-refresh", cwd=tmp_path)
+    assert "0 added, 0 changed, 1 removed" in refreshed.stdout
+    assert (out / "a.txt.jsonl").exists()  # without --prune, outputs stay
+    for name in ("old/b.txt", "old/deeper/c.txt", "keep/d.txt"):
+        (corpus / name).unlink()
+    pruned = gristmill(*command, "--prune", cwd=tmp_path)
+    assert pruned.returncode == 0, pruned.stderr
+    assert "0 added, 0 changed, 3 removed" in pruned.stdout
+    for folder in (out, tmp_path / "copy"):
+        left = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+        expected = ["a.txt.jsonl", "keep", "keep/e.txt.jsonl"] + (["keep/mine.txt"] if folder == out else [])
+        assert left == sorted(expected)  # the folders emptied went too, not the user's file
+    merged = [json.loads(line)["id"] for line in (tmp_path / "all.jsonl").read_text().splitlines()]
+    assert merged == ["keep/e.txt"]
+
+
 BAD_INPUT = [
     pytest.param(["run", "missing.py"], "does not exist", id="missing-pipeline-file"),
     pytest.param(["run", "empty.py"], "defines no Pipeline", id="file-without-pipeline"),

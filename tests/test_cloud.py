@@ -498,3 +498,23 @@ def test_big_tables_in_a_store_are_read_a_slice_at_a_time(
     assert min(len(counts) for counts in totals.values()) > 5
     amounts = sum(total.amount for total in sink.samples)  # type: ignore[attr-defined]
     assert amounts == 2 * sum(r["amount"] for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("source_kind", "output_kind"), [("s3", "az"), ("az", "s3")], ids=["s3-to-azure", "azure-to-s3"]
+)
+def test_prune_deletes_the_outputs_of_objects_gone_from_the_source(
+    source_kind: str, output_kind: str, s3: Store, azure: Store, tmp_path: Path
+) -> None:
+    stores = {"s3": s3, "az": azure}
+    source, output = stores[source_kind], stores[output_kind]
+    docs = _corpus(source, 9)
+    args, env = _setup_run(tmp_path, source, output)
+    assert _gristmill(*args, cwd=tmp_path, env=env).returncode == 0
+    gone = ["part0/doc000.txt", "part1/doc004.txt", "part2/doc008.txt"]
+    source.fs.rm([f"{source.name}/corpus/{path}" for path in gone])
+    output.fs.rm_file(f"{output.name}/out/{gone[2]}.jsonl")  # already deleted by hand: no error
+    pruned = _gristmill(*args, "--prune", cwd=tmp_path, env=env)
+    assert pruned.returncode == 0, pruned.stderr
+    assert "manifest: 0 added, 0 changed, 3 removed" in pruned.stdout
+    _check_outputs(output, {path: data for path, data in docs.items() if path not in gone})

@@ -109,6 +109,24 @@ def test_refresh_adds_resets_changed_and_removes_vanished(ledger: Ledger) -> Non
     assert ledger.counts() == (2, 1, 0, 0)
 
 
+def test_items_gone_are_handed_over_before_they_are_forgotten(ledger: Ledger) -> None:
+    ledger.plan(items("a", "b", "c", "d"), source="test")
+    ledger.record([done(t[0]) for t in ledger.todo()])
+
+    def refuse(gone: object) -> None:
+        raise OSError("the outputs cannot be removed now")
+
+    with pytest.raises(OSError, match="cannot be removed"):  # the sink failed: the ledger keeps them
+        ledger.plan(items("a", "c"), source="test", gone=refuse)
+    assert ledger.counts().done == 4
+    handed: list[list[str]] = []
+    changes = ledger.plan(items("a", "c"), source="test", gone=lambda g: handed.append([i.id for i in g]))
+    assert handed == [["b", "d"]]
+    assert (changes.removed, ledger.counts().done) == (2, 2)
+    assert ledger.plan(items("a", "c"), source="test", gone=handed.append).removed == 0
+    assert len(handed) == 1  # nothing gone: not called
+
+
 def test_sqlite_ledger_survives_reopening(tmp_path: Path) -> None:
     first = SqliteLedger(tmp_path)
     first.plan(items("a", "b"), source="test")

@@ -432,3 +432,19 @@ def test_two_shards_load_one_index_at_once(cluster: Cluster, tmp_path: Path) -> 
     outputs = [proc.communicate(timeout=60)[0] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], outputs
     assert cluster.ids() == expected
+
+
+def test_index_prune_deletes_the_documents_of_files_gone(cluster: Cluster, tmp_path: Path) -> None:
+    expected = write_corpus(tmp_path / "books", 12, 3)
+    command = ["index", "books", "--opensearch", cluster.url, "--index", cluster.index, "--no-progress"]
+    assert gristmill(*command, cwd=tmp_path).returncode == 0
+    (tmp_path / "books" / "book0002.jsonl").unlink()  # three documents
+    (tmp_path / "books" / "book0007.jsonl").unlink()  # two
+    refreshed = gristmill(*command, "--force-refresh", cwd=tmp_path)
+    assert "2 removed" in refreshed.stdout
+    assert cluster.ids() == expected  # without --prune, their documents stay
+    (tmp_path / "books" / "book0010.jsonl").unlink()
+    pruned = gristmill(*command, "--prune", cwd=tmp_path)
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr  # and the count check holds
+    assert "1 removed" in pruned.stdout
+    assert cluster.ids() == [i for i in expected if not i.startswith("book0010")]

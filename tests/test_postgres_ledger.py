@@ -202,3 +202,24 @@ def test_coordinators_add_up_their_step_seconds(url: str) -> None:
     assert elsewhere.step_seconds() == {}  # another run's
     for each in (first, second, elsewhere):
         each.close()
+
+
+def test_items_gone_are_handed_over_before_they_are_forgotten(url: str) -> None:
+    first = PostgresLedger(url, "r")
+    first.plan(items(5), source="five")
+    first.close()
+
+    def refuse(gone: object) -> None:
+        raise OSError("the outputs cannot be removed now")
+
+    failing = PostgresLedger(url, "r")
+    with pytest.raises(OSError, match="cannot be removed"):  # the sink failed: the ledger keeps them
+        failing.plan(items(2), source="five", gone=refuse)
+    failing.close()
+    later = PostgresLedger(url, "r")  # each run opens its own (a ledger plans once)
+    assert later.counts().pending == 5
+    handed: list[list[str]] = []
+    changes = later.plan(items(2), source="five", gone=lambda g: handed.append([i.id for i in g]))
+    assert handed == [["2", "3", "4"]] and changes.removed == 3
+    assert [r.id for r in later.records()] == ["0", "1"]
+    later.close()

@@ -421,6 +421,17 @@ def test_sql_sink_writes_rows_and_a_redone_item_replaces_its_own(
     )
 
 
+def test_sql_sink_prune_deletes_the_rows_of_items_gone(target: tuple[str, str], tmp_path: Path) -> None:
+    url, table = target
+    write_sink_pipeline(tmp_path, url, table, count=30)
+    assert gristmill("run", "parts.py", "--no-progress", cwd=tmp_path).returncode == 0
+    write_sink_pipeline(tmp_path, url, table, count=20)  # the source now lists 20 items
+    pruned = gristmill("run", "parts.py", "--prune", "--no-progress", cwd=tmp_path)
+    assert pruned.returncode == 0, pruned.stderr
+    assert "manifest: 0 added, 0 changed, 10 removed" in pruned.stdout
+    assert sorted({int(str(r[0])) for r in rows(url, table)}) == list(range(20))
+
+
 def test_sql_sink_coordinator_killed_at_random_points_leaves_every_row_once(
     postgres: str, pg_schema: str, tmp_path: Path
 ) -> None:

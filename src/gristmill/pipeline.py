@@ -71,6 +71,7 @@ class RunOptions(BaseModel):
     max_items: int | None = Field(default=None, ge=0)
     reprocess: bool = False
     refresh: bool = False
+    prune: bool = False  # refresh, and remove the outputs of items no longer listed
     retries: int = Field(default=DEFAULT_RETRIES, ge=0)
     backoff: float = Field(default=DEFAULT_BACKOFF, ge=0)
     timeout: float | None = Field(default=None, gt=0)
@@ -162,11 +163,16 @@ class Pipeline:
     def open_ledger(self, state: Path | None = None, shard: Shard | None = None) -> SqliteLedger:
         return SqliteLedger(self.state_folder(state, shard))
 
-    def plan(self, ledger: Ledger, *, refresh: bool = False, shard: Shard | None = None) -> PlanChanges:
+    def plan(
+        self, ledger: Ledger, *, refresh: bool = False, shard: Shard | None = None, prune: bool = False
+    ) -> PlanChanges:
         """Make the manifest if there is none (or ``refresh``); a stored one is left as it is.
 
-        With ``shard``, the manifest holds only that shard's items.
+        With ``shard``, the manifest holds only that shard's items. ``prune`` refreshes it
+        and has the sink remove the outputs of the items the source no longer lists (without
+        it, they stay where they are).
         """
+        refresh = refresh or prune
         self.source.check()
         info = ledger.manifest_info()
         described = self._describe(shard)
@@ -183,7 +189,8 @@ class Pipeline:
                     "--force-refresh to list it into this ledger (items are matched by id)"
                 )
             return PlanChanges()
-        return ledger.plan(self._listing(shard), source=described)
+        gone = self.sink.forget if prune and self.sink is not None else None
+        return ledger.plan(self._listing(shard), source=described, gone=gone)
 
     def _describe(self, shard: Shard | None) -> str:
         """What the manifest is a listing of, as stored with it."""
@@ -260,7 +267,7 @@ class Pipeline:
             self.source.check()
             todo = self._list_and_process(ledger, progress, listed, opts.shard)
         else:
-            replanned = self.plan(ledger, refresh=opts.refresh, shard=opts.shard)
+            replanned = self.plan(ledger, refresh=opts.refresh, shard=opts.shard, prune=opts.prune)
             changes = replanned if any(replanned) else changes
             if not opts.reprocess:
                 self._redo_lost_outputs(ledger)

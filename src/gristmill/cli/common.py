@@ -106,6 +106,13 @@ ReprocessOpt = Annotated[bool, typer.Option("--reprocess", help="process every i
 ForceRefreshOpt = Annotated[
     bool, typer.Option("--force-refresh", help="list the source again before running")
 ]
+PruneOpt = Annotated[
+    bool,
+    typer.Option(
+        "--prune",
+        help="list the source again (as --force-refresh) and delete the outputs of items it no longer has",
+    ),
+]
 RetriesOpt = Annotated[
     int,
     typer.Option(
@@ -373,6 +380,7 @@ RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
     "max_items": (MaxItemsOpt, None),
     "reprocess": (ReprocessOpt, False),
     "force_refresh": (ForceRefreshOpt, False),
+    "prune": (PruneOpt, False),
     "retries": (RetriesOpt, 2),
     "timeout": (TimeoutOpt, None),
     "fail_fast": (FailFastOpt, False),

@@ -21,6 +21,7 @@ from gristmill.cli.common import (
     OutputOpt,
     PipelineArg,
     PreserveDownloadsOpt,
+    PruneOpt,
     ReDownloadOpt,
     ShardOpt,
     SourceOpt,
@@ -188,6 +189,7 @@ def manifest_generate(
     force_refresh: Annotated[
         bool, typer.Option("--force-refresh", help="list the source again and merge")
     ] = False,
+    prune: PruneOpt = False,
     shard: ShardOpt = None,
     anonymous: AnonymousOpt = False,
     endpoint_url: EndpointUrlOpt = None,
@@ -205,7 +207,8 @@ def manifest_generate(
     loaded = load(pipeline, source, None, anonymous=anonymous, endpoint_url=endpoint_url, manifest=manifest)
     ledger = ledger_for(loaded, state, part)
     existed = ledger.manifest_info() is not None
-    changes = loaded.plan(ledger, refresh=force_refresh, shard=part)
+    force_refresh = force_refresh or prune
+    changes = loaded.plan(ledger, refresh=force_refresh, shard=part, prune=prune)
     info = ledger.manifest_info()
     written: tuple[str, ...] = ()
     if isinstance(loaded.source, Files) and not (existed and not force_refresh):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from enum import IntEnum
 from threading import Event
 from typing import Final, NamedTuple, Protocol, runtime_checkable
@@ -25,6 +25,9 @@ class Status(IntEnum):
 
 # Items and outcomes cross process boundaries by the hundred thousand, so they are plain
 # tuples (cheapest to pickle and to bind in SQL); the index names below say what is where.
+
+Gone = Callable[[Sequence[Item]], None]
+"""Told of the items a refreshed listing no longer has (`Ledger.plan`), to remove their outputs."""
 
 Todo = tuple[int, str, "int | None", "str | None", int]
 """An item to process: (seq, id, size, fingerprint, attempts already spent on it in this
@@ -181,11 +184,13 @@ class Ledger(Protocol):
     def manifest_info(self) -> ManifestInfo | None:
         """The stored manifest, or None before the first plan."""
 
-    def plan(self, items: Iterable[Item], *, source: str) -> PlanChanges:
+    def plan(self, items: Iterable[Item], *, source: str, gone: Gone | None = None) -> PlanChanges:
         """Store the listing as the manifest; on a later call, merge a refreshed listing.
 
         New items are added as pending, items whose fingerprint changed go back to
-        pending, and items no longer listed are removed.
+        pending, and items no longer listed are removed: handed to ``gone`` first (a page at
+        a time), so that their outputs go before the ledger forgets them, and a crash in
+        between leaves them to be handed again.
         """
 
     def extend(self, items: Sequence[Item]) -> list[Todo]:

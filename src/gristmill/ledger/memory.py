@@ -9,7 +9,7 @@ from itertools import islice
 from threading import Event
 
 from gristmill._exceptions import ConfigError
-from gristmill.ledger.base import Counts, Outcome, Record, Run, Status, Todo, unpack
+from gristmill.ledger.base import Counts, Gone, Outcome, Record, Run, Status, Todo, unpack
 from gristmill.manifest import Item, ManifestInfo, PlanChanges
 
 
@@ -30,17 +30,18 @@ class MemoryLedger:
         total = sum(item.size or 0 for item in self._items.values())
         return ManifestInfo(len(self._items), total, self._source, self._created)
 
-    def plan(self, items: Iterable[Item], *, source: str) -> PlanChanges:
+    def plan(self, items: Iterable[Item], *, source: str, gone: Gone | None = None) -> PlanChanges:
         listed: dict[str, Item] = {}
         for item in items:
             if item.id in listed:
                 raise ConfigError(f"the source listed the item {item.id!r} twice; ids must be unique")
             listed[item.id] = item
-        removed = changed = 0
-        for id_, seq in list(self._seq_of.items()):
-            if id_ not in listed:
-                del self._seq_of[id_], self._items[seq], self._rows[seq]
-                removed += 1
+        unlisted = sorted(seq for id_, seq in self._seq_of.items() if id_ not in listed)
+        if gone is not None and unlisted:
+            gone([self._items[seq] for seq in unlisted])
+        for seq in unlisted:
+            del self._seq_of[self._items[seq].id], self._items[seq], self._rows[seq]
+        removed, changed = len(unlisted), 0
         for id_, item in list(listed.items()):
             known = self._seq_of.get(id_)
             if known is not None:

@@ -20,10 +20,11 @@ from threading import Event
 from typing import Any, ClassVar
 
 from gristmill._exceptions import ConfigError, LedgerError
-from gristmill.ledger.base import Counts, Outcome, Record, Run, Status, Todo, unpack
+from gristmill.ledger.base import Counts, Gone, Outcome, Record, Run, Status, Todo, unpack
 from gristmill.manifest import Item, ManifestInfo, PlanChanges
 
 CLAIM = 200  # items claimed at a time
+PAGE = 10_000  # rows read at a time from a server-side cursor
 LEASE = 60.0  # seconds a claim lasts unless renewed
 WAIT = 0.5  # seconds between looks for expired leases once nothing is claimable
 
@@ -133,7 +134,7 @@ class PostgresLedger:
         )[0]
         return ManifestInfo(int(count), int(total), found[0][0] or "", float(found[0][1]))
 
-    def plan(self, items: Iterable[Item], *, source: str) -> PlanChanges:
+    def plan(self, items: Iterable[Item], *, source: str, gone: Gone | None = None) -> PlanChanges:
         """The first coordinator lists; one that comes while it does waits for it, then finds
         the manifest made (the lock is per run)."""
         with self._db.transaction():
@@ -145,14 +146,14 @@ class PostgresLedger:
             made = self.manifest_info()
             if made is not None and made.created_at > self._opened:
                 return PlanChanges()  # another coordinator made it while this one waited
-            changes = self._merge(items)
+            changes = self._merge(items, gone)
             self._do(
                 "UPDATE gristmill_runs SET source = %s, created_at = %s WHERE run = %s",
                 (source, time.time(), self.run),
             )
         return changes
 
-    def _merge(self, items: Iterable[Item]) -> PlanChanges:
+    def _merge(self, items: Iterable[Item], gone: Gone | None) -> PlanChanges:
         self._do("CREATE TEMPORARY TABLE IF NOT EXISTS gristmill_listing (id TEXT, size BIGINT, fp TEXT)")
         self._do("TRUNCATE gristmill_listing")
         iterator = iter(items)
@@ -160,11 +161,16 @@ class PostgresLedger:
             for item in iterator:
                 copy.write_row(tuple(item))
         run = (self.run,)
-        removed = self._do(
-            "DELETE FROM gristmill_items i WHERE run = %s AND NOT EXISTS "
-            "(SELECT 1 FROM gristmill_listing l WHERE l.id = i.id)",
-            run,
+        unlisted = (
+            "FROM gristmill_items i WHERE run = %s "
+            "AND NOT EXISTS (SELECT 1 FROM gristmill_listing l WHERE l.id = i.id)"
         )
+        if gone is not None:
+            with self._db.cursor(name=f"gone_{uuid.uuid4().hex}") as rows:  # in plan's transaction
+                rows.execute(f"SELECT id, size, fingerprint {unlisted} ORDER BY seq", run)
+                while page := rows.fetchmany(PAGE):
+                    gone([Item(*row) for row in page])
+        removed = self._do(f"DELETE {unlisted}", run)
         changed = self._do(
             """UPDATE gristmill_items i SET size = l.size, fingerprint = l.fp, status = 0
                FROM gristmill_listing l WHERE i.run = %s AND i.id = l.id
@@ -303,7 +309,7 @@ class PostgresLedger:
         # a server-side cursor: rows arrive a page at a time, not all at once
         try:
             with self._db.transaction(), self._db.cursor(name=f"records_{uuid.uuid4().hex}") as rows:
-                rows.itersize = 10_000
+                rows.itersize = PAGE
                 rows.execute(query, params)
                 for row in rows:
                     yield Record(row[0], Status(row[1]), *row[2:])

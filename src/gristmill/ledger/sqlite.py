@@ -12,7 +12,7 @@ from threading import Event
 from typing import Any
 
 from gristmill._exceptions import ConfigError, LedgerError
-from gristmill.ledger.base import Counts, Outcome, Record, Run, Status, Todo
+from gristmill.ledger.base import Counts, Gone, Outcome, Record, Run, Status, Todo
 from gristmill.manifest import Item, ManifestInfo, PlanChanges
 
 LEDGER_FILE = "ledger.sqlite"
@@ -101,7 +101,7 @@ class SqliteLedger:
         count, total = self._db.execute("SELECT count(*), sum(size) FROM items").fetchone()
         return ManifestInfo(count, total or 0, self._meta("source") or "", float(created))
 
-    def plan(self, items: Iterable[Item], *, source: str) -> PlanChanges:
+    def plan(self, items: Iterable[Item], *, source: str, gone: Gone | None = None) -> PlanChanges:
         if self._is_empty():
             added = 0
             iterator = iter(items)
@@ -110,7 +110,7 @@ class SqliteLedger:
             changes = PlanChanges(added=added)
         else:  # a stored manifest, or one a crash left half made: merge, keeping states
             with self._transaction():
-                changes = self._merge(items)
+                changes = self._merge(items, gone)
         self.seal(source=source)
         return changes
 
@@ -157,7 +157,7 @@ class SqliteLedger:
                 [("source", source), ("created_at", repr(time.time()))],
             )
 
-    def _merge(self, items: Iterable[Item]) -> PlanChanges:
+    def _merge(self, items: Iterable[Item], gone: Gone | None) -> PlanChanges:
         db = self._db
         db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS listing (id TEXT PRIMARY KEY, size INTEGER, fingerprint TEXT)"
@@ -166,7 +166,12 @@ class SqliteLedger:
         iterator = iter(items)
         while chunk := list(islice(iterator, PAGE)):
             db.executemany("INSERT OR REPLACE INTO listing VALUES (?, ?, ?)", chunk)
-        removed = db.execute("DELETE FROM items WHERE id NOT IN (SELECT id FROM listing)").rowcount
+        unlisted = "FROM items WHERE id NOT IN (SELECT id FROM listing)"
+        if gone is not None:
+            rows = db.cursor().execute(f"SELECT id, size, fingerprint {unlisted} ORDER BY seq")
+            while page := rows.fetchmany(PAGE):
+                gone([Item(*row) for row in page])
+        removed = db.execute(f"DELETE {unlisted}").rowcount
         changed = db.execute(
             """UPDATE items SET size = l.size, fingerprint = l.fingerprint, status = 0
                FROM listing AS l WHERE items.id = l.id

@@ -57,6 +57,12 @@ class Sink(BaseModel):
         """
         raise NotImplementedError
 
+    def forget(self, items: Sequence[Item]) -> None:
+        """Remove what ``items`` wrote: the source no longer lists them (a run with
+        ``prune``). Runs in the coordinator before the ledger forgets them, so it may run
+        again for the same items after a crash. A sink that cannot tell what an item wrote
+        leaves it where it is."""
+
     def lost(self, refs: Iterable[tuple[int, str]]) -> list[int]:
         """Of the done items' (seq, outputs) that ``refs`` gives, the seqs whose outputs are
         gone, so they must be redone. Asked when a run resumes; a sink that cannot tell

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Iterable, Sequence
@@ -121,6 +122,20 @@ class FileSink(Sink, Storage):
             message = explain(exc, where, "write") if self.output.remote else f"cannot write {where}: {exc}"
             raise SinkError(message, item_id=item.id) from exc
         return [key]
+
+    def forget(self, items: Sequence[Item]) -> None:
+        keys = []
+        for item in items:
+            with contextlib.suppress(SinkError):  # an id that names no file had no output
+                keys.append(self.key_for(item.id))
+        try:
+            self.output.delete(*keys)
+            if self.keep_local is not None:
+                Folder(self.keep_local, self).delete(*keys)
+        except Exception as exc:
+            where = self.output.url(keys[0]) if keys else self.output.location
+            message = explain(exc, where, "delete") if self.output.remote else f"cannot delete {where}: {exc}"
+            raise SinkError(f"the outputs of items no longer listed could not be removed: {message}") from exc
 
     def finish(self, ledger: Ledger) -> None:
         if self.merged is None:

@@ -24,6 +24,7 @@ MAX_BYTES = 5 * 1024 * 1024  # a bulk body; OpenSearch advises a few MiB
 MAX_DOCS = 10_000
 NDJSON = "application/x-ndjson"
 COMMIT_ITEMS = 500  # items a commit holds at most: what a crash can cost is one such batch
+FORGET_AT_ONCE = 10_000  # item ids per delete request (a terms query takes up to 65,536)
 
 
 class OpenSearchSink(Sink):
@@ -182,6 +183,16 @@ class OpenSearchSink(Sink):
         if not self._fresh:
             self._remove_stale(batch)
         return {batch[index][0].id: reason for index, reason in outcome.refused.items()}
+
+    def forget(self, items: Sequence[Item]) -> None:
+        client = self.client()
+        if client.send("HEAD", self.index).status == 404:
+            return  # no index: nothing was written
+        client.request("POST", f"{self.index}/_refresh")  # a killed run's documents become findable
+        for start in range(0, len(items), FORGET_AT_ONCE):
+            ids = [item.id for item in items[start : start + FORGET_AT_ONCE]]
+            query = {"query": {"terms": {self.item_field: ids}}}
+            client.request("POST", f"{self.index}/_delete_by_query?conflicts=proceed&refresh=true", query)
 
     def _remove_stale(self, batch: Sequence[tuple[Item, Any]]) -> None:
         """Delete the documents items had before and no longer have (k >= their count now)."""

@@ -91,13 +91,7 @@ class SqlSink(Sink):
         try:
             with db.transaction():
                 names, kinds = self._table(db, batch)
-                db.execute(f"{db.temporary(ITEMS)} (id TEXT)")
-                db.execute(f"DELETE FROM {quote(ITEMS)}")
-                db.load(ITEMS, ["id"], [SqlType.TEXT], [(item.id,) for item, _ in batch])
-                db.execute(
-                    f"DELETE FROM {quote(self.table)} WHERE {quote(self.item_column)} IN "
-                    f"(SELECT id FROM {quote(ITEMS)})"
-                )
+                self._delete(db, [item for item, _ in batch])
                 convert = list(zip([COERCE[k] for k in kinds], names, strict=True))
                 rows = (
                     [item.id, *(None if row.get(n) is None else f(row[n]) for f, n in convert)]
@@ -106,10 +100,26 @@ class SqlSink(Sink):
                 )
                 db.load(self.table, [self.item_column, *names], [SqlType.TEXT, *kinds], rows)
         except db.errors as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SinkError(f"{self!r} could not write {len(batch)} items: {reason}") from None
+            raise SinkError(f"{self!r} could not write {len(batch)} items: {_reason(exc)}") from None
         except (ValueError, TypeError, ArithmeticError) as exc:
             raise SinkError(f"{self!r}: a value does not fit its column ({exc})") from None
+
+    def forget(self, items: Sequence[Item]) -> None:
+        db = self._connection()
+        try:
+            if db.columns(self.table) is not None:  # no table: nothing was written
+                with db.transaction():
+                    self._delete(db, items)
+        except db.errors as exc:
+            raise SinkError(f"{self!r} could not delete the rows of items gone: {_reason(exc)}") from None
+
+    def _delete(self, db: Database, items: Sequence[Item]) -> None:
+        """Delete the rows of ``items`` (in the caller's transaction)."""
+        db.execute(f"{db.temporary(ITEMS)} (id TEXT)")
+        db.execute(f"DELETE FROM {quote(ITEMS)}")
+        db.load(ITEMS, ["id"], [SqlType.TEXT], [(item.id,) for item in items])
+        where = f"{quote(self.item_column)} IN (SELECT id FROM {quote(ITEMS)})"
+        db.execute(f"DELETE FROM {quote(self.table)} WHERE {where}")
 
     def _table(self, db: Database, batch: Sequence[tuple[Item, Any]]) -> tuple[list[str], list[SqlType]]:
         """The columns written and their types; makes the table on the first write."""
@@ -141,3 +151,8 @@ class SqlSink(Sink):
             self._database.close()
             self._database = None
             self._kinds = None
+
+
+def _reason(exc: Exception) -> str:
+    """The database's message, first line."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

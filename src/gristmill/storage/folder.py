@@ -86,8 +86,19 @@ class Folder:
             for path in chunk:
                 yield bytes(found[path])
 
-    def delete(self, key: str) -> None:
-        if self._fs is None:
-            Path(self.path(key)).unlink(missing_ok=True)
-        else:
-            self._fs.rm_file(self.path(key))
+    def delete(self, *keys: str) -> None:
+        """Delete the files that exist of ``keys``; locally, also the folders that leaves empty."""
+        if self._fs is not None and keys:
+            self._fs.rm([self.path(key) for key in keys])  # a store deletes many in one request
+            return
+        top = Path(self.location).resolve()
+        for key in keys:
+            path = Path(self.path(key))
+            path.unlink(missing_ok=True)
+            for parent in path.resolve().parents:
+                if parent == top or top not in parent.parents:
+                    break
+                try:
+                    parent.rmdir()
+                except OSError:  # not empty (or not ours to remove): so are those above it
+                    break
