@@ -140,7 +140,7 @@ def test_a_refused_document_fails_its_item_with_the_reason_and_the_rest_go_in(
     )
     assert (result.done, result.failed, result.exit_code) == (1196, 4, 1)
     assert ledger.counts().done == 1196
-    failed = ledger.records(status=Status.FAILED)
+    failed = list(ledger.records(status=Status.FAILED))
     assert [r.id for r in failed] == list(bad)
     assert all(
         r.error_type == "SinkError" and "mapper_parsing_exception" in (r.message or "") for r in failed

@@ -216,10 +216,11 @@ def test_items_gone_are_handed_over_before_they_are_forgotten(url: str) -> None:
     with pytest.raises(OSError, match="cannot be removed"):  # the sink failed: the ledger keeps them
         failing.plan(items(2), source="five", gone=refuse)
     failing.close()
-    later = PostgresLedger(url, "r")  # each run opens its own (a ledger plans once)
+    later = PostgresLedger(url, "r")
     assert later.counts().pending == 5
     handed: list[list[str]] = []
     changes = later.plan(items(2), source="five", gone=lambda g: handed.append([i.id for i in g]))
     assert handed == [["2", "3", "4"]] and changes.removed == 3
     assert [r.id for r in later.records()] == ["0", "1"]
+    assert later.plan(items(1), source="five").removed == 1  # refreshed again by the same one
     later.close()

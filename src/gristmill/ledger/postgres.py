@@ -147,10 +147,12 @@ class PostgresLedger:
             if made is not None and made.created_at > self._opened:
                 return PlanChanges()  # another coordinator made it while this one waited
             changes = self._merge(items, gone)
+            made_at = time.time()
             self._do(
                 "UPDATE gristmill_runs SET source = %s, created_at = %s WHERE run = %s",
-                (source, time.time(), self.run),
+                (source, made_at, self.run),
             )
+        self._opened = made_at  # made by this one: a later refresh of its own is not another's
         return changes
 
     def _merge(self, items: Iterable[Item], gone: Gone | None) -> PlanChanges:
