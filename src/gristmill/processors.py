@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -183,8 +184,13 @@ class Compose(Processor):
         seconds[step.name] = seconds.get(step.name, 0.0) + time.perf_counter() - since
 
     def take_step_seconds(self) -> dict[str, float]:
-        taken, self._step_seconds = self._step_seconds, {}
-        return taken
+        taken, self._step_seconds = Counter(self._step_seconds), {}
+        for step in self.steps:
+            inner = step.take_step_seconds()
+            if inner:  # a step made of steps (a nested Compose): its steps, not its total
+                del taken[step.name]
+                taken.update(inner)
+        return dict(taken)
 
     def process(self, sample: BaseSample) -> Result:
         return self(sample)
