@@ -152,6 +152,10 @@ def test_prune_deletes_the_outputs_of_files_gone_and_nothing_else(tmp_path: Path
         assert left == sorted(expected)  # the folders emptied went too, not the user's file
     merged = [json.loads(line)["id"] for line in (tmp_path / "all.jsonl").read_text().splitlines()]
     assert merged == ["keep/e.txt"]
+    (corpus / "keep" / "e.txt").unlink()
+    listed = gristmill("manifest", "generate", "texts.py", "--prune", cwd=tmp_path)
+    assert "(0 added, 0 changed, 1 removed)" in listed.stdout, listed.stdout + listed.stderr
+    assert sorted(p.name for p in out.rglob("*")) == ["a.txt.jsonl", "keep", "mine.txt"]
 
 
 BAD_INPUT = [
