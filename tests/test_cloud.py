@@ -551,3 +551,5 @@ def test_prune_deletes_the_outputs_of_objects_gone_from_the_source(
     assert pruned.returncode == 0, pruned.stderr
     assert "manifest: 0 added, 0 changed, 3 removed" in pruned.stdout
     _check_outputs(output, {path: data for path, data in docs.items() if path not in gone})
+    processed = output.read("out/processed.manifest.jsonl").splitlines()
+    assert sorted(orjson.loads(line)["id"] for line in processed) == sorted(set(docs) - set(gone))
