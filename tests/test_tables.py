@@ -163,11 +163,10 @@ def test_a_run_over_slices_counts_every_row_once_and_resumes(tmp_path: Path) -> 
     assert pipeline.run(**options).done == 0  # nothing redone
     more = table(3500, seed=8)
     write_csv(tmp_path / "data" / "orders.csv", more)  # changed: cut again, every slice redone
-    for stale in (tmp_path / "out").rglob("*.jsonl"):  # a slice cut no more keeps its output, as a
-        stale.unlink()  # deleted file does: the totals below are those of the new cuts alone
-    again = pipeline.run(**options, refresh=True)
+    again = pipeline.run(**options, prune=True)  # and the outputs of the old cuts deleted
     assert again.failed == 0
-    assert totals() == (3500, round(sum(float(r["amount"]) for r in more), 2))
+    assert again.changes.removed > 0
+    assert totals() == (3500, round(sum(float(r["amount"]) for r in more), 2))  # the new cuts' alone
 
 
 def test_gristmill_run_over_tables_with_another_source_folder(tmp_path: Path) -> None:
