@@ -88,8 +88,9 @@ class Folder:
 
     def delete(self, *keys: str) -> None:
         """Delete the files that exist of ``keys``; locally, also the folders that leaves empty."""
-        if self._fs is not None and keys:
-            self._fs.rm([self.path(key) for key in keys])  # a store deletes many in one request
+        if self._fs is not None:
+            if keys:
+                self._fs.rm([self.path(key) for key in keys])  # a store deletes many in one request
             return
         top = Path(self.location).resolve()
         for key in keys:
