@@ -553,3 +553,17 @@ def test_prune_deletes_the_outputs_of_objects_gone_from_the_source(
     _check_outputs(output, {path: data for path, data in docs.items() if path not in gone})
     processed = output.read("out/processed.manifest.jsonl").splitlines()
     assert sorted(orjson.loads(line)["id"] for line in processed) == sorted(set(docs) - set(gone))
+
+
+def test_a_missing_gcs_bucket_stops_the_run_before_any_work(gcs: Store, tmp_path: Path) -> None:
+    _corpus(gcs, 3)
+    (tmp_path / "cloud.py").write_text(PIPELINE)
+    env = run_env({**gcs.env, "MERGED": str(tmp_path / "all.jsonl")})
+    missing = f"gs://no-such-bucket-{uuid.uuid4().hex[:8]}"
+    cases = [(f"{missing}/corpus", str(tmp_path / "out")), (gcs.url("corpus"), f"{missing}/out")]
+    for source, output in cases:
+        ran = _gristmill("run", "cloud.py", "--source", source, "--output", output, cwd=tmp_path, env=env)
+        assert ran.returncode == 2, ran.stdout + ran.stderr
+        assert "does not exist" in ran.stderr and missing in ran.stderr
+        assert "Traceback" not in ran.stderr
+    assert not any((tmp_path / "out").rglob("*.jsonl"))  # checked writable, nothing written

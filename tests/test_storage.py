@@ -242,3 +242,40 @@ def test_a_changed_copy_opens_its_store_afresh(tmp_path: Path) -> None:
     assert [item.id for item in source.list()] == ["a.txt"]
     moved = source.model_copy(update={"url": str(tmp_path / "b")})
     assert [item.id for item in moved.list()] == ["b.txt"]
+
+
+NOISY = """
+import logging
+
+from gristmill import Pipeline, Processor
+from gristmill.sources import Files
+
+
+class Noisy(Processor):
+    def process(self, doc):
+        try:
+            raise ConnectionError("Cannot connect to host 127.0.0.1:1")
+        except ConnectionError:  # what gcsfs logs when it gives up on a request, then raises
+            logging.getLogger("gcsfs").exception("_request out of retries on exception")
+        return doc
+
+
+pipeline = Pipeline(Files(url="corpus"), [Noisy()], name="noisy")
+"""
+
+
+@pytest.mark.parametrize("executor", ["inline", "pool"])
+def test_a_store_librarys_retry_log_stays_off_the_terminal(executor: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.txt").write_text("a")
+    (tmp_path / "noisy.py").write_text(NOISY)
+    command = [sys.executable, "-m", "gristmill", "run", "noisy.py", "--executor", executor, "--no-progress"]
+    ran = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert "out of retries" not in ran.stderr and "Traceback" not in ran.stderr
+    if executor == "inline":  # in this process, -v shows it
+        shown = subprocess.run([*command, "--reprocess", "-v"], cwd=tmp_path, capture_output=True, text=True)
+        assert "_request out of retries on exception" in shown.stderr

@@ -246,6 +246,11 @@ def setup_logging(verbose: int) -> None:
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
+    if verbose:  # what the stores' libraries say, through the same masking
+        from gristmill.storage import STORE_LOGGERS
+
+        for name in STORE_LOGGERS:
+            logging.getLogger(name).addHandler(handler)
 
 
 class _Redacting(logging.Formatter):

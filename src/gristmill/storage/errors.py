@@ -82,9 +82,18 @@ def explain(exc: BaseException, url: str, doing: str) -> str:
     if what == UNREACHABLE:
         return (
             f"cannot {doing} {place}: the store does not answer ({detail}); "
-            "check the endpoint (--endpoint-url, AWS_ENDPOINT_URL, the connection string) and the network"
+            f"check the endpoint ({_endpoint_settings(protocol(url))}) and the network"
         )
     return f"cannot {doing} {place}: {type(exc).__name__}: {detail}"
+
+
+def _endpoint_settings(proto: str) -> str:
+    """Where a store's address comes from."""
+    if proto in AZURE:
+        return "the connection string or SAS URL"
+    if proto in GCS:
+        return "--endpoint-url, STORAGE_EMULATOR_HOST"
+    return "--endpoint-url, AWS_ENDPOINT_URL"
 
 
 def _credentials_advice(proto: str) -> str:
