@@ -153,9 +153,31 @@ def test_prune_deletes_the_outputs_of_files_gone_and_nothing_else(tmp_path: Path
     merged = [json.loads(line)["id"] for line in (tmp_path / "all.jsonl").read_text().splitlines()]
     assert merged == ["keep/e.txt"]
     (corpus / "keep" / "e.txt").unlink()
+    (corpus / "new.txt").write_text("new")
     listed = gristmill("manifest", "generate", "texts.py", "--prune", cwd=tmp_path)
-    assert "(0 added, 0 changed, 1 removed)" in listed.stdout, listed.stdout + listed.stderr
+    assert "(1 added, 0 changed, 1 removed)" in listed.stdout, listed.stdout + listed.stderr
     assert sorted(p.name for p in out.rglob("*")) == ["a.txt.jsonl", "keep", "mine.txt"]
+
+
+def test_prune_refuses_a_source_that_lists_nothing(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in "abc":
+        (corpus / f"{name}.txt").write_text(name)
+    (tmp_path / "texts.py").write_text(
+        "from gristmill import Pipeline\nfrom gristmill.sinks import JsonlFiles\n"
+        "from gristmill.sources import Files\n"
+        "pipeline = Pipeline(Files(url='corpus'), [], JsonlFiles(folder='out'), name='t')\n"
+    )
+    assert gristmill("run", "texts.py", "--no-progress", cwd=tmp_path).returncode == 0
+    for path in corpus.iterdir():  # emptied (a mount gone, a sync half done)
+        path.unlink()
+    pruned = gristmill("run", "texts.py", "--prune", "--no-progress", cwd=tmp_path)
+    assert pruned.returncode == 2
+    assert "lists no items now: --prune would delete the outputs of all 3 items" in pruned.stderr
+    assert len(list((tmp_path / "out").glob("*.jsonl"))) == 3  # nothing deleted
+    status = gristmill("status", "texts.py", cwd=tmp_path)
+    assert "3 done" in status.stdout  # and the ledger still has them
 
 
 BAD_INPUT = [

@@ -19,4 +19,4 @@ STORE_LOGGERS = ("gcsfs", "s3fs", "adlfs", "azure", "fsspec", "aiobotocore", "bo
 for _name in STORE_LOGGERS:
     logging.getLogger(_name).addHandler(logging.NullHandler())
 
-__all__ = ["Folder", "STORE_LOGGERS", "Storage", "is_remote", "redact"]
+__all__ = ["Folder", "Storage", "is_remote", "redact"]
