@@ -103,15 +103,23 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path: Path) -> N
         assert proc.wait(timeout=60) == 141
 
 
-def test_manifest_is_frozen_until_refreshed(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
+def texts_project(folder: Path, names: str | tuple[str, ...], sink: str = "") -> Path:
+    """A corpus of small text files and ``texts.py``, a pipeline over it (into SINK, if given)."""
+    corpus = folder / "corpus"
     corpus.mkdir()
-    for name in "abc":
-        (corpus / f"{name}.txt").write_text(name)
-    (tmp_path / "texts.py").write_text(
-        "from gristmill import Pipeline\nfrom gristmill.sources import Files\n"
-        "pipeline = Pipeline(Files(url='corpus'), name='texts')\n"
+    for name in names:
+        (corpus / name).parent.mkdir(parents=True, exist_ok=True)
+        (corpus / name).write_text(name)
+    (folder / "texts.py").write_text(
+        "from gristmill import Pipeline\nfrom gristmill.sinks import JsonlFiles\n"
+        "from gristmill.sources import Files\n"
+        f"pipeline = Pipeline(Files(url='corpus'), [], {sink or 'None'}, name='texts')\n"
     )
+    return corpus
+
+
+def test_manifest_is_frozen_until_refreshed(tmp_path: Path) -> None:
+    corpus = texts_project(tmp_path, ("a.txt", "b.txt", "c.txt"))
     made = gristmill("manifest", "generate", "texts.py", cwd=tmp_path)
     assert made.returncode == 0 and "3 items" in made.stdout
     (corpus / "d.txt").write_text("d")
@@ -123,16 +131,8 @@ def test_manifest_is_frozen_until_refreshed(tmp_path: Path) -> None:
 
 
 def test_prune_deletes_the_outputs_of_files_gone_and_nothing_else(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    for name in ("a.txt", "old/b.txt", "old/deeper/c.txt", "keep/d.txt", "keep/e.txt"):
-        (corpus / name).parent.mkdir(parents=True, exist_ok=True)
-        (corpus / name).write_text(name)
-    (tmp_path / "texts.py").write_text(
-        "from gristmill import Pipeline\nfrom gristmill.sinks import JsonlFiles\n"
-        "from gristmill.sources import Files\n"
-        "sink = JsonlFiles(folder='out', merged='all.jsonl')\n"
-        "pipeline = Pipeline(Files(url='corpus'), [], sink, name='t')\n"
-    )
+    names = ("a.txt", "old/b.txt", "old/deeper/c.txt", "keep/d.txt", "keep/e.txt")
+    corpus = texts_project(tmp_path, names, "JsonlFiles(folder='out', merged='all.jsonl')")
     out = tmp_path / "out"
     command = ["run", "texts.py", "--keep-local", "copy", "--no-progress"]
     assert gristmill(*command, cwd=tmp_path).returncode == 0
@@ -160,15 +160,7 @@ def test_prune_deletes_the_outputs_of_files_gone_and_nothing_else(tmp_path: Path
 
 
 def test_prune_refuses_a_source_that_lists_nothing(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name in "abc":
-        (corpus / f"{name}.txt").write_text(name)
-    (tmp_path / "texts.py").write_text(
-        "from gristmill import Pipeline\nfrom gristmill.sinks import JsonlFiles\n"
-        "from gristmill.sources import Files\n"
-        "pipeline = Pipeline(Files(url='corpus'), [], JsonlFiles(folder='out'), name='t')\n"
-    )
+    corpus = texts_project(tmp_path, ("a.txt", "b.txt", "c.txt"), "JsonlFiles(folder='out')")
     assert gristmill("run", "texts.py", "--no-progress", cwd=tmp_path).returncode == 0
     for path in corpus.iterdir():  # emptied (a mount gone, a sync half done)
         path.unlink()
