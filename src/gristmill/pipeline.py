@@ -189,25 +189,17 @@ class Pipeline:
                     "--force-refresh to list it into this ledger (items are matched by id)"
                 )
             return PlanChanges()
-        listing = self._listing(shard)
+        listing = iter(self._listing(shard))
         if not prune or self.sink is None:
             return ledger.plan(listing, source=described)
-        sink, listed = self.sink, [0]
-
-        def counted() -> Iterator[Item]:
-            for listed[0], item in enumerate(listing, 1):  # counts as it goes
-                yield item
-
-        def gone(items: Sequence[Item]) -> None:
-            if not listed[0]:  # a wrong or unmounted folder, most likely: delete nothing
-                raise ConfigError(
-                    f"{described} lists no items now: --prune would delete the outputs of all "
-                    f"{info.items if info else len(items)} items; check the source, or delete "
-                    "the outputs yourself"
-                )
-            sink.forget(items)
-
-        return ledger.plan(counted(), source=described, gone=gone)
+        first = next(listing, None)
+        if first is None and info is not None and info.items:  # a wrong or unmounted folder, most likely
+            raise ConfigError(
+                f"{described} lists no items now: --prune would delete the outputs of all "
+                f"{info.items} items; check the source, or delete the outputs yourself"
+            )
+        listed = listing if first is None else chain([first], listing)
+        return ledger.plan(listed, source=described, gone=self.sink.forget)
 
     def _describe(self, shard: Shard | None) -> str:
         """What the manifest is a listing of, as stored with it."""

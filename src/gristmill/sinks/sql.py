@@ -13,7 +13,7 @@ from gristmill._exceptions import ConfigError, SinkError
 from gristmill.manifest import Item
 from gristmill.samples import BaseSample
 from gristmill.sinks.base import Sink
-from gristmill.sql.database import Database, connect, quote
+from gristmill.sql.database import Database, connect, quote, reason
 from gristmill.sql.types import COERCE, SqlType
 from gristmill.storage.urls import redact
 
@@ -100,7 +100,7 @@ class SqlSink(Sink):
                 )
                 db.load(self.table, [self.item_column, *names], [SqlType.TEXT, *kinds], rows)
         except db.errors as exc:
-            raise SinkError(f"{self!r} could not write {len(batch)} items: {_reason(exc)}") from None
+            raise SinkError(f"{self!r} could not write {len(batch)} items: {reason(exc)}") from None
         except (ValueError, TypeError, ArithmeticError) as exc:
             raise SinkError(f"{self!r}: a value does not fit its column ({exc})") from None
 
@@ -111,7 +111,7 @@ class SqlSink(Sink):
                 with db.transaction():
                     self._delete(db, items)
         except db.errors as exc:
-            raise SinkError(f"{self!r} could not delete the rows of items gone: {_reason(exc)}") from None
+            raise SinkError(f"{self!r} could not delete the rows of items gone: {reason(exc)}") from None
 
     def _delete(self, db: Database, items: Sequence[Item]) -> None:
         """Delete the rows of ``items`` (in the caller's transaction)."""
@@ -151,8 +151,3 @@ class SqlSink(Sink):
             self._database.close()
             self._database = None
             self._kinds = None
-
-
-def _reason(exc: Exception) -> str:
-    """The database's message, first line."""
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -31,6 +31,11 @@ def quote(name: str) -> str:
     return ".".join(f'"{part}"' for part in name.split("."))
 
 
+def reason(exc: Exception) -> str:
+    """A database error's message, its first line."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 class Database:
     """A connection with one open transaction at a time (``transaction()``)."""
 

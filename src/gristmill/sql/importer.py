@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gristmill._exceptions import ConfigError, DuplicateDataError, SinkError, SourceError
-from gristmill.sql.database import Database, connect, quote
+from gristmill.sql.database import Database, connect, quote, reason
 from gristmill.sql.readers import Chunk, RowProblem, Table, read_table
 from gristmill.sql.types import COERCE, DESCRIBED, SqlType, infer, row_converter
 from gristmill.storage.urls import redact
@@ -101,9 +101,9 @@ def import_file(
     except _Rollback:
         pass
     except database.errors as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SinkError(
-            f"{redact(database.url)} refused the import of {path} into {table}: {reason}; nothing was written"
+            f"{redact(database.url)} refused the import of {path} into {table}: {reason(exc)}; "
+            "nothing was written"
         ) from None
     finally:
         if isinstance(db, str):
