@@ -6,7 +6,10 @@
    output and state each time, back to back, ``--repeat`` rounds, the order of the two
    swapped every round so a machine that slows down or speeds up favours neither) and prints
    documents/s and the speed-up: from the best round of each, and as the median of the
-   rounds' own ratios, which a slow spell of a shared machine moves less.
+   rounds' own ratios, which a slow spell of a shared machine moves less. Each round also
+   times the same command on an empty folder: a run's fixed cost (start-up, the workers'
+   imports, exit), which no number of workers shortens; the speed-up of what remains, the
+   documents' own part, is printed beside the whole command's.
    Every round's output is kept until the end: deleting a thousand files just before the
    next round creates as many makes some filesystems (ext4 without a journal, as on our CI
    machines) skip each recently freed inode at every file created, a cost that grows round
@@ -111,6 +114,8 @@ def main() -> None:
         print(f"{len(files)} files ({count} documents asked for, broken files included)")
         compileall.compile_dir(Path(gristmill.__file__).parent, quiet=1)
         times: dict[int, list[float]] = {1: [], args.workers: []}
+        empty: dict[int, list[float]] = {1: [], args.workers: []}
+        (Path(folder) / "empty").mkdir()
         summary = ""
         for round_ in range(repeat):
             order = list(times) if round_ % 2 == 0 else list(times)[::-1]
@@ -118,7 +123,14 @@ def main() -> None:
                 scratch = Path(folder) / f"round-{round_}-workers-{workers}"
                 took, summary = time_extract(Path(folder) / "corpus", workers, scratch)
                 times[workers].append(took)
-            print("  " + ", ".join(f"--workers {n}: {rounds[-1]:.2f} s" for n, rounds in times.items()))
+                empty[workers].append(time_extract(Path(folder) / "empty", workers, scratch / "empty")[0])
+            print(
+                "  "
+                + ", ".join(
+                    f"--workers {n}: {rounds[-1]:.2f} s (empty folder {empty[n][-1]:.2f} s)"
+                    for n, rounds in times.items()
+                )
+            )
         best = {workers: min(rounds) for workers, rounds in times.items()}
         rates = {workers: len(files) / seconds for workers, seconds in best.items()}
         print(f"  last run: {summary}")
@@ -129,6 +141,19 @@ def main() -> None:
         print(
             f"  speed-up, {args.workers} workers over 1: {speedup:.2f}x (best rounds), "
             f"{paired:.2f}x (median of rounds)"
+        )
+        fixed = {workers: statistics.median(rounds) for workers, rounds in empty.items()}
+        # a round where the documents took no measurable time beside the fixed cost says nothing
+        own = [
+            (one - empty_one) / (many - empty_many)
+            for one, many, empty_one, empty_many in zip(*times.values(), *empty.values(), strict=True)
+            if one > empty_one and many > empty_many
+        ]
+        own_speedup = statistics.median(own) if own else float("nan")
+        print(
+            "  fixed cost of a run (an empty folder, median): "
+            + ", ".join(f"{seconds:.2f} s on {workers}" for workers, seconds in fixed.items())
+            + f"; the documents' own part: {own_speedup:.2f}x (median of rounds)"
         )
         versus = compare_with_unstructured(files)
     if not versus["installed"]:
@@ -148,6 +173,8 @@ def main() -> None:
         "documents_per_s": rates,
         "speedup": speedup,
         "speedup_paired_median": paired,
+        "empty_folder_seconds": empty,
+        "speedup_without_fixed_cost_median": own_speedup,
     }
     args.json.write_text(json.dumps({**figures, "unstructured": versus}, indent=2, default=str))
 

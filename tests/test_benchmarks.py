@@ -87,7 +87,8 @@ def test_extract_benchmark_quick(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert report["files"] > 60 and report["speedup"] > 0
     assert all(rate > 0 for rate in report["documents_per_s"].values())
-    assert "speed-up, " in result.stdout
+    assert "speed-up, " in result.stdout and "fixed cost of a run" in result.stdout
+    assert all(seconds > 0 for rounds in report["empty_folder_seconds"].values() for seconds in rounds)
 
 
 def test_tables_benchmark_quick(tmp_path: Path) -> None:
