@@ -54,6 +54,23 @@ def test_the_format_comes_from_the_content() -> None:
     assert partition("page.txt", html).metadata["filetype"] == "text/html"
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "filetype"),
+    [
+        ("readme.md", b"[![Build](https://ci/badge.svg)](https://ci)\n\n# Project\n", "text/markdown"),
+        ("comment.md", b"<!-- generated -->\n# Title\n\nBody.\n", "text/markdown"),
+        ("center.md", b'<p align="center"><img src="logo.png"></p>\n\n# Title\n', "text/markdown"),
+        ("angle.txt", b"<Note to self> remember milk.\n", "text/plain"),
+        ("refs.txt", b"[1] Smith, J. A paper.\n[2] Doe.\n", "text/plain"),
+        ("notes", b"[1] Smith, J. A paper.\n", "text/plain"),  # no telling name: the content
+        ("notes", b'[1, "Smith"]\n', "application/json"),
+        ("page.xml", b"<?xml version='1.0'?><html><body><p>x</p></body></html>", "text/html"),
+    ],
+)
+def test_a_text_format_s_name_settles_it(name: str, content: bytes, filetype: str) -> None:
+    assert partition(name, content).metadata["filetype"] == filetype
+
+
 def test_a_non_utf8_file_is_decoded() -> None:
     elements = partition("latin1.txt", (HERE / "files" / "latin1.txt").read_bytes()).elements
     assert elements[0].text == "Café crème"

@@ -16,6 +16,8 @@ MAX_TABLE_ROWS = 100_000
 
 
 def partition_delimited(data: bytes, out: Elements, *, delimiter: str) -> None:
+    # a long cell (a document pasted into a spreadsheet) is no error: a field may be the file
+    csv.field_size_limit(max(csv.field_size_limit(), len(data)))
     reader = csv.reader(io.StringIO(decode(data)), delimiter=delimiter)
     rows = []
     for index, row in enumerate(reader):
@@ -29,7 +31,7 @@ def partition_delimited(data: bytes, out: Elements, *, delimiter: str) -> None:
 
 def partition_json(data: bytes, out: Elements) -> None:
     try:
-        value = orjson.loads(data)
+        value = orjson.loads(decode(data))  # JSON with a BOM, in UTF-16, in Latin-1
     except orjson.JSONDecodeError as exc:
         raise ProcessingError(f"invalid JSON: {exc}") from None
     records = value if isinstance(value, list) else [value]
@@ -38,7 +40,7 @@ def partition_json(data: bytes, out: Elements) -> None:
 
 
 def partition_jsonl(data: bytes, out: Elements) -> None:
-    for number, line in enumerate(data.splitlines(), 1):
+    for number, line in enumerate(decode(data).splitlines(), 1):
         if line.strip():
             try:
                 out.add("NarrativeText", _flatten(orjson.loads(line)), line_number=number)
@@ -46,11 +48,20 @@ def partition_jsonl(data: bytes, out: Elements) -> None:
                 raise ProcessingError(f"invalid JSON on line {number}: {exc}") from None
 
 
-def _flatten(value: Any, path: str = "") -> str:
-    """``key: value`` lines for every leaf, nested keys joined with dots."""
-    if isinstance(value, dict):
-        return "\n".join(_flatten(v, f"{path}.{k}" if path else str(k)) for k, v in value.items())
-    if isinstance(value, list):
-        return "\n".join(_flatten(v, f"{path}[{i}]") for i, v in enumerate(value))
-    text = "" if value is None else str(value)
-    return f"{path}: {text}" if path else text
+def _flatten(value: Any) -> str:
+    """``key: value`` lines for every leaf, nested keys joined with dots; by a stack of its
+    own, as JSON may nest deeper than Python's recursion goes."""
+    lines = []
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            pairs = [(f"{path}.{k}" if path else str(k), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            pairs = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        else:
+            text = "" if value is None else str(value)
+            lines.append(f"{path}: {text}" if path else text)
+            continue
+        stack.extend(reversed(pairs))
+    return "\n".join(lines)

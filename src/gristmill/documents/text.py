@@ -11,12 +11,16 @@ BULLET = re.compile(r"^\s*(?:[-*•‣◦]|\d{1,3}[.)])\s+(.*)$")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 WESTERN = ("cp1252", "latin_1", "iso8859_15")
 NEAR_TIE = 0.1
+UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")  # before UTF-16's: the first begins alike
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def decode(data: bytes) -> str:
     """The text of DATA in whatever encoding it is in (UTF-8 first: it is most files)."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+    if data.startswith(UTF32_BOMS):
+        return data.decode("utf-32", errors="replace")
+    if data.startswith(UTF16_BOMS):
+        return data.decode("utf-16", errors="replace")
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="replace")
     try:
@@ -37,13 +41,14 @@ def decode(data: bytes) -> str:
 
 
 def looks_binary(data: bytes) -> bool:
-    """NUL bytes or many control characters in the first 4 KB (UTF-16 has a BOM)."""
+    """NUL bytes or many control characters in the first 4 KB (UTF-16 and UTF-32 have a
+    BOM; the escape of terminal colours is text)."""
     head = data[:4096]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if head.startswith(UTF32_BOMS + UTF16_BOMS):
         return False
     if b"\0" in head:
         return True
-    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
     return controls > len(head) * 0.05
 
 
