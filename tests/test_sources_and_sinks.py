@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -65,6 +68,37 @@ def test_a_file_gone_since_listing_fails_clearly(corpus: Path) -> None:
     assert caught.value.item_id == item.id
 
 
+def test_links_are_followed_once_and_special_files_fail_unread(tmp_path: Path) -> None:
+    source, other = tmp_path / "source", tmp_path / "other"
+    (source / "real").mkdir(parents=True)
+    other.mkdir()
+    (source / "a.txt").write_text("a")
+    (source / "real" / "c.txt").write_text("c")
+    (other / "b.txt").write_text("b")
+    (source / "a-link.txt").symlink_to("a.txt")
+    (source / "other-link").symlink_to(other)  # a folder outside: its files, under the link
+    (source / "real-link").symlink_to(source / "real")  # a folder listed already: not twice
+    (source / "real" / "loop").symlink_to(source)  # would be walked forever
+    (source / "dangling.txt").symlink_to(tmp_path / "nowhere")
+    os.mkfifo(source / "pipe.txt")  # reading it would wait forever
+    files = Files(url=str(source))
+    items = {item.id: item for item in files.list()}
+    assert sorted(items) == [
+        "a-link.txt",
+        "a.txt",
+        "dangling.txt",
+        "other-link/b.txt",
+        "pipe.txt",
+        "real/c.txt",
+    ]
+    assert items["a-link.txt"].size == 1  # the file's, not the link's
+    assert files.open(items["other-link/b.txt"]).content == b"b"
+    with pytest.raises(SourceError, match=r"a link to .*nowhere.*, which does not exist"):
+        files.open(items["dangling.txt"])
+    with pytest.raises(SourceError, match="a named pipe, not read"):
+        files.open(items["pipe.txt"])
+
+
 class Row(BaseSample):
     name: str
     tags: list[str] = []
@@ -89,6 +123,19 @@ def test_file_sinks_write_atomically_and_replace_on_redo(
     second = (tmp_path / "out" / "deep" / "er" / f"doc.txt{suffix}").read_bytes()
     assert first != second
     assert not list((tmp_path / "out").rglob("*.tmp"))
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_outputs_are_made_with_the_umask_s_mode(tmp_path: Path, umask: int, mode: int) -> None:
+    """Written through a temporary file (private, as mkstemp makes it), an output still gets
+    the mode any other new file of the user's would: others may read the results."""
+    script = (
+        f"import os; os.umask({umask}); from gristmill.sinks import JsonFiles; from gristmill import Item; "
+        f"from gristmill.samples import BaseSample; "
+        f"JsonFiles(folder={str(tmp_path / 'out')!r}).write(Item('a.txt'), [BaseSample(id='a')])"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+    assert (tmp_path / "out" / "a.txt.json").stat().st_mode & 0o777 == mode
 
 
 def test_csv_merge_has_one_header(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from gristmill.manifest import Item
 from gristmill.sinks import JsonlFiles
 from gristmill.sources import Files, Range
 from gristmill.storage import redact
+from gristmill.storage.errors import explain
 from gristmill.storage.options import resolve
 
 SECRETS = [
@@ -279,3 +280,12 @@ def test_a_store_librarys_retry_log_stays_off_the_terminal(executor: str, tmp_pa
     if executor == "inline":  # in this process, -v shows it
         shown = subprocess.run([*command, "--reprocess", "-v"], cwd=tmp_path, capture_output=True, text=True)
         assert "_request out of retries on exception" in shown.stderr
+
+
+def test_a_local_file_one_may_not_read_is_no_matter_of_credentials() -> None:
+    # the error Python raises for it (this suite may run as root, whom chmod does not stop)
+    denied = PermissionError(13, "Permission denied", "/data/x.txt")
+    local = explain(denied, "/data/x.txt", "read")
+    assert "permission denied" in local and "check its permissions" in local
+    assert "credentials" not in local
+    assert "credentials are missing" in explain(denied, "s3://bucket/x.txt", "read")

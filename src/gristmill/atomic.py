@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 import tempfile
@@ -20,6 +21,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bo
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:40]}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fd, file_mode())  # mkstemp's files are private; outputs are for others to read
             fh.write(data)
             if durable:
                 fh.flush()
@@ -28,6 +30,18 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bo
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@functools.cache
+def file_mode() -> int:
+    """The mode ``open`` gives a new file: 0o666 less the process's umask."""
+    try:  # Linux says it without changing it
+        status = Path("/proc/self/status").read_text()
+        umask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("Umask:")), 8)
+    except (OSError, StopIteration, ValueError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
 
 
 def can_sync_filesystem() -> bool:

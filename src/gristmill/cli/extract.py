@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from gristmill._exceptions import ConfigError
 from gristmill.cli.common import (
@@ -21,15 +22,16 @@ from gristmill.cli.common import (
     set_endpoint,
 )
 
-UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
 
 
 def parse_size(text: str) -> int:
-    """``10MB``, ``512KiB``, ``1e6``: bytes."""
-    found = re.fullmatch(r"\s*([\d.]+(?:e\d+)?)\s*([kmg]i?b|b)?\s*", text.lower())
+    """``10MB``, ``1.5G``, ``512KiB``, ``1e6``: bytes."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?(?:e\d{1,2})?)\s*(?:([kmgt])(i?)b?|b)?\s*", text.lower())
     if found is None:
-        raise ConfigError(f"--max-file-size {text!r} is not a size; write e.g. 50MB, 512KiB or 1000000")
-    return int(float(found.group(1)) * UNITS[found.group(2) or ""])
+        raise ConfigError(f"--max-file-size {text!r} is not a size; write e.g. 50MB, 1.5G, 512KiB or 1000000")
+    number, power, binary = found.groups()
+    return int(float(number) * (1024 if binary else 1000) ** POWERS[power or ""])
 
 
 @app.command()
@@ -67,10 +69,16 @@ def extract(
         raise ConfigError(f"--strategy {strategy!r}: use basic or by_title")
     steps: list[Processor] = [Partition(skip_unsupported=skip_unsupported)]
     if chunk:
-        steps.append(Chunk(strategy=strategy, max_characters=max_characters, overlap=overlap))
+        try:
+            steps.append(Chunk(strategy=strategy, max_characters=max_characters, overlap=overlap))
+        except ValidationError as exc:
+            problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ConfigError(
+                f"--chunk: {problem} (--overlap {overlap}, --max-characters {max_characters})"
+            ) from None
     one_file = not is_remote(source) and Path(source).is_file()
-    if one_file:  # a single document: its folder, listed for it alone
-        source, pattern = str(Path(source).resolve().parent), glob.escape(Path(source).name)
+    if one_file:  # a single document: its folder, listed for it alone (a link stays a link)
+        source, pattern = str(Path(source).absolute().parent), glob.escape(Path(source).name)
     # hidden files (.DS_Store, a tool's marker) are no documents
     source_files = Files(
         url=source,
@@ -79,8 +87,8 @@ def extract(
         max_size=parse_size(max_file_size),
         anonymous=anonymous,
     )
-    # one state per source, output and settings: the same command resumes where it stopped;
-    # other settings (--chunk, a new --strategy) redo every document
+    # one state per source, pattern, output and settings: the same command resumes where it
+    # stopped; other settings (--chunk, a new --strategy) redo every document
     places = [place if is_remote(place) else str(Path(place).resolve()) for place in (source, output)]
     local = not is_remote(source) and not is_remote(output)
     if local and not one_file and Path(places[1]).is_relative_to(places[0]):
@@ -88,10 +96,11 @@ def extract(
             f"the output folder {output} is inside the source {source}: the outputs would be read as "
             "documents on the next listing; write them elsewhere"
         )
-    settings = "\0".join([*places, *(step.config_hash() for step in steps)])
+    settings = "\0".join([*places, pattern, *(step.config_hash() for step in steps)])
     name = "extract-" + hashlib.sha256(settings.encode()).hexdigest()[:10]
     folder: str | Path = output if is_remote(output) else Path(output)
     pipeline = Pipeline(source_files, steps, JsonFiles(folder=folder, field="elements"), name=name)
     if endpoint_url is not None:
         set_endpoint(pipeline, endpoint_url)
-    execute(pipeline, run)
+    # every run lists the source again: a new document is extracted, a changed one redone
+    execute(pipeline, run, force_refresh=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import os
+import stat
 import warnings
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -113,6 +115,8 @@ class Files(Source, Storage):
             found = fs.find(root, detail=True)
         except Exception as exc:
             raise SourceError(explain(exc, self.url, "list the source")) from exc
+        if not is_remote(self.url):
+            found = _follow_links(fs, root, found)
         prefix = len(root) + 1
         for path in sorted(found):
             info = found[path]
@@ -169,6 +173,8 @@ class Files(Source, Storage):
             )
         metadata: dict[str, Any] = {"filename": item.id.rsplit("/", 1)[-1]}
         folder = self._downloads()
+        if not is_remote(self.url):
+            _check_regular(f"{root}/{item.id}", item.id)
         try:
             if folder is None:
                 content = fs.cat_file(f"{root}/{item.id}")
@@ -181,8 +187,7 @@ class Files(Source, Storage):
         except Exception as exc:
             if kind(exc) == MISSING:
                 raise SourceError(
-                    "the file was listed but is gone now; refresh the manifest "
-                    "(gristmill manifest generate --force-refresh)",
+                    "the file was listed but is gone now; list the source again (--force-refresh)",
                     item_id=item.id,
                 ) from exc
             raise SourceError(explain(exc, self.uri(item), "read"), item_id=item.id) from exc
@@ -194,6 +199,54 @@ class Files(Source, Storage):
         if folder is not None and not self.preserve_downloads:
             with contextlib.suppress(OSError, SourceError):
                 local_path(folder, item.id).unlink(missing_ok=True)
+
+
+def _follow_links(fs: Any, root: str, found: dict[str, Any]) -> dict[str, Any]:
+    """FOUND (a local listing) with its links followed: a link to a file is that file; a link
+    to a folder adds that folder's files under the link's path, unless the folder is listed
+    already (inside the source, or through another link: no file is listed twice, no loop
+    is walked forever). A dangling link stays, to fail with its reason."""
+    walked = [os.path.realpath(root)]
+    links = [path for path, info in found.items() if info.get("islink")]
+    while links:
+        path = links.pop()
+        try:
+            info = fs.info(path)  # the link's target
+        except OSError:
+            continue
+        if info.get("type") != "directory":
+            found[path] = info
+            continue
+        del found[path]
+        real = os.path.realpath(path)
+        if any(real == done or real.startswith(done + os.sep) for done in walked):
+            continue
+        walked.append(real)
+        inside = fs.find(path, detail=True)
+        found.update(inside)
+        links += [inner for inner, info in inside.items() if info.get("islink")]
+    return found
+
+
+def _check_regular(path: str, item_id: str) -> None:
+    """Fail, without reading, what is not a file: reading a named pipe waits forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise SourceError(
+                f"a link to {os.readlink(path)!r}, which does not exist; fix or remove the link",
+                item_id=item_id,
+            ) from None
+        return  # gone since it was listed: reading it says so
+    except OSError:
+        return  # reading it says why
+    if not stat.S_ISREG(mode):
+        what = {stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device"}
+        raise SourceError(
+            f"{what.get(stat.S_IFMT(mode), 'not a regular file')}, not read; remove it or exclude it",
+            item_id=item_id,
+        )
 
 
 def _probe(fs: Any, root: str) -> None:

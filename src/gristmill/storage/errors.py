@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gristmill.storage.options import AZURE, GCS, S3
-from gristmill.storage.urls import protocol, redact
+from gristmill.storage.urls import is_remote, protocol, redact
 
 MISSING, DENIED, UNREACHABLE = "missing", "denied", "unreachable"
 
@@ -75,6 +75,8 @@ def explain(exc: BaseException, url: str, doing: str) -> str:
     place = redact(url)
     if what == MISSING:
         return f"cannot {doing} {place}: it does not exist ({detail}); check the bucket or container name"
+    if what == DENIED and not is_remote(url):
+        return f"cannot {doing} {place}: permission denied ({detail}); check its permissions and owner"
     if what == DENIED:
         return f"cannot {doing} {place}: the credentials are missing or were refused ({detail}); " + (
             _credentials_advice(protocol(url))

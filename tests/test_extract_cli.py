@@ -1,0 +1,66 @@
+"""``gristmill extract`` as a user runs it: what a rerun picks up, single files, bad flags."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GRISTMILL = [sys.executable, "-m", "gristmill"]
+
+
+def extract(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [*GRISTMILL, "extract", *args, "--no-progress", "--workers", "1"]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_a_rerun_extracts_new_and_changed_documents_and_skips_the_rest(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("First words.\n")
+    (docs / "b.txt").write_text("Second words.\n")
+    assert "this run: 2 done" in extract(tmp_path, "docs", "-o", "out").stdout
+    (docs / "b.txt").write_text("Second words, revised at length.\n")
+    (docs / "c.txt").write_text("Third words.\n")
+    again = extract(tmp_path, "docs", "-o", "out")
+    assert again.returncode == 0, again.stderr
+    assert "this run: 2 done" in again.stdout  # b (changed) and c (new); a untouched
+    assert "revised" in json.loads((tmp_path / "out" / "b.txt.json").read_text())[0]["text"]
+    assert "this run: 0 done" in extract(tmp_path, "docs", "-o", "out").stdout
+
+
+def test_single_files_of_one_folder_each_keep_their_own_state(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / "docs" / name).write_text(f"Text of {name}.\n")
+    (tmp_path / "alias.txt").symlink_to(tmp_path / "docs" / "a.txt")
+    for name in ("docs/a.txt", "docs/b.txt", "alias.txt"):
+        run = extract(tmp_path, name, "-o", "out")
+        assert run.returncode == 0 and "this run: 1 done" in run.stdout, (name, run.stdout, run.stderr)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "a.txt.json",
+        "alias.txt.json",
+        "b.txt.json",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--chunk", "--max-characters", "10", "--overlap", "10"],
+            "overlap must be smaller than max_characters",
+        ),
+        (["--max-file-size", "1.2.3"], "--max-file-size '1.2.3' is not a size"),
+        (["--max-file-size", "1e999"], "is not a size"),
+    ],
+)
+def test_bad_settings_exit_2_with_a_clear_message(tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Words.\n")
+    run = extract(tmp_path, "docs", "-o", "out", *args)
+    assert run.returncode == 2, run.stderr
+    assert message in run.stderr and "unexpected" not in run.stderr and "Traceback" not in run.stderr
