@@ -278,3 +278,127 @@ def test_a_single_file_is_extracted_beside_its_folder_mates_untouched(tmp_path: 
     assert run.returncode == 0, run.stderr
     assert "this run: 1 done" in run.stdout
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["report [draft].txt.json"]
+
+
+# -- structure: the head, lists, nested tables, mixed content, groups, distinct ids ------------
+
+
+def texts(name: str, content: bytes) -> list[tuple[str, str]]:
+    return [(e.type, e.text) for e in partition(name, content).elements]
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        pytest.param("<head><title>Page</title><meta charset='utf-8'><body>", id="body-ends-the-head"),
+        pytest.param("<head><title>Page</title><h1>Body heading</h1>", id="a-body-tag-ends-the-head"),
+        pytest.param("<title>Page</title><body>", id="no-head"),
+    ],
+)
+def test_an_html_head_ends_where_the_body_begins(page: str) -> None:
+    html = f"<!DOCTYPE html><html>{page}<h1>Body heading</h1><p>Body text.</p></body></html>"
+    found = texts("page.html", html.encode())
+    assert found[-2:] == [("Title", "Body heading"), ("NarrativeText", "Body text.")]
+    assert ("NarrativeText", "Page") not in found  # the title in the head names the page: not body text
+
+
+def test_html_lists_and_nested_tables_keep_their_text() -> None:
+    html = (
+        b"<ul><li><p>loose item</p></li><li>tight item</li></ul><p>after</p>"
+        b"<table><tr><td>outer<table><tr><td>inner</td><td>cell</td></tr></table></td><td>next</td></tr>"
+        b"</table>"
+    )
+    found = partition("page.html", html).elements
+    assert [(e.type, e.text) for e in found[:3]] == [
+        ("ListItem", "loose item"),
+        ("ListItem", "tight item"),
+        ("NarrativeText", "after"),
+    ]
+    assert found[3].text == "outer inner cell next"
+    assert (
+        found[3].metadata["text_as_html"] == "<table><tr><td>outer inner cell</td><td>next</td></tr></table>"
+    )
+
+
+def test_mixed_content_xml_comes_out_whole() -> None:
+    tei = (
+        b"<TEI><text><body><div><head>Chapter <hi>One</hi></head>"
+        b"<p>Hello <b>bold</b> world and more text.</p><p>Plain.</p></div></body></text></TEI>"
+    )
+    assert texts("tei.xml", tei) == [
+        ("Title", "Chapter One"),
+        ("NarrativeText", "Hello bold world and more text."),
+        ("NarrativeText", "Plain."),
+    ]
+
+
+def test_mods_language_terms_fill_languages() -> None:
+    mets = (HERE / "files" / "mets.xml").read_text()
+    language = (
+        '<mods:language><mods:languageTerm type="text">English</mods:languageTerm>'
+        '<mods:languageTerm type="code" authority="iso639-2b">eng</mods:languageTerm></mods:language>'
+    )
+    mets = mets.replace("</mods:titleInfo>", "</mods:titleInfo>" + language, 1)
+    assert language in mets
+    found = partition("mets.xml", mets.encode()).elements
+    assert all(e.metadata["languages"] == ["eng"] for e in found)
+
+
+def test_pptx_groups_are_read_and_titles_stay_on_their_slide() -> None:
+    import pptx
+    from pptx.util import Inches
+
+    deck = pptx.Presentation()
+    first = deck.slides.add_slide(deck.slide_layouts[5])  # title only
+    first.shapes.title.text = "First slide"
+    group = first.shapes.add_group_shape()
+    group.shapes.add_textbox(Inches(1), Inches(2), Inches(4), Inches(1)).text_frame.text = "In a group"
+    second = deck.slides.add_slide(deck.slide_layouts[6])  # blank: no title
+    second.shapes.add_textbox(Inches(1), Inches(1), Inches(4), Inches(1)).text_frame.text = "Untitled"
+    buffer = io.BytesIO()
+    deck.save(buffer)
+    found = partition("deck.pptx", buffer.getvalue()).elements
+    title, grouped, untitled = (
+        next(e for e in found if e.text == t) for t in ("First slide", "In a group", "Untitled")
+    )
+    assert grouped.metadata["parent_id"] == title.element_id
+    assert untitled.metadata["page_number"] == 2 and "parent_id" not in untitled.metadata
+
+
+def test_element_ids_are_distinct_within_and_across_documents() -> None:
+    chunks = chunked(partition("rep.txt", b"abc" * 28).elements, max_characters=3)
+    assert len(chunks) == 28 and len({c.element_id for c in chunks}) == 28
+    assert [c.element_id for c in chunks] == [
+        c.element_id for c in chunked(partition("rep.txt", b"abc" * 28).elements, max_characters=3)
+    ]
+    notes = [
+        Partition().process(
+            Document(id=f"{folder}/notes.txt", content=b"Same notes.\n", metadata={"filename": "notes.txt"})
+        )
+        for folder in ("a", "b")
+    ]
+    a, b = (doc.elements[0] for doc in notes)
+    assert a.element_id != b.element_id
+    assert (a.metadata["file_directory"], b.metadata["file_directory"]) == ("a", "b")
+    assert chunked(notes[0].elements)[0].metadata["file_directory"] == "a"
+
+
+def test_email_recipients_and_an_unknown_charset() -> None:
+    mail = (
+        b"From: Jane <jane@mill.example>\nTo: ops@mill.example, Bob <bob@mill.example>\nSubject: s\n"
+        b'Content-Type: text/plain; charset="x-unknown-charset"\n\nCaf\xc3\xa9 is open.\n'
+    )
+    found = partition("mail.eml", mail).elements
+    assert found[-1].text == "Café is open."
+    assert found[-1].metadata["sent_to"] == ["ops@mill.example", "Bob <bob@mill.example>"]
+
+
+def test_markdown_setext_headings_are_titles() -> None:
+    markdown = b"Title\n=====\n\nSome text here.\n\nSub heading\n-----------\n\n- item\n"
+    found = partition("setext.md", markdown).elements
+    assert [(e.type, e.text, e.metadata.get("category_depth")) for e in found] == [
+        ("Title", "Title", 0),
+        ("NarrativeText", "Some text here.", None),
+        ("Title", "Sub heading", 1),
+        ("ListItem", "item", None),
+    ]

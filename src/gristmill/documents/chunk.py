@@ -13,7 +13,8 @@ from gristmill.processors import Processor
 from gristmill.samples import Document, Element
 
 SEPARATOR = "\n\n"
-KEPT = ("filename", "filetype", "page_number", "languages")  # metadata a chunk takes from its first element
+# metadata a chunk takes from its first element
+KEPT = ("filename", "file_directory", "filetype", "page_number", "languages")
 
 
 class Chunk(Processor):
@@ -42,6 +43,9 @@ class Chunk(Processor):
         if not isinstance(sample, Document):
             raise ProcessingError("Chunk needs a Document with elements (run Partition first)")
         chunks = list(self._chunks(sample.elements))
+        for index, chunk in enumerate(chunks):  # the sequence number keeps the pieces of one element apart
+            key = f"{index}\0{chunk.metadata['orig_elements']}\0{chunk.text}"
+            chunk.element_id = hashlib.sha256(key.encode()).hexdigest()[:32]
         return sample.model_copy(update={"elements": chunks})
 
     def _chunks(self, elements: list[Element]) -> Iterator[Element]:
@@ -69,14 +73,9 @@ class Chunk(Processor):
     ) -> Element:
         first = elements[0]
         text = SEPARATOR.join(e.text for e in elements) if text is None else text
-        metadata = {
-            k: v
-            for k, v in first.metadata.items()
-            if k in ("filename", "filetype", "page_number", "languages")
-        }
+        metadata = {k: v for k, v in first.metadata.items() if k in KEPT}
         metadata["orig_elements"] = [e.element_id for e in elements]
-        digest = hashlib.sha256(f"{metadata['orig_elements']}\0{text}".encode()).hexdigest()[:32]
-        return Element(type=kind, element_id=digest, text=text, metadata=metadata)
+        return Element(type=kind, element_id="", text=text, metadata=metadata)  # the id: in process()
 
     def _split(self, element: Element) -> Iterator[Element]:
         """An element too big for one chunk (or a table) in pieces, the later ones overlapping."""

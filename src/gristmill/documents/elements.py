@@ -14,10 +14,15 @@ TITLE = "Title"
 
 
 class Elements:
-    """The elements of one document, in reading order."""
+    """The elements of one document, in reading order.
 
-    def __init__(self, filename: str, filetype: str, **metadata: Any) -> None:
+    ``source_id`` (the Document's id: its path relative to the source) goes into every
+    element's id, so two files of the same name and content in different folders differ.
+    """
+
+    def __init__(self, filename: str, filetype: str, source_id: str | None = None, **metadata: Any) -> None:
         self.filename, self.filetype = filename, filetype
+        self.source_id = filename if source_id is None else source_id
         self.metadata = {k: v for k, v in metadata.items() if v is not None}  # on every element
         self.document: dict[str, Any] = {}  # for the document's own metadata
         self.items: list[Element] = []
@@ -33,12 +38,16 @@ class Elements:
         if type_ not in (TITLE, "PageBreak") and self._title is not None:
             meta["parent_id"] = self._title
         meta.update({k: v for k, v in metadata.items() if v is not None})
-        element_id = _element_id(self.filename, len(self.items), type_, text)
+        element_id = _element_id(self.source_id, len(self.items), type_, text)
         element = Element(type=type_, element_id=element_id, text=text, metadata=meta)
         self.items.append(element)
         if type_ == TITLE:
             self._title = element_id
         return element
+
+    def end_section(self) -> None:
+        """The elements from here on fall under no title (a new slide: a title never spans two)."""
+        self._title = None
 
     def page_break(self, page: int) -> None:
         self.add("PageBreak", "", page=page)
@@ -56,6 +65,7 @@ def table_html(rows: Sequence[Sequence[str]]) -> str:
     return f"<table>{body}</table>"
 
 
-def _element_id(filename: str, index: int, type_: str, text: str) -> str:
-    """Same document, same element: same id, run after run and machine after machine."""
-    return hashlib.sha256(f"{filename}\0{index}\0{type_}\0{text}".encode()).hexdigest()[:32]
+def _element_id(source_id: str, index: int, type_: str, text: str) -> str:
+    """Same document, same element: same id, run after run and machine after machine; the
+    sequence number keeps the same text twice in one document apart."""
+    return hashlib.sha256(f"{source_id}\0{index}\0{type_}\0{text}".encode()).hexdigest()[:32]

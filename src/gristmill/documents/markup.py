@@ -16,7 +16,8 @@ from gristmill.documents.elements import Elements
 from gristmill.documents.text import decode, paragraphs
 
 BLOCKS = {"p", "div", "section", "article", "blockquote", "pre", "dd", "dt", "figcaption", "address"}
-SKIP = {"script", "style", "noscript", "template", "head"}
+SKIP = {"script", "style", "noscript", "template", "title"}  # a page's <title> is its name, not its text
+HEAD = {"head", "title", "meta", "link", "base", "script", "style", "noscript", "template"}  # others end it
 METS = "{http://www.loc.gov/METS/}"
 MODS = "{http://www.loc.gov/mods/v3}"
 XLINK = "{http://www.w3.org/1999/xlink}"
@@ -31,14 +32,21 @@ class _Html(HTMLParser):
         self.text: list[str] = []
         self.kind = "NarrativeText"
         self.skipping = 0
+        self.head = False  # in <head>, which any body tag ends too (HTML5 lets </head> out)
+        self.lists: list[bool] = []  # per open <ul>/<ol>: whether one of its items is open
+        self.nested = 0  # tables inside a table's cell: their text goes into that cell
         self.region: list[str] = []  # header / footer we are in
         self.table: list[list[str]] | None = None
         self.cell: list[str] | None = None
         self.language: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in HEAD:
+            self.head = False
         if tag in SKIP:
             self.skipping += 1
+        elif tag == "head":
+            self.head = True
         elif tag == "html":
             self.language = dict(attrs).get("lang") or None
             if self.language:
@@ -46,18 +54,26 @@ class _Html(HTMLParser):
         elif tag in ("header", "footer"):
             self.flush()
             self.region.append(tag)
+        elif tag == "table" and self.table is not None:
+            self.nested += 1
         elif tag == "table":
             self.flush()
             self.table = []
+        elif tag in ("tr", "td", "th") and self.nested:
+            self.handle_data(" ")
         elif tag == "tr" and self.table is not None:
             self.table.append([])
         elif tag in ("td", "th") and self.table is not None:
             self.cell = []
+        elif tag in ("ul", "ol"):
+            self.lists.append(False)
         elif tag in ("h1", "h2", "h3", "h4", "h5", "h6", "li", "br") or tag in BLOCKS:
             self.flush()
             self.kind = (
                 "Title" if tag[0] == "h" and tag[1:].isdigit() else "ListItem" if tag == "li" else self.kind
             )
+            if tag == "li" and self.lists:
+                self.lists[-1] = True
         elif tag == "img":
             alt = dict(attrs).get("alt") or ""
             self.out.add("Image", alt, image_url=dict(attrs).get("src"))
@@ -65,6 +81,12 @@ class _Html(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in SKIP:
             self.skipping = max(0, self.skipping - 1)
+        elif tag == "head":
+            self.head = False
+        elif tag == "table" and self.nested:
+            self.nested -= 1
+        elif tag in ("td", "th") and self.nested:
+            self.handle_data(" ")
         elif tag in ("td", "th") and self.table is not None and self.cell is not None:
             if self.table:
                 self.table[-1].append(" ".join("".join(self.cell).split()))
@@ -76,11 +98,18 @@ class _Html(HTMLParser):
             self.flush()
             if self.region:
                 self.region.pop()
+        elif tag in ("ul", "ol") and self.lists:
+            self.flush()
+            self.lists.pop()
         elif tag in ("h1", "h2", "h3", "h4", "h5", "h6", "li") or tag in BLOCKS:
             self.flush()
+            if tag == "li" and self.lists:
+                self.lists[-1] = False
 
     def handle_data(self, data: str) -> None:
-        if self.skipping:
+        if self.head and not self.skipping and data.strip():
+            self.head = False  # text ends the head, as a body tag does
+        if self.skipping or self.head:
             return
         if self.cell is not None:
             self.cell.append(data)
@@ -93,6 +122,8 @@ class _Html(HTMLParser):
         kind, self.kind = self.kind, "NarrativeText"
         if not text:
             return
+        if kind == "NarrativeText" and self.lists and self.lists[-1]:
+            kind = "ListItem"  # a paragraph inside a list item: <li><p>text</p></li>
         if self.region:
             kind = "Header" if self.region[-1] == "header" else "Footer"
         self.out.add(kind, text)
@@ -125,10 +156,21 @@ def partition_xml(data: bytes, out: Elements) -> None:
     if root.tag == f"{METS}mets":
         _mets(root, out)
         return
-    for node in root.iter():
-        if isinstance(node.tag, str) and node.text and node.text.strip():
-            kind = "Title" if _local(node.tag).lower() in ("title", "heading", "head") else "NarrativeText"
-            out.add(kind, " ".join(node.text.split()), xml_tag=_local(node.tag))
+    nodes = [root]
+    while nodes:  # a stack, not recursion: XML may nest deeper than Python recurses
+        node = nodes.pop()
+        children = [child for child in node if isinstance(child.tag, str)]
+        if children and not _has_text(node):
+            nodes.extend(reversed(children))  # a container of blocks: each child in turn
+            continue
+        # a block: its text with its inline children's (TEI, DocBook: <p>Hello <b>bold</b> world</p>)
+        kind = "Title" if _local(node.tag).lower() in ("title", "heading", "head") else "NarrativeText"
+        out.add(kind, " ".join("".join(node.itertext()).split()), xml_tag=_local(node.tag))
+
+
+def _has_text(node: XmlElement) -> bool:
+    """Whether NODE holds text of its own, before or between its children (mixed content)."""
+    return any(text and text.strip() for text in (node.text, *(child.tail for child in node)))
 
 
 def _local(tag: str) -> str:
@@ -161,6 +203,11 @@ def mets_summary(root: XmlElement) -> dict[str, Any]:
 
 def _mets(root: XmlElement, out: Elements) -> None:
     summary = mets_summary(root)
+    terms = list(root.iter(f"{MODS}languageTerm"))
+    codes = [t for t in terms if t.get("type") == "code"] or terms  # "eng" rather than "English"
+    languages = [" ".join(t.text.split()) for t in codes if t.text and t.text.strip()]
+    if languages:
+        out.metadata["languages"] = languages
     out.document["mets"] = summary
     out.add("Title", summary["title"] or summary["identifier"], mets=summary)
     for creator in summary["creators"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from gristmill._exceptions import ProcessingError
@@ -125,10 +125,11 @@ def partition_pptx(data: bytes, out: Elements) -> None:
     for number, slide in enumerate(deck.slides, 1):
         if number > 1:
             out.page_break(number)
+        out.end_section()  # a slide's elements fall under its own title, never the last slide's
         title = slide.shapes.title
         if title is not None and title.has_text_frame:
             out.add("Title", title.text_frame.text, page=number)
-        for shape in slide.shapes:
+        for shape in _shapes(slide.shapes):
             if shape == title:
                 continue
             if getattr(shape, "has_table", False) and shape.has_table:
@@ -145,6 +146,17 @@ def partition_pptx(data: bytes, out: Elements) -> None:
             notes = slide.notes_slide.notes_text_frame
             if notes is not None:
                 out.add("NarrativeText", notes.text, page=number, category="notes")
+
+
+def _shapes(shapes: Any) -> Iterator[Any]:
+    """The shapes of a slide in order, those inside groups (and groups of groups) included."""
+    from pptx.shapes.group import GroupShape
+
+    for shape in shapes:
+        if isinstance(shape, GroupShape):
+            yield from _shapes(shape.shapes)
+        else:
+            yield shape
 
 
 def partition_xlsx(data: bytes, out: Elements) -> None:

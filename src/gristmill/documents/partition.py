@@ -71,7 +71,8 @@ class Partition(Processor):
         if self.backend == "unstructured":
             elements = _unstructured(sample.content, filename)
         else:
-            out = Elements(filename, MIME[kind])
+            folder = sample.id.rpartition("/")[0] or None  # the file's folder within the source
+            out = Elements(filename, MIME[kind], sample.id, file_directory=folder)
             PARSERS[kind](sample.content, out)
             elements, found = out.items, out.document
         metadata = {**sample.metadata, **found, "filetype": MIME[kind]}

@@ -9,6 +9,7 @@ from gristmill.documents.elements import Elements
 
 BULLET = re.compile(r"^\s*(?:[-*•‣◦]|\d{1,3}[.)])\s+(.*)$")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+UNDERLINE = re.compile(r"^ {0,3}(=+|-+)\s*$")  # a setext heading's: "Title\n=====", "Sub\n-----"
 WESTERN = ("cp1252", "latin_1", "iso8859_15")
 NEAR_TIE = 0.1
 UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")  # before UTF-16's: the first begins alike
@@ -102,10 +103,14 @@ def partition_markdown(data: bytes, out: Elements) -> None:
             if line.strip():
                 out.add("NarrativeText", line)
             continue
-        heading = HEADING.match(line)
+        heading, underline = HEADING.match(line), UNDERLINE.match(line)
         if heading:
             flush()
             out.add("Title", heading.group(2), category_depth=len(heading.group(1)) - 1)
+        elif underline and block:  # the paragraph above is a heading
+            depth = 0 if underline[1][0] == "=" else 1
+            out.add("Title", " ".join(part.strip() for part in block), category_depth=depth)
+            block.clear()
         elif line.strip().startswith("|"):
             if block:
                 flush()
