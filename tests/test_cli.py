@@ -215,6 +215,33 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path, args: list[str],
     assert not (tmp_path / "out").exists()  # nothing was processed
 
 
+def test_a_second_run_on_a_busy_state_folder_is_refused(tmp_path: Path) -> None:
+    write_pipeline(tmp_path, count=200, sleep=0.02)
+    first = subprocess.Popen(
+        [*GRISTMILL, "run", "cubes.py", "--workers", "1", "--no-progress"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lock = tmp_path / ".gristmill" / "cubes" / "run.lock"
+    deadline = time.monotonic() + 60
+    while not (lock.exists() and lock.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = gristmill("run", "cubes.py", "--workers", "1", "--no-progress", cwd=tmp_path)
+    assert second.returncode == 2, second.stderr
+    assert f"another run (process {first.pid}) is using the state folder" in second.stderr
+    status = gristmill("status", "cubes.py", cwd=tmp_path)  # reading is never refused
+    assert status.returncode == 0, status.stderr
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    ids = merged(tmp_path)
+    assert len(ids) == 200 == len(set(ids))
+    assert (
+        gristmill("run", "cubes.py", "--no-progress", cwd=tmp_path).returncode == 0
+    )  # the lock went with it
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_exits_130_quickly_and_a_rerun_completes(
     tmp_path: Path, signum: int, executor: tuple[list[str], dict[str, str]]

@@ -239,6 +239,8 @@ class Pipeline:
             ledger = PostgresLedger(opts.database, self.run_name(opts.shard))
         ledger = ledger or self.open_ledger(opts.state, opts.shard)
         try:
+            if owned and isinstance(ledger, SqliteLedger):
+                ledger.lock()  # its state folder is this run's alone
             if self.sink is not None:
                 self.sink.check()
             with run_span(self.name, {"gristmill.executor": type(executor).__name__}) as span:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from array import array
@@ -16,6 +17,7 @@ from gristmill.ledger.base import Counts, Gone, Outcome, Record, Run, Status, To
 from gristmill.manifest import Item, ManifestInfo, PlanChanges
 
 LEDGER_FILE = "ledger.sqlite"
+RUN_LOCK = "run.lock"
 PAGE = 10_000  # rows per insert chunk and per todo page: big enough to amortise, small in memory
 
 _SCHEMA = """
@@ -74,6 +76,7 @@ class SqliteLedger:
 
     def __init__(self, folder: str | Path) -> None:
         self.path = Path(folder) / LEDGER_FILE
+        self._lock: int | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None)
@@ -274,8 +277,33 @@ class SqliteLedger:
         query = f"SELECT id, fingerprint, outputs FROM items WHERE status = {int(Status.DONE)} ORDER BY seq"
         yield from self._db.execute(query)
 
+    def lock(self) -> None:
+        """Be the only run on this state folder until closed: two coordinators on one
+        SQLite ledger would each do every item. Another run is refused, naming this one's
+        process; the lock goes with the process, however it ends."""
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks of this kind
+            return
+        fd = os.open(self.path.parent / RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 20).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise ConfigError(
+                f"another run (process {holder}) is using the state folder {self.path.parent}; "
+                "wait for it to end, or give this one another --state"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock = fd
+
     def close(self) -> None:
         self._db.close()
+        if self._lock is not None:
+            os.close(self._lock)  # and with it the lock
+            self._lock = None
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db, self.path)
