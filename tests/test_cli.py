@@ -335,6 +335,25 @@ def test_settings_come_from_flags_then_environment_then_dotenv_then_toml(tmp_pat
     assert "gristmill.toml is not valid TOML" in broken.stderr
 
 
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[run]\ntimout = 3\n", "[run] has no setting 'timout'; it has: anonymous, batch-size"),
+        ("[runn]\nworkers = 3\n", "there is no command [runn]; commands: extract"),
+        (
+            "[manifest.generate]\nforce-refresh = 1\nprune = 1\nwhatever = 1\n",
+            "[manifest.generate] has no setting",
+        ),
+    ],
+)
+def test_a_mistyped_setting_in_gristmill_toml_is_refused(tmp_path: Path, toml: str, message: str) -> None:
+    write_pipeline(tmp_path, count=5)
+    (tmp_path / "gristmill.toml").write_text(toml)
+    refused = gristmill("run", "cubes.py", "--no-progress", cwd=tmp_path)
+    assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_script_without_a_main_guard_runs_on_the_pool(tmp_path: Path) -> None:
     """Workers get the pipeline by cloudpickle and never import the script again."""
     (tmp_path / "script.py").write_text(
@@ -363,3 +382,29 @@ def test_a_script_without_a_main_guard_runs_on_the_pool(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["top level ran", "forkserver 50 0", "spawn 50 0"]
+
+
+def test_reports_read_a_state_folder_on_read_only_media(tmp_path: Path) -> None:
+    """An archived run, or a shard's state brought from another machine, may sit where
+    nothing can be written; status and the reports still read it."""
+    write_pipeline(tmp_path, count=20, bad="4")
+    assert gristmill("run", "cubes.py", "--workers", "1", "--no-progress", cwd=tmp_path).returncode == 1
+    media = tmp_path / "media"
+    media.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(media)]
+    mounted = subprocess.run(mount, capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        subprocess.run(["cp", "-r", str(tmp_path / ".gristmill" / "cubes"), str(media)], check=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(media)], check=True)
+        state = str(media / "cubes")
+        status = gristmill("status", "--state", state, "--json", cwd=tmp_path)
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["failed"] == 1
+        for command in (["failures"], ["report"], ["manifest", "report"]):
+            shown = gristmill(*command, "--state", state, cwd=tmp_path)
+            assert shown.returncode == 0, (command, shown.stderr)
+        assert "bad input in 4" in gristmill("failures", "--state", state, cwd=tmp_path).stdout
+    finally:
+        subprocess.run(["umount", str(media)], check=False)

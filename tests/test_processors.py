@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 import orjson
+import pydantic
 import pytest
 
 from gristmill import BaseSample, Cache, Compose, Pipeline, Processor, Save
@@ -134,3 +135,25 @@ def test_numpy_samples_cross_process_boundaries(length: int, make_pool) -> None:
         executor=make_pool(), ledger=MemoryLedger(), progress=False
     )
     assert np.array_equal(sink.by_item["5"][0].values, np.arange(length) * 10)  # type: ignore[attr-defined]
+
+
+class Plain(pydantic.BaseModel):
+    x: int = 1
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [
+        ({"id": "0"}, "Wrong.process returned dict; expected a sample"),
+        (Plain(), "Wrong.process returned Plain; expected a sample .*; make its class a BaseSample"),
+        ([BaseSample(id="0"), None], "Wrong.process returned a list holding NoneType; expected a sample"),
+    ],
+    ids=["dict", "plain model", "list with None"],
+)
+def test_a_wrong_result_names_the_processor_and_what_it_returned(returned: object, message: str) -> None:
+    class Wrong(Processor):
+        def process(self, sample: BaseSample) -> object:
+            return returned
+
+    with pytest.raises(TypeError, match=message):
+        Wrong()(BaseSample(id="0"))

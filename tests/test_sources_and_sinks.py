@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,42 @@ def test_links_are_followed_once_and_special_files_fail_unread(tmp_path: Path) -
         files.open(items["dangling.txt"])
     with pytest.raises(SourceError, match="a named pipe, not read"):
         files.open(items["pipe.txt"])
+
+
+def test_a_file_name_not_in_utf8_is_left_out_and_said_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "good.txt").write_text("ok")
+    with open(os.path.join(os.fsencode(tmp_path), b"caf\xe9.txt"), "wb") as latin1:  # as old archives are
+        latin1.write(b"ok")
+    assert [item.id for item in Files(url=str(tmp_path)).list()] == ["good.txt"]
+    assert "left out 'caf\\xe9.txt': its name is not UTF-8; rename it" in caplog.text
+
+
+class FlakyApi(Range):
+    """A source whose listing fails after ``fails_after`` items, as an API's page may."""
+
+    fails_after: int | None = None
+
+    def list(self) -> Iterator[Item]:
+        for number, item in enumerate(super().list()):
+            if number == self.fails_after:
+                raise ConnectionError("page 2 answered 503")
+            yield item
+
+
+def test_a_listing_that_fails_says_so_and_a_rerun_resumes(tmp_path: Path) -> None:
+    sink = JsonlFiles(folder=tmp_path / "out")
+    flaky = Pipeline(FlakyApi(count=50, fails_after=30), [], sink, name="api")
+    with pytest.raises(
+        SourceError,
+        match=r"listing Range\(50\) failed: ConnectionError: page 2 answered 503; what was done is kept",
+    ):
+        flaky.run(state=tmp_path / "state", executor="inline", progress=False)
+    result = Pipeline(FlakyApi(count=50), [], sink, name="api").run(
+        state=tmp_path / "state", executor="inline", progress=False
+    )
+    assert result.exit_code == 0 and result.counts.done == 50
 
 
 class Row(BaseSample):

@@ -16,7 +16,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gristmill._exceptions import ConfigError
+from gristmill._exceptions import ConfigError, GristmillError, SourceError
 from gristmill.executors.base import DEFAULT_BACKOFF, DEFAULT_RETRIES, Bundle, Executor
 from gristmill.executors.inline import InlineExecutor
 from gristmill.executors.pool import PoolExecutor
@@ -207,7 +207,7 @@ class Pipeline:
         return source if shard is None else f"{source} (shard {shard})"
 
     def _listing(self, shard: Shard | None) -> Iterable[Item]:
-        items = self.source.list()
+        items = _listed(self.source)
         return items if shard is None else shard.select(items)
 
     def run(
@@ -298,7 +298,8 @@ class Pipeline:
                 while True:
                     for outcomes, runs, payloads, steps in executor.map(bundle, todo, stop):
                         recorder.add(outcomes, runs, payloads, steps)
-                        if opts.fail_fast and recorder.failed:
+                        if opts.fail_fast and recorder.failed and not stop.is_set():
+                            log.warning("--fail-fast: stopped at the first failure; the rest stay pending")
                             stop.set()
                     recorder.flush()
                     # a shared ledger: another round for the items of a coordinator that died
@@ -357,6 +358,19 @@ class Pipeline:
             listed.append(total)
 
         return chain.from_iterable(chunks())  # items flow on at C speed, chunks in Python
+
+
+def _listed(source: Source) -> Iterator[Item]:
+    """SOURCE's items; its own error (an API's page that failed) is said as the listing's."""
+    try:
+        yield from source.list()
+    except GristmillError:
+        raise
+    except Exception as exc:
+        raise SourceError(
+            f"listing {source.describe()} failed: {type(exc).__name__}: {exc}; "
+            "what was done is kept: run again to resume"
+        ) from exc
 
 
 class _Recorder:

@@ -13,7 +13,7 @@ import hashlib
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -90,7 +90,7 @@ class Processor(BaseModel):
     def __call__(self, sample: BaseSample) -> list[BaseSample]:
         """Run ``process`` and stamp the history of every sample it returns."""
         stamp = self.stamp
-        outputs = _as_list(self.process(sample))
+        outputs = _as_list(self.process(sample), self.name)
         for out in outputs:
             out.processing_history.append(stamp)
         return outputs
@@ -106,28 +106,28 @@ class Processor(BaseModel):
                 "it must return one result (a sample, None or several) per sample"
             )
         stamp = self.stamp
-        outputs = [_as_list(result) for result in results]
+        outputs = [_as_list(result, self.name) for result in results]
         for group in outputs:
             for out in group:
                 out.processing_history.append(stamp)
         return outputs
 
 
-def _as_list(result: Result) -> list[BaseSample]:
+def _as_list(result: Result, name: str) -> list[BaseSample]:
+    """RESULT of NAME's ``process`` as a list of samples; anything else, said plainly."""
     if result is None:
         return []
     if isinstance(result, BaseSample):
         return [result]
-    if isinstance(result, Iterable) and not isinstance(result, str | bytes):
+    expected = "expected a sample (a BaseSample), None (to drop it) or a list of samples"
+    if isinstance(result, Iterable) and not isinstance(result, str | bytes | Mapping | BaseModel):
         outputs = list(result)
         bad = [type(o).__name__ for o in outputs if not isinstance(o, BaseSample)]
         if not bad:
             return outputs
-        raise TypeError(f"a processor yielded {bad[0]}; expected samples (BaseSample)")
-    raise TypeError(
-        f"a processor returned {type(result).__name__}; "
-        "expected a sample, None (to drop it) or an iterable of samples"
-    )
+        raise TypeError(f"{name}.process returned a {type(result).__name__} holding {bad[0]}; {expected}")
+    hint = "; make its class a BaseSample" if isinstance(result, BaseModel) else ""
+    raise TypeError(f"{name}.process returned {type(result).__name__}; {expected}{hint}")
 
 
 class Compose(Processor):

@@ -48,9 +48,15 @@ def load_toml(path: Path = Path("gristmill.toml")) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    # Option names as on the command line, with dashes, become click's parameter names.
+    return {command: _parameters(table) for command, table in data.items() if isinstance(table, dict)}
+
+
+def _parameters(table: dict[str, Any]) -> dict[str, Any]:
+    """Option names as on the command line, with dashes, as click's parameter names; a
+    table inside is a subcommand's (``[manifest.generate]``)."""
     return {
-        command: {key.replace("-", "_"): value for key, value in table.items()}
-        for command, table in data.items()
-        if isinstance(table, dict)
+        key if isinstance(value, dict) else key.replace("-", "_"): _parameters(value)
+        if isinstance(value, dict)
+        else value
+        for key, value in table.items()
     }

@@ -33,6 +33,14 @@ def main() -> None:
     from gristmill.cli import extract, importer, index, run  # noqa: F401  (each registers its commands)
     from gristmill.cli.common import app
 
+    if defaults:
+        import typer
+
+        try:
+            check_settings(typer.main.get_command(app), defaults)
+        except ConfigError as exc:
+            print(f"gristmill: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from exc
     try:
         app(default_map=defaults)
     finally:
@@ -59,6 +67,29 @@ def start_workers_early(args: list[str], defaults: dict[str, Any] | None = None)
     from gristmill.executors import forkserver
 
     forkserver.start(importlib.import_module(EARLY_IMPORTS[command]).IMPORTS)
+
+
+def check_settings(command: Any, settings: dict[str, Any], where: str = "") -> None:
+    """Refuse a gristmill.toml section or setting that no command has: a mistyped one
+    (``timout = 3``) would otherwise be left out without a word."""
+    from gristmill._exceptions import ConfigError
+
+    children = getattr(command, "commands", None)
+    if children is None:
+        known = {param.name for param in command.params}
+        for key in settings:
+            if key not in known:
+                options = ", ".join(sorted(name.replace("_", "-") for name in known if name))
+                raise ConfigError(f"gristmill.toml: [{where}] has no setting {key!r}; it has: {options}")
+        return
+    for key, value in settings.items():
+        name = f"{where}.{key}" if where else key
+        if key not in children:
+            raise ConfigError(
+                f"gristmill.toml: there is no command [{name}]; commands: {', '.join(sorted(children))}"
+            )
+        if isinstance(value, dict):
+            check_settings(children[key], value, name)
 
 
 def _given(option: str, args: list[str], default: Any) -> Any:

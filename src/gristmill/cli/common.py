@@ -229,7 +229,8 @@ def handle_errors(func: F) -> F:
             raise typer.Exit(141) from None  # as a shell reports a command that SIGPIPE ended
         except Exception as exc:  # a bug of ours or of a processor's setup: say so plainly
             log.debug("internal error", exc_info=True)
-            fail(f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)", 1)
+            hint = "" if log.isEnabledFor(logging.DEBUG) else " (run with -v for the traceback)"
+            fail(f"unexpected {type(exc).__name__}: {exc}{hint}", 1)
 
     return wrapper  # type: ignore[return-value]
 
@@ -315,7 +316,7 @@ def open_ledger(pipeline: str | None, state: str | None) -> tuple[str, Ledger]:
             raise ConfigError("with a database as --state, give the pipeline too: its name is the run's")
         return redact(state), ledger_for(load(pipeline, None, None), state, None)
     folder = find_state(pipeline, None if state is None else Path(state))
-    return str(folder), SqliteLedger(folder)
+    return str(folder), SqliteLedger(folder, reader=True)
 
 
 def ledger_for(pipeline: Pipeline, state: str | None, shard: Shard | None) -> Ledger:

@@ -74,7 +74,9 @@ class SqliteLedger:
     one transaction, so a crash loses at most the outcomes not yet recorded.
     """
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, *, reader: bool = False) -> None:
+        """``reader``: only to be read (status, reports), so a state folder on read-only
+        media (an archive, another machine's shard) will do."""
         self.path = Path(folder) / LEDGER_FILE
         self._lock: int | None = None
         try:
@@ -85,6 +87,9 @@ class SqliteLedger:
             self._db.execute("PRAGMA busy_timeout=10000")
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
+            if reader and self.path.is_file():
+                self._db = _read_only(self.path)
+                return
             raise ConfigError(
                 f"cannot use the state folder {self.path.parent}: {exc}; "
                 "make it writable or choose another with --state"
@@ -307,6 +312,19 @@ class SqliteLedger:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db, self.path)
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """PATH opened only to read: on read-only media a WAL database can be read only as
+    immutable (its shared-memory file cannot be made), which is what such media hold."""
+    for mode in ("mode=ro", "immutable=1"):
+        try:
+            db = sqlite3.connect(f"{path.as_uri()}?{mode}", uri=True, isolation_level=None)
+            db.execute("SELECT count(*) FROM items").fetchone()
+            return db
+        except sqlite3.Error as exc:
+            error = exc
+    raise ConfigError(f"cannot read the ledger {path}: {error}") from error
 
 
 class _Transaction:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import logging
 import os
 import stat
 import warnings
@@ -22,6 +23,7 @@ from gristmill.sources.downloads import fetch_to, local_path
 from gristmill.storage import Folder, Storage, is_remote, redact
 from gristmill.storage.errors import MISSING, explain, kind
 
+log = logging.getLogger("gristmill")
 CORPUS_MANIFEST = "corpus.manifest.txt"
 DOWNLOADS = 16  # items a worker fetches at once from a store (see Prefetcher for the memory bound)
 
@@ -123,7 +125,7 @@ class Files(Source, Storage):
             if info.get("type") == "directory":
                 continue
             rel = path[prefix:] if root else path.lstrip("/")
-            if rel != CORPUS_MANIFEST and self._matches(rel):
+            if rel != CORPUS_MANIFEST and self._matches(rel) and _utf8(rel):
                 yield Item(rel, info.get("size"), _fingerprint(info))
 
     def _listed_in_manifest(self) -> Iterator[Item]:
@@ -199,6 +201,18 @@ class Files(Source, Storage):
         if folder is not None and not self.preserve_downloads:
             with contextlib.suppress(OSError, SourceError):
                 local_path(folder, item.id).unlink(missing_ok=True)
+
+
+def _utf8(rel: str) -> bool:
+    """Whether a local file's name can be an item's id: one not in UTF-8 (Python gives its
+    bytes as surrogates) cannot be recorded; it is left out, and said so."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        log.warning("left out '%s': its name is not UTF-8; rename it (convmv -f latin1 -t utf8)", shown)
+        return False
+    return True
 
 
 def _follow_links(fs: Any, root: str, found: dict[str, Any]) -> dict[str, Any]:
