@@ -23,7 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from gristmill import DuplicateDataError
+from gristmill import BaseSample, ConfigError, DuplicateDataError, Pipeline, Processor, SinkError
+from gristmill.ledger import MemoryLedger
+from gristmill.manifest import Item
+from gristmill.sinks import SqlSink
+from gristmill.sources import Range
 from gristmill.sql import connect, import_file
 from gristmill.sql.database import quote
 from gristmill.sql.importer import BadValue
@@ -322,7 +326,7 @@ def test_the_command_reports_and_takes_the_url_from_the_environment(tmp_path: Pa
     assert "already imported" in again.stderr
     dup = gristmill("import", "people.csv", "--table", "people", "--force", cwd=tmp_path, env=env)
     assert dup.returncode == 1
-    assert "3 already in the table" in dup.stderr
+    assert "1 already in the table" in dup.stderr  # the whole row is the key: rows with a NULL never repeat
 
 
 def test_an_import_killed_midway_leaves_the_table_as_it_was(
@@ -497,3 +501,212 @@ def test_the_readme_import_commands_run(postgres: str, pg_schema: str, tmp_path:
         assert result.returncode == 0, (line, result.stderr)
     assert "would import orders.csv into orders: 100,000 rows read" in result.stdout
     assert len((tmp_path / "rejected.csv").read_text(encoding="utf-8").splitlines()) == 51
+
+
+# -- types kept, never narrowed ----------------------------------------------------------------
+
+
+def test_parquet_and_excel_types_are_kept_and_never_narrowed(target: tuple[str, str], tmp_path: Path) -> None:
+    import openpyxl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    url, table = target
+    at = dt.datetime(2024, 5, 1, 13, 45, 10)
+    midnight = dt.datetime(2024, 5, 2)
+    parquet = tmp_path / "small.parquet"
+    prices = pa.array([Decimal("9.99"), Decimal("12.50")], pa.decimal128(10, 2))
+    stamps = pa.array([at, at], pa.timestamp("us"))
+    pq.write_table(pa.table({"price": prices, "at": stamps, "day": pa.array([midnight] * 2)}), parquet)
+    import_file(parquet, url, table)
+    kinds = columns_of(url, table)
+    assert kinds == {"price": "decimal", "at": "timestamp", "day": "timestamp"}  # the file's own types
+    found = [
+        (Decimal(str(p)), s if isinstance(s, dt.datetime) else dt.datetime.fromisoformat(str(s)))
+        for p, s, _ in rows(url, table, order="1")
+    ]
+    assert found == [(Decimal("9.99"), at.replace(tzinfo=UTC)), (Decimal("12.50"), at.replace(tzinfo=UTC))]
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["n", "when", "day"])
+    sheet.append([1.5, at, midnight])
+    sheet.append([2, at, midnight])
+    book.save(tmp_path / "cells.xlsx")
+    import_file(tmp_path / "cells.xlsx", url, f"{table}_xlsx")
+    assert columns_of(url, f"{table}_xlsx") == {"n": "decimal", "when": "timestamp", "day": "date"}
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_values_with_leading_zeros_make_a_text_column(
+    target: tuple[str, str], tmp_path: Path, kind: str
+) -> None:
+    url, table = target
+    lines = [["zip", "code", "n", "share"], ["01234", "007", "0", "0.5"], ["10115", "010", "12", "1"]]
+    path = tmp_path / f"zip.{kind}"
+    if kind == "csv":
+        path.write_text("".join(",".join(line) + "\n" for line in lines))
+    else:
+        import openpyxl
+
+        book = openpyxl.Workbook()
+        for line in lines:
+            book.active.append(line)
+        book.save(path)
+    import_file(path, url, table)
+    assert columns_of(url, table) == {"zip": "text", "code": "text", "n": "integer", "share": "decimal"}
+    assert [r[:2] for r in rows(url, table, order="zip")] == [("01234", "007"), ("10115", "010")]
+
+
+def test_huge_fields_and_integers_beyond_64_bits(target: tuple[str, str], tmp_path: Path) -> None:
+    url, table = target
+    big = "x" * 5_000_000
+    (tmp_path / "huge.csv").write_text(f"id,big\n1,{big}\n")
+    import_file(tmp_path / "huge.csv", url, table)
+    assert rows(url, table) == [(1, big)]
+    (tmp_path / "long.csv").write_text("id,big\n1,123456789012345678901234567890\n2,5\n")
+    import_file(tmp_path / "long.csv", url, f"{table}_long")
+    assert columns_of(url, f"{table}_long") == {"id": "integer", "big": "decimal"}
+    [(_, value), _] = rows(url, f"{table}_long")
+    if url.startswith("sqlite"):  # NUMERIC: SQLite keeps a number beyond 64 bits as a REAL
+        assert value == 1.2345678901234568e29
+    else:
+        assert value == Decimal("123456789012345678901234567890")
+    (tmp_path / "more.csv").write_text("id,big\n3,1\n99999999999999999999,2\n")
+    with pytest.raises(
+        BadValue, match="line 3: column 'id': cannot read '99999999999999999999' as an integer"
+    ):
+        import_file(tmp_path / "more.csv", url, f"{table}_long")
+
+
+# -- existing PostgreSQL tables of any column type ----------------------------------------------
+
+PG_TYPES = (
+    "id integer primary key, small smallint, amount real, ratio double precision, price numeric(6,2), "
+    "ref uuid, doc jsonb, name varchar(20), code char(3), at timestamp, note text"
+)
+PG_ROW = (
+    '1,2,2.5,0.25,9.99,12345678-1234-5678-1234-567812345678,"{""a"": [1]}",Ada,ABC,2024-05-01T13:45:10,x\n'
+)
+
+
+@pytest.mark.parametrize("key", [None, "name"], ids=["table-key", "other-key"])
+def test_an_existing_postgres_table_keeps_its_own_column_types(
+    postgres: str, pg_schema: str, tmp_path: Path, key: str | None
+) -> None:
+    table = f"{pg_schema}.typed"
+    db = connect(postgres)
+    db.execute(f"CREATE TABLE {quote(table)} ({PG_TYPES})")
+    db.close()
+    header = "id,small,amount,ratio,price,ref,doc,name,code,at,note\n"
+    (tmp_path / "typed.csv").write_text(header + PG_ROW)
+    import_file(tmp_path / "typed.csv", postgres, table, key=[key] if key else None)
+    (tmp_path / "more.csv").write_text(header + PG_ROW.replace("1,2,", "2,3,", 1).replace("Ada", "Bob"))
+    import_file(tmp_path / "more.csv", postgres, table, on_duplicate="skip", key=[key] if key else None)
+    found = rows(postgres, table)
+    assert len(found) == 2
+    assert found[0][:7] == (
+        1,
+        2,
+        2.5,
+        0.25,
+        Decimal("9.99"),
+        uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        {"a": [1]},
+    )
+    assert found[0][7:] == ("Ada", "ABC", dt.datetime(2024, 5, 1, 13, 45, 10), "x")
+    refs = f"{pg_schema}.refs"  # no key: rows compared whole, as uuid and jsonb
+    db = connect(postgres)
+    db.execute(f"CREATE TABLE {quote(refs)} (ref uuid, doc jsonb)")
+    db.close()
+    (tmp_path / "whole.csv").write_text('ref,doc\n12345678-1234-5678-1234-567812345678,"{""a"": 1}"\n')
+    assert import_file(tmp_path / "whole.csv", postgres, refs).inserted == 1
+    assert import_file(tmp_path / "whole.csv", postgres, refs, on_duplicate="skip", force=True).skipped == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("3,,,,,,,,,,", 'null value in column "small"'),
+        ("3,1,,,123456.5,,,,,,", 'numeric field overflow (column price: "123456.5")'),
+        ("3,1,,,,not-a-uuid,,,,,", 'invalid input syntax for type uuid: "not-a-uuid" (column ref'),
+        ("3,70000,,,,,,,,,", 'out of range for type smallint (column small: "70000")'),
+    ],
+)
+def test_a_refusal_by_postgres_names_the_column_and_the_reason(
+    postgres: str, pg_schema: str, tmp_path: Path, line: str, message: str
+) -> None:
+    table = f"{pg_schema}.typed"
+    db = connect(postgres)
+    db.execute(
+        f"CREATE TABLE {quote(table)} ({PG_TYPES.replace('small smallint', 'small smallint not null')})"
+    )
+    db.close()
+    (tmp_path / "bad.csv").write_text("id,small,amount,ratio,price,ref,doc,name,code,at,note\n" + line + "\n")
+    result = gristmill("import", "bad.csv", "--table", table, "--db", postgres, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert message in result.stderr
+    assert "nothing was written" in result.stderr
+
+
+def test_duplicates_of_a_whole_row_count_each_row_once_and_never_a_null(
+    target: tuple[str, str], tmp_path: Path
+) -> None:
+    url, table = target
+    (tmp_path / "w1.csv").write_text("k,v\n1,a\n2,b\n")
+    (tmp_path / "w2.csv").write_text("k,v\n1,a\n2,bb\n1,a\n,x\n,x\n")
+    import_file(tmp_path / "w1.csv", url, table)
+    with pytest.raises(DuplicateDataError) as raised:
+        import_file(tmp_path / "w2.csv", url, table)
+    assert raised.value.duplicates == 2
+    assert raised.value.examples == (
+        "line 2, {'k': 1, 'v': 'a'}: already in the table",
+        "line 4, {'k': 1, 'v': 'a'}: repeating an earlier row of the file",
+    )
+    assert "1 repeating an earlier row of the file and 1 already in the table" in str(raised.value)
+    assert import_file(tmp_path / "w2.csv", url, table, on_duplicate="skip").inserted == 3
+
+
+class Payment(BaseSample):
+    order: int
+    amount: float
+    note: str | None = None
+
+
+class Pay(Processor):
+    def process(self, sample: BaseSample) -> Payment:
+        n = int(sample.id)
+        return Payment(id=sample.id, order=n, amount=n / 4, note=None if n == 3 else f"n{n}")
+
+
+def test_sql_sink_writes_an_existing_postgres_table_in_its_own_column_types(
+    postgres: str, pg_schema: str
+) -> None:
+    table = f"{pg_schema}.payments"
+    db = connect(postgres)
+    columns = 'item_id text, id text, "order" integer, amount double precision, note text'
+    db.execute(f"CREATE TABLE {quote(table)} ({columns})")
+    sink = SqlSink(db=postgres, table=table)
+    result = Pipeline(Range(count=5), [Pay()], sink).run(
+        executor="inline", ledger=MemoryLedger(), progress=False
+    )
+    assert result.done == 5
+    assert rows(postgres, table, order='"order"')[1] == ("1", "1", 1, 0.25, "n1")
+
+    db.execute(f"DELETE FROM {quote(table)}")
+    db.execute(f"ALTER TABLE {quote(table)} ALTER COLUMN note SET NOT NULL")
+    items = [Item(str(n)) for n in range(5)]
+    batch = [(item, sink.encode(item, [Pay().process(BaseSample(id=item.id))])) for item in items]
+    with pytest.raises(SinkError, match=r'could not write 5 items: null value in column "note"'):
+        sink.commit(batch)
+    sink.finish(MemoryLedger())
+    db.close()
+
+    other = SqlSink(db=postgres, table=table, columns=["order", "file", "note"])
+    with pytest.raises(ConfigError) as raised:
+        other.commit([(Item("1"), [{"order": 1, "file": "f", "note": "n"}])])
+    other.finish(MemoryLedger())
+    assert str(raised.value) == (
+        f"the table {table} has no column 'file' (its columns: item_id, id, order, amount, note); add it "
+        "(ALTER TABLE ... ADD COLUMN), leave it out (SqlSink(columns=...)) or write to another table"
+    )

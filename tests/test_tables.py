@@ -230,3 +230,22 @@ def test_samples_that_make_no_parquet_table_fail_their_item(tmp_path: Path) -> N
     sink = ParquetFiles(folder=tmp_path / "out", columns=("missing",))
     with pytest.raises(SinkError, match="do not make a Parquet table"):
         sink.encode_samples([Rows(id="x", file="f", start=0, end=1)])
+
+
+def test_a_header_that_repeats_a_name_fails_its_slices(tmp_path: Path) -> None:
+    (tmp_path / "twice.csv").write_text(
+        "id,name,name\n1,a,b\n" + "".join(f"{i},c,d\n" for i in range(2, 200))
+    )
+    source = Tables(url=str(tmp_path), slice_bytes=500)
+    items = list(source.list())
+    assert len(items) > 2
+    for item in items:  # every slice, not only the one that holds the header
+        with pytest.raises(ProcessingError, match=r"the header names \['name'\] more than once"):
+            source.open(item)
+
+
+def test_a_field_may_be_as_large_as_its_file(tmp_path: Path) -> None:
+    big = "x" * 5_000_000
+    (tmp_path / "huge.csv").write_text(f"id,big\n1,{big}\n2,y\n")
+    source = Tables(url=str(tmp_path))
+    assert read_all(source)[1] == [{"id": "1", "big": big}, {"id": "2", "big": "y"}]

@@ -98,7 +98,7 @@ class SqlSink(Sink):
                     for item, payload in batch
                     for row in payload
                 )
-                db.load(self.table, [self.item_column, *names], [SqlType.TEXT, *kinds], rows)
+                db.load(self.table, [self.item_column, *names], rows)
         except db.errors as exc:
             raise SinkError(f"{self!r} could not write {len(batch)} items: {reason(exc)}") from None
         except (ValueError, TypeError, ArithmeticError) as exc:
@@ -117,7 +117,7 @@ class SqlSink(Sink):
         """Delete the rows of ``items`` (in the caller's transaction)."""
         db.execute(f"{db.temporary(ITEMS)} (id TEXT)")
         db.execute(f"DELETE FROM {quote(ITEMS)}")
-        db.load(ITEMS, ["id"], [SqlType.TEXT], [(item.id,) for item in items])
+        db.load(ITEMS, ["id"], [(item.id,) for item in items])
         where = f"{quote(self.item_column)} IN (SELECT id FROM {quote(ITEMS)})"
         db.execute(f"DELETE FROM {quote(self.table)} WHERE {where}")
 
@@ -141,7 +141,12 @@ class SqlSink(Sink):
             else:
                 missing = [n for n in [self.item_column, *names] if n not in existing]
                 if missing:
-                    raise ConfigError(f"the table {self.table} has no column {missing}")
+                    them = "them" if len(missing) > 1 else "it"
+                    raise ConfigError(
+                        f"the table {self.table} has no column {' or '.join(map(repr, missing))} (its "
+                        f"columns: {', '.join(existing)}); add {them} (ALTER TABLE ... ADD COLUMN), leave "
+                        f"{them} out (SqlSink(columns=...)) or write to another table"
+                    )
                 kinds = [existing[n] for n in names]
             self._kinds = kinds
         return names, self._kinds

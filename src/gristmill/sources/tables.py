@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 import orjson
@@ -150,6 +150,7 @@ class Tables(Source, Storage):
         text = self._decode(data, start, item_id)
         if kind == "jsonl":
             return _json_lines(text, item_id)
+        allow_fields_of(len(text))
         lines = csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITERS[kind])
         if start == 0:
             columns = next(lines, [])
@@ -157,6 +158,8 @@ class Tables(Source, Storage):
             if path not in self._headers:  # read once per worker and file
                 self._headers[path] = _first_record(fs, path, self._text_encoding(0), DELIMITERS[kind])
             columns = self._headers[path]
+        if problem := repeated_names(columns):
+            raise ProcessingError(problem, item_id=item_id)
         return columns, _records(lines, columns, item_id)
 
     def _text_encoding(self, start: int) -> str:
@@ -173,6 +176,18 @@ class Tables(Source, Storage):
                 "give the file's encoding (Tables(encoding=...))",
                 item_id=item_id,
             ) from exc
+
+
+def repeated_names(header: Sequence[str]) -> str:
+    """What is wrong with a header that names a column more than once ("" if nothing): a row
+    read as a dict of column → value would keep only the last of them."""
+    twice = sorted({name for name in header if header.count(name) > 1})
+    return f"the header names {twice} more than once; give each column a name of its own" if twice else ""
+
+
+def allow_fields_of(size: int) -> None:
+    """Let csv read a field as large as SIZE (its default limit is 128 KiB, however large the file)."""
+    csv.field_size_limit(max(csv.field_size_limit(), size))
 
 
 def _kind(file_id: str) -> str | None:
@@ -226,6 +241,8 @@ def _parquet_rows(fs: Any, path: str, start: int, end: int, item_id: str) -> Par
         raise ProcessingError(
             f"not a readable Parquet file: {type(exc).__name__}: {exc}", item_id=item_id
         ) from exc
+    if problem := repeated_names(group.column_names):
+        raise ProcessingError(problem, item_id=item_id)
     return group.column_names, group.to_pylist()
 
 

@@ -32,8 +32,14 @@ def quote(name: str) -> str:
 
 
 def reason(exc: Exception) -> str:
-    """A database error's message, its first line."""
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """A database error's message, its first line, with the column and value a COPY refused
+    (which PostgreSQL gives only as context)."""
+    if not str(exc).strip():
+        return type(exc).__name__
+    first = str(exc).strip().splitlines()[0]
+    context = getattr(getattr(exc, "diag", None), "context", None) or ""
+    column = re.search(r"^COPY .*?, line \d+, (column .*)$", context, re.MULTILINE)
+    return f"{first} ({column[1]})" if column else first
 
 
 class Database:
@@ -41,7 +47,6 @@ class Database:
 
     url: str
     types: dict[SqlType, str]
-    same: str  # "{} <op> {}": equal, NULL equal to NULL (for rows compared whole)
     errors: tuple[type[Exception], ...]  # what the driver raises when the database refuses
     duplicate_errors: tuple[type[Exception], ...]  # ... when a unique index refuses a row
 
@@ -52,14 +57,18 @@ class Database:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
-    def load(
-        self, table: str, columns: Sequence[str], kinds: Sequence[SqlType], rows: Iterable[Sequence[Any]]
-    ) -> int:
-        """Append ROWS (values of KINDS) to TABLE in bulk (binary COPY for PostgreSQL); how many."""
+    def load(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """Append ROWS to COLUMNS of TABLE in bulk, each value sent as its column's own type
+        (PostgreSQL: COPY); how many."""
         raise NotImplementedError
 
     def columns(self, table: str) -> dict[str, SqlType] | None:
         """The table's columns and their types; None if there is no such table."""
+        raise NotImplementedError
+
+    def declared(self, table: str) -> dict[str, str] | None:
+        """The table's columns and their types as declared (``numeric(10,2)``, ``uuid``), to
+        make a table alike; None if there is no such table."""
         raise NotImplementedError
 
     def unique_key(self, table: str) -> list[str]:
@@ -119,7 +128,6 @@ class Sqlite(Database):
         SqlType.TIMESTAMP: "TIMESTAMP",
         SqlType.TEXT: "TEXT",
     }
-    same = "{} IS {}"
     errors = (sqlite3.Error,)
     duplicate_errors = (sqlite3.IntegrityError,)
 
@@ -142,19 +150,21 @@ class Sqlite(Database):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._db.execute(sql, params).fetchall()
 
-    def load(
-        self, table: str, columns: Sequence[str], kinds: Sequence[SqlType], rows: Iterable[Sequence[Any]]
-    ) -> int:
+    def load(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         marks = ", ".join("?" * len(columns))
         names = ", ".join(map(quote, columns))
         return self._db.executemany(f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})", rows).rowcount
 
     def columns(self, table: str) -> dict[str, SqlType] | None:
-        rows = self._db.execute(f"PRAGMA table_info({quote(table)})").fetchall()
-        if not rows:
+        declared = self.declared(table)
+        if declared is None:
             return None
         by_name = {v: k for k, v in self.types.items()} | {"REAL": SqlType.DECIMAL, "INT": SqlType.INTEGER}
-        return {name: by_name.get(kind.upper(), SqlType.TEXT) for _, name, kind, *_ in rows}
+        return {name: by_name.get(kind.upper(), SqlType.TEXT) for name, kind in declared.items()}
+
+    def declared(self, table: str) -> dict[str, str] | None:
+        rows = self._db.execute(f"PRAGMA table_info({quote(table)})").fetchall()
+        return {name: kind for _, name, kind, *_ in rows} or None
 
     def unique_key(self, table: str) -> list[str]:
         rows = self._db.execute(f"PRAGMA table_info({quote(table)})").fetchall()
@@ -189,14 +199,15 @@ class Postgres(Database):
         SqlType.TIMESTAMP: "timestamptz",
         SqlType.TEXT: "text",
     }
-    same = "{} IS NOT DISTINCT FROM {}"
-    _copy_types = {
-        SqlType.INTEGER: "int8",
-        SqlType.DECIMAL: "numeric",
-        SqlType.BOOLEAN: "bool",
-        SqlType.DATE: "date",
-        SqlType.TIMESTAMP: "timestamptz",
-        SqlType.TEXT: "text",
+    # the column types whose binary COPY form psycopg makes from our values as they are, by name
+    _binary = {
+        "bigint": "int8",
+        "numeric": "numeric",
+        "boolean": "bool",
+        "date": "date",
+        "timestamp with time zone": "timestamptz",
+        "text": "text",
+        "character varying": "varchar",
     }
     _read_types = {
         "bigint": SqlType.INTEGER,
@@ -233,30 +244,37 @@ class Postgres(Database):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._db.execute(sql.replace("?", "%s"), params or None).fetchall()
 
-    def load(
-        self, table: str, columns: Sequence[str], kinds: Sequence[SqlType], rows: Iterable[Sequence[Any]]
-    ) -> int:
+    def load(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        # Binary COPY when every column takes our values' binary form; else text COPY, and the
+        # server reads each value as its column's type (integer, real, uuid, jsonb...), checking
+        # its range, where a binary int4 would silently wrap.
+        types = {name: kind for name, kind, _ in self._attributes(table)}
+        binary = [self._binary.get(types.get(column, ""), "") for column in columns]
         names = ", ".join(map(quote, columns))
-        statement = f"COPY {quote(table)} ({names}) FROM STDIN (FORMAT BINARY)"
+        form = "BINARY" if all(binary) else "TEXT"
         with self._db.cursor() as cursor:
-            with cursor.copy(statement) as copy:
-                copy.set_types([self._copy_types[kind] for kind in kinds])
+            with cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN (FORMAT {form})") as copy:
+                if form == "BINARY":
+                    copy.set_types(binary)
                 for row in rows:
                     copy.write_row(row)
             return cursor.rowcount
 
-    def _split(self, table: str) -> tuple[str, str]:
-        schema, _, name = table.rpartition(".")
-        return schema or "public", name
+    def _attributes(self, table: str) -> list[tuple[str, str, str]]:
+        """(name, type, type as declared) of each column of TABLE, found as a query would
+        (search path, temporary tables); [] if there is no such table."""
+        return self._db.execute(
+            """SELECT attname, format_type(atttypid, NULL), format_type(atttypid, atttypmod)
+               FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped
+               ORDER BY attnum""",
+            (quote(table),),
+        ).fetchall()
 
     def columns(self, table: str) -> dict[str, SqlType] | None:
-        schema, name = self._split(table)
-        rows = self._db.execute(
-            """SELECT column_name, data_type FROM information_schema.columns
-               WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position""",
-            (schema, name),
-        ).fetchall()
-        return {c: self._read_types.get(t, SqlType.TEXT) for c, t in rows} or None
+        return {c: self._read_types.get(t, SqlType.TEXT) for c, t, _ in self._attributes(table)} or None
+
+    def declared(self, table: str) -> dict[str, str] | None:
+        return {c: declared for c, _, declared in self._attributes(table)} or None
 
     def unique_key(self, table: str) -> list[str]:
         rows = self._db.execute(

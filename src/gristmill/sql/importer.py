@@ -34,7 +34,6 @@ HISTORY = "gristmill_imports"
 STAGE = "gristmill_stage"
 DUPLICATES = "gristmill_duplicates"
 EXAMPLES = 5  # duplicates shown in the message
-INTEGER = SqlType.INTEGER
 MISFITS = (ValueError, TypeError, OverflowError, ArithmeticError, KeyError)  # a value that does not fit
 
 
@@ -181,7 +180,7 @@ class _Import:
         with self._open(chunk_size) as (table, first):
             header = table.header
             existing = self.db.columns(self.table)
-            kinds = self._kinds(header, existing, schema, first)
+            kinds = self._kinds(header, existing, schema, first, table.kinds)
             keys = self._keys(header, key, existing)
             if existing is None:
                 self._create(header, kinds, keys if key else None)
@@ -197,7 +196,7 @@ class _Import:
                     direct = False
         if not direct:
             with self._open(chunk_size) as (table, first):
-                columns = self._declare(header, kinds)
+                columns = self._declare(header, kinds, self.db.declared(self.table))
                 self.db.execute(f"{self.db.temporary(STAGE)} (_line BIGINT, _chunk BIGINT, {columns})")
                 self._stage(table, first, kinds, bad_rows, progress, chunk_size)
                 began = time.monotonic()
@@ -227,20 +226,17 @@ class _Import:
         """Every row into the staging table with its line and chunk: a text file of one line per
         row streamed through one COPY; anything else (or a row that does not fit) read with care."""
         header = table.header
-        columns, stage_kinds = ["_line", "_chunk", *header], [INTEGER, INTEGER, *kinds]
+        columns = ["_line", "_chunk", *header]
         if table.rest is not None and first is not None and first.clean and bad_rows is None:
             began = time.monotonic()
             try:
                 with self.db.savepoint():
                     loaded = self.db.load(
-                        STAGE,
-                        columns,
-                        stage_kinds,
-                        row_converter(kinds, strings=True)(first.rows, first.lines, 1),
+                        STAGE, columns, row_converter(kinds, strings=True)(first.rows, first.lines, 1)
                     )
                     stream = row_converter(kinds, strings=True, form="reader")(table.rest, chunk_size)
                     bar = make_progress(None, progress, unit="rows")
-                    loaded += self.db.load(STAGE, columns, stage_kinds, _counted(stream, bar))
+                    loaded += self.db.load(STAGE, columns, _counted(stream, bar))
                     bar.close()
                     if getattr(table.rest, "line_num", 0) - 1 != loaded:
                         raise ValueError("rows span several lines: number them with care")
@@ -272,7 +268,7 @@ class _Import:
         rows = chain(first.rows if first is not None else [], table.rest)
         convert = row_converter(kinds, strings=True, form="plain")
         bar = make_progress(None, progress, unit="rows")
-        loaded = self.db.load(self.table, table.header, kinds, _counted(convert(rows), bar))
+        loaded = self.db.load(self.table, table.header, _counted(convert(rows), bar))
         bar.close()
         self.report.rows_read = self.report.inserted = loaded
         self.report.phases["read"] = time.monotonic() - began
@@ -295,9 +291,9 @@ class _Import:
             for number, chunk in enumerate(chunks, 1):
                 rows = self._coerce(header, kinds, chunk, aside, number, convert)
                 if stage is None:
-                    self.db.load(self.table, header, kinds, (row[2:] for row in rows))
+                    self.db.load(self.table, header, (row[2:] for row in rows))
                 else:
-                    self.db.load(stage, ["_line", "_chunk", *header], [INTEGER, INTEGER, *kinds], rows)
+                    self.db.load(stage, ["_line", "_chunk", *header], rows)
                 loaded += len(rows)
                 bar.update(loaded, aside.count, 0)
             bar.close()
@@ -347,6 +343,7 @@ class _Import:
         existing: dict[str, SqlType] | None,
         schema: dict[str, SqlType],
         first: Chunk | None,
+        given: list[SqlType | None] | None,
     ) -> list[SqlType]:
         if existing is not None:
             unknown = [c for c in header if c not in existing]
@@ -360,7 +357,8 @@ class _Import:
         if unknown:
             raise ConfigError(f"the schema names columns {unknown} that {self.path} does not have")
         rows = [] if first is None else [r for r in first.rows if not isinstance(r, RowProblem)]
-        return [schema.get(c) or infer(row[i] for row in rows) for i, c in enumerate(header)]
+        given = given or [None] * len(header)  # the file's own types (Parquet's), where it has them
+        return [schema.get(c) or given[i] or infer(row[i] for row in rows) for i, c in enumerate(header)]
 
     def _keys(
         self, header: list[str], key: Sequence[str] | None, existing: dict[str, Any] | None
@@ -371,7 +369,12 @@ class _Import:
             raise ConfigError(f"the key column(s) {missing} are not in {self.path} (its columns: {header})")
         return keys
 
-    def _declare(self, header: list[str], kinds: list[SqlType]) -> str:
+    def _declare(
+        self, header: list[str], kinds: list[SqlType], declared: dict[str, str] | None = None
+    ) -> str:
+        """The columns of a new table; those of DECLARED (an existing table's) as it has them."""
+        if declared is not None:
+            return ", ".join(f"{quote(c)} {declared[c]}" for c in header)
         return ", ".join(f"{quote(c)} {self.db.column_type(k)}" for c, k in zip(header, kinds, strict=True))
 
     def _create(self, header: list[str], kinds: list[SqlType], keys: list[str] | None) -> None:
@@ -416,13 +419,11 @@ class _Import:
 
     def _write(self, header: list[str], keys: list[str], on_duplicate: OnDuplicate, chunk_size: int) -> None:
         """Check for duplicates, then move the rows to keep from the stage into the table."""
-        # A key column compares with "=" (fast, indexable; a NULL key is never a duplicate, as
-        # in a UNIQUE index); rows compared whole have NULL equal to NULL.
-        whole = keys == header
-        equal = self.db.same if whole else "{} = {}"
-        match = " AND ".join(equal.format(f"t.{quote(k)}", f"s.{quote(k)}") for k in keys)
+        # Key columns, the whole row's too, compare with "=" (fast, indexable): a NULL in a key
+        # is never a duplicate, as in a UNIQUE index.
+        match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
         key_list = ", ".join(f"s.{quote(k)}" for k in keys)
-        present = "TRUE" if whole else " AND ".join(f"s.{quote(k)} IS NOT NULL" for k in keys)
+        present = " AND ".join(f"s.{quote(k)} IS NOT NULL" for k in keys)
         in_table = f"EXISTS (SELECT 1 FROM {self.target} t WHERE {match})"
         # the rank of each row among those of the file with its key: 1 for the first
         ranked = (
@@ -433,7 +434,7 @@ class _Import:
         if on_duplicate == "error":
             began = time.monotonic()
             try:
-                self._refuse_duplicates(keys, key_list, present, in_table, equal, chunk_size)
+                self._refuse_duplicates(keys, key_list, in_table, chunk_size)
             finally:
                 self.report.phases["check"] = time.monotonic() - began
             self.report.inserted = self.db.execute(
@@ -456,22 +457,23 @@ class _Import:
         self.report.skipped = self.report.rows_read - self.report.bad_rows - self.report.inserted
         self.report.skipped -= self.report.updated
 
-    def _refuse_duplicates(
-        self, keys: list[str], key_list: str, present: str, in_table: str, equal: str, chunk_size: int
-    ) -> None:
-        """Raise `DuplicateDataError` if rows repeat a key of the file or of the table."""
+    def _refuse_duplicates(self, keys: list[str], key_list: str, in_table: str, chunk_size: int) -> None:
+        """Raise `DuplicateDataError` if rows repeat a key of the file or of the table; a row
+        that does both counts once, as a repeat."""
         found = quote(DUPLICATES)
         key_names = ", ".join(map(quote, keys))
         # grouped, not ranked: a hash of the keys instead of a sort of every row
-        same_key = " AND ".join(equal.format(f"s.{quote(k)}", f"f.{quote(k)}") for k in keys)
+        same_key = " AND ".join(f"s.{quote(k)} = f.{quote(k)}" for k in keys)
         self.db.execute(
             f"""{self.db.temporary(DUPLICATES)} AS
             SELECT 1 AS kind, s._line, s._chunk, {key_list} FROM {quote(STAGE)} AS s JOIN (
                 SELECT {key_names}, min(_line) AS _first FROM {quote(STAGE)} GROUP BY {key_names}
                 HAVING count(*) > 1
-            ) AS f ON {same_key} WHERE s._line > f._first AND {present}
-            UNION ALL
-            SELECT 2 AS kind, s._line, s._chunk, {key_list} FROM {quote(STAGE)} AS s WHERE {in_table}"""
+            ) AS f ON {same_key} WHERE s._line > f._first"""
+        )
+        self.db.execute(
+            f"""INSERT INTO {found} SELECT 2, s._line, s._chunk, {key_list} FROM {quote(STAGE)} AS s
+            WHERE {in_table} AND s._line NOT IN (SELECT _line FROM {found})"""
         )
         counts = dict(self.db.query(f"SELECT kind, count(*) FROM {found} GROUP BY kind"))
         if not counts:

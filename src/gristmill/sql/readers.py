@@ -18,6 +18,8 @@ import orjson
 from gristmill._exceptions import ConfigError, SourceError
 from gristmill._lazy import optional
 from gristmill.sources.tables import FORMATS as TABLES
+from gristmill.sources.tables import allow_fields_of, repeated_names
+from gristmill.sql.types import SqlType
 
 FORMATS = {**TABLES, ".xlsx": "excel", ".xlsm": "excel"}  # a table's kind by its name's ending
 
@@ -41,6 +43,7 @@ class Table(NamedTuple):
     close: Callable[[], None]  # the file stays open until the chunks are read or this is called
     strings: bool = False  # every value is a str (CSV, TSV): coercion takes a faster road
     rest: Iterator[list[str]] | None = None  # CSV, TSV: the rows after those of the chunks read
+    kinds: list[SqlType | None] | None = None  # the column types the file gives (Parquet), None: infer
 
 
 def file_format(path: Path) -> str:
@@ -72,13 +75,13 @@ def _checked_header(path: Path, header: list[Any]) -> list[str]:
     names = [str(name).strip() if name is not None else "" for name in header]
     if not names or any(not name for name in names):
         raise SourceError(f"{path}: the first row must name every column (found {names})")
-    seen = {name for name in names if names.count(name) > 1}
-    if seen:
-        raise SourceError(f"{path}: the header names {sorted(seen)} more than once")
+    if problem := repeated_names(names):
+        raise SourceError(f"{path}: {problem}")
     return names
 
 
 def _delimited(path: Path, chunk_size: int, delimiter: str) -> Table:
+    allow_fields_of(path.stat().st_size)
     handle = path.open(newline="", encoding="utf-8-sig")
     reader = csv.reader(handle, delimiter=delimiter)
     try:
@@ -176,7 +179,24 @@ def _parquet(path: Path, chunk_size: int) -> Table:
             yield Chunk(list(range(row + 1, row + 1 + len(rows))), rows)
             row += len(rows)
 
-    return Table(header, chunks(), parquet.close)
+    kinds = [_arrow_kind(column.type) for column in parquet.schema_arrow]
+    return Table(header, chunks(), parquet.close, kinds=kinds)
+
+
+def _arrow_kind(kind: Any) -> SqlType | None:
+    """The column type of a Parquet column's type; None for text, whose values tell."""
+    types = optional("pyarrow", "parquet").types
+    if types.is_boolean(kind):
+        return SqlType.BOOLEAN
+    if types.is_integer(kind) and not types.is_uint64(kind):
+        return SqlType.INTEGER
+    if types.is_integer(kind) or types.is_floating(kind) or types.is_decimal(kind):
+        return SqlType.DECIMAL
+    if types.is_date(kind):
+        return SqlType.DATE
+    if types.is_timestamp(kind):
+        return SqlType.TIMESTAMP
+    return None
 
 
 def _excel(path: Path, chunk_size: int) -> Table:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
@@ -26,14 +27,18 @@ class SqlType(str, Enum):
 TRUE = frozenset({"true", "t", "yes", "y"})
 FALSE = frozenset({"false", "f", "no", "n"})
 UTC = dt.timezone.utc
+LIMIT = 1 << 63  # an integer column holds -LIMIT to LIMIT - 1; a number beyond is a decimal
+LEADING_ZERO = re.compile(r"\s*[+-]?0[0-9][0-9.]*\s*")  # "007", "01234": codes, not numbers
 
 
 def _integer(value: Any) -> int:
-    if isinstance(value, str):
-        return int(value)
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+    """VALUE as a 64-bit integer (the widest the databases keep as one), never rounded."""
+    if isinstance(value, bool) or (isinstance(value, (float, Decimal)) and value != int(value)):
         raise ValueError(value)
-    return int(value)
+    number = int(value)
+    if not -LIMIT <= number < LIMIT:
+        raise ValueError(value)
+    return number
 
 
 def _decimal(value: Any) -> Decimal:
@@ -58,7 +63,9 @@ def _boolean(value: Any) -> bool:
 
 
 def _date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
+    if isinstance(value, dt.datetime):  # a date only if nothing of its time would be lost
+        if value.tzinfo is not None or value.time() != dt.time():
+            raise ValueError(value)
         return value.date()
     if isinstance(value, dt.date):
         return value
@@ -126,7 +133,7 @@ def _finite(text: str) -> Decimal:
 # How one text value (CSV) becomes its type, as an expression of "v": inlined below.
 _FROM_TEXT = {
     SqlType.TEXT: "{v} or None",
-    SqlType.INTEGER: "int({v}) if {v} else None",
+    SqlType.INTEGER: "(int({v}) if len({v}) < 19 else integer({v})) if {v} else None",  # 18 digits fit
     SqlType.DECIMAL: "finite({v}) if {v} else None",
     SqlType.BOOLEAN: "BOOLEANS[{v}.strip().lower()] if {v} else None",
     SqlType.DATE: "date({v}) if {v} else None",
@@ -159,6 +166,7 @@ def row_converter(kinds: Sequence[SqlType], *, strings: bool, form: str = "numbe
     }[form]
     scope: dict[str, Any] = {
         "finite": _finite,
+        "integer": _integer,
         "stamp": _stamp,
         "date": dt.date.fromisoformat,
         "BOOLEANS": BOOLEANS,
@@ -194,9 +202,10 @@ INFERENCE_ORDER = (  # a column of only 1s and 0s is taken as integers
 
 
 def infer(values: Iterable[Any]) -> SqlType:
-    """The narrowest type every non-empty value of a column fits; text when none does."""
+    """The narrowest type every non-empty value of a column fits without losing anything;
+    text when none does, or when a value has leading zeros (a code, not a number)."""
     present = [v for v in values if v is not None and v != ""]
-    if not present:
+    if not present or any(isinstance(v, str) and LEADING_ZERO.fullmatch(v) for v in present):
         return SqlType.TEXT
     for kind in INFERENCE_ORDER:
         if all(_fits(kind, v) for v in present):
