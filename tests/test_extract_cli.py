@@ -64,3 +64,41 @@ def test_bad_settings_exit_2_with_a_clear_message(tmp_path: Path, args: list[str
     run = extract(tmp_path, "docs", "-o", "out", *args)
     assert run.returncode == 2, run.stderr
     assert message in run.stderr and "unexpected" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_failures_lists_skipped_items_and_escapes_names(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "fine.txt").write_text("Words.\n")
+    (docs / "noise.bin").write_bytes(bytes(range(256)) * 8)
+    (docs / "evil\nother.txt: ProcessingError: fake.txt").write_text("")  # empty: fails
+    run = extract(tmp_path, "docs", "-o", "out", "--state", "state", "--skip-unsupported")
+    assert run.returncode == 1 and "1 done, 1 failed, 1 skipped" in run.stdout, run.stdout + run.stderr
+    failed = subprocess.run(
+        [*GRISTMILL, "failures", "--state", "state"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert failed.stdout.count("\n") == 1 and failed.stdout.startswith(
+        "evil\\nother.txt: ProcessingError: fake.txt: "
+    )
+    skipped = subprocess.run(
+        [*GRISTMILL, "failures", "--state", "state", "--skipped"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert skipped.stdout.startswith("noise.bin: SkipItem: not a supported document format"), skipped.stdout
+
+
+def test_status_without_a_state_finds_the_only_run_or_lists_them(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Words.\n")
+
+    def status() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*GRISTMILL, "status"], cwd=tmp_path, capture_output=True, text=True)
+
+    assert "give the pipeline or --state FOLDER" in status().stderr  # no run yet
+    extract(tmp_path, "docs", "-o", "out")
+    assert "1 done" in status().stdout
+    extract(tmp_path, "docs", "-o", "chunks", "--chunk")
+    listed = status()
+    assert listed.returncode == 2 and "the runs here, latest first: .gristmill/extract-" in listed.stderr

@@ -6,6 +6,7 @@ Real stores, GCS's among them, are in test_cloud.py.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -289,3 +290,12 @@ def test_a_local_file_one_may_not_read_is_no_matter_of_credentials() -> None:
     assert "permission denied" in local and "check its permissions" in local
     assert "credentials" not in local
     assert "credentials are missing" in explain(denied, "s3://bucket/x.txt", "read")
+
+
+@pytest.mark.parametrize(
+    ("code", "advice"),
+    [(36, "at most 255 bytes; shorten the file's name"), (28, "the disk is full; make room and run again")],
+)
+def test_a_local_write_error_says_what_to_do(code: int, advice: str) -> None:
+    error = OSError(code, os.strerror(code), "out/x.json")
+    assert advice in explain(error, "out/x.json", "write")

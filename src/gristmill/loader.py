@@ -21,6 +21,8 @@ def load_pipeline(spec: str) -> Pipeline:
     run), and what it defines is shipped to workers by value.
     """
     target, _, name = spec.partition(":") if not _is_windows_drive(spec) else (spec, "", "")
+    if not target.strip():
+        raise ConfigError(f"{spec!r} names no pipeline; give path/to/file.py[:name] or package.module:name")
     if target.endswith(".py") or "/" in target or Path(target).is_file():
         namespace = _run_file(Path(target))
         default_name = Path(target).stem
@@ -31,7 +33,8 @@ def load_pipeline(spec: str) -> Pipeline:
     if callable(obj) and not isinstance(obj, Pipeline):
         obj = obj()
     if not isinstance(obj, Pipeline):
-        raise ConfigError(f"{spec!r} is a {type(obj).__name__}, not a gristmill Pipeline")
+        what = f"the class {obj.__name__}" if isinstance(obj, type) else f"a {type(obj).__name__}"
+        raise ConfigError(f"{spec!r} is {what}, not a gristmill Pipeline")
     if obj.name == "pipeline" and default_name.isidentifier():
         obj.name = default_name
     return obj

@@ -71,7 +71,7 @@ class Report:
         if self.retried:
             out.append(f"items that took more than one attempt: {self.retried:,}")
         if self.errors:
-            out.append("errors (see them all with: gristmill failures):")
+            out.append("errors (see them all with: gristmill failures, and --skipped for the skipped):")
             for kind in self.errors:
                 example = f"{kind.example_id}: {kind.example_message}"
                 out.append(f"  {kind.error_type}: {kind.items:,} {kind.status}, e.g. {example}")

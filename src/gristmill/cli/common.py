@@ -348,11 +348,27 @@ def find_state(pipeline: str | None, state: Path | None) -> Path:
             raise ConfigError(f"no run found in {state}: it has no {LEDGER_FILE}")
         return state
     if pipeline is None:
-        raise ConfigError("say which run: give the pipeline or --state FOLDER")
+        return _the_only_run()
     folder = load(pipeline, None, None).state_folder()
     if not (folder / LEDGER_FILE).exists():
         raise ConfigError(f"{pipeline!r} has not been run yet (no ledger in {folder})")
     return folder
+
+
+def _the_only_run() -> Path:
+    """The state folder under .gristmill/ when there is one run there (an extract's folder
+    is named after a hash of its settings), else what to say instead."""
+    from gristmill.pipeline import STATE_ROOT
+
+    runs = sorted(
+        (ledger.parent for ledger in STATE_ROOT.glob(f"**/{LEDGER_FILE}")),
+        key=lambda folder: (folder / LEDGER_FILE).stat().st_mtime,
+        reverse=True,
+    )
+    if len(runs) == 1:
+        return runs[0]
+    listed = "; the runs here, latest first: " + ", ".join(map(str, runs[:10])) if runs else ""
+    raise ConfigError(f"say which run: give the pipeline or --state FOLDER{listed}")
 
 
 def parse_shard(text: str | None) -> Shard | None:

@@ -129,28 +129,38 @@ def failures(
     as_json: JsonOpt = False,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="show at most this many")] = None,
     show_traceback: Annotated[bool, typer.Option("--traceback", help="show each traceback")] = False,
+    skipped: Annotated[bool, typer.Option("--skipped", help="the skipped items instead, and why")] = False,
 ) -> None:
     """The failed items: error type, message and traceback."""
     _, ledger = open_ledger(pipeline, state)
     try:
-        _print_failures(ledger.records(status=Status.FAILED, limit=limit), as_json, show_traceback)
+        status = Status.SKIPPED if skipped else Status.FAILED
+        shown = _print_failures(ledger.records(status=status, limit=limit), as_json, show_traceback)
+        if not shown and not as_json:
+            typer.echo("no skipped items" if skipped else "no failed items")
     finally:
         ledger.close()
 
 
-def _print_failures(rows: Iterator[Record], as_json: bool, show_traceback: bool) -> None:
+def _print_failures(rows: Iterator[Record], as_json: bool, show_traceback: bool) -> bool:
+    """Print ROWS, one line each; whether there were any."""
     if as_json:
         keys = ("id", "attempts", "error_type", "message", "traceback", "worker")
         typer.echo(json.dumps([{key: getattr(r, key) for key in keys} for r in rows], indent=2))
-        return
+        return True
     shown = False
     for r in rows:
         shown = True
-        typer.echo(f"{r.id}: {r.error_type}: {r.message} (attempts: {r.attempts})")
+        typer.echo(f"{_line(r.id)}: {r.error_type}: {_line(r.message or '')} (attempts: {r.attempts})")
         if show_traceback and r.traceback:
             typer.echo("    " + r.traceback.rstrip().replace("\n", "\n    "))
-    if not shown:
-        typer.echo("no failed items")
+    return shown
+
+
+def _line(text: str) -> str:
+    """TEXT on one line, its control characters escaped: a file name with a line break in it
+    cannot pass for another line of the listing."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @app.command()

@@ -119,8 +119,7 @@ class FileSink(Sink, Storage):
             self.output.write(key, data)
         except Exception as exc:
             where = self.output.url(key)
-            message = explain(exc, where, "write") if self.output.remote else f"cannot write {where}: {exc}"
-            raise SinkError(message, item_id=item.id) from exc
+            raise SinkError(explain(exc, where, "write"), item_id=item.id) from exc
         return [key]
 
     def forget(self, items: Sequence[Item]) -> None:

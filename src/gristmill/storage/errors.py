@@ -6,6 +6,7 @@ told apart by name so that none of those libraries has to be imported here.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 
 from gristmill.storage.options import AZURE, GCS, S3
@@ -68,11 +69,22 @@ def kind(exc: BaseException) -> str | None:
     return None
 
 
+# What to do about a local file's error, by errno.
+LOCAL_ADVICE = {
+    errno.ENAMETOOLONG: "a name there may have at most 255 bytes; shorten the file's name or path",
+    errno.ENOSPC: "the disk is full; make room and run again",
+    errno.EDQUOT: "the disk quota is used up; make room and run again",
+    errno.EROFS: "the filesystem is read-only; choose another place",
+}
+
+
 def explain(exc: BaseException, url: str, doing: str) -> str:
     """``cannot <doing> <url>: <what happened>; <what to do>``, secrets masked."""
     what = kind(exc)
     detail = redact(_first_line(exc))
     place = redact(url)
+    if isinstance(exc, OSError) and exc.errno in LOCAL_ADVICE and not is_remote(url):
+        return f"cannot {doing} {place}: {exc.strerror}; {LOCAL_ADVICE[exc.errno]}"
     if what == MISSING:
         return f"cannot {doing} {place}: it does not exist ({detail}); check the bucket or container name"
     if what == DENIED and not is_remote(url):
