@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +222,20 @@ def test_local_workers_leave_flushing_to_the_coordinator_before_it_records(
         assert flushed_each == {"False"}
         records = [i for i, event in enumerate(events) if event.startswith("record")]
         assert records and all(events[i - 1] == "flush" for i in records), events
+
+
+class Typed(BaseSample):
+    price: Decimal
+    at: datetime
+    raw: bytes
+    tags: list[str]
+
+
+def test_values_are_written_plainly_in_json_and_csv(tmp_path: Path) -> None:
+    sample = Typed(id="a", price=Decimal("9.99"), at=datetime(2024, 5, 1, 13, 45), raw=b"hi", tags=["x"])
+    JsonlFiles(folder=tmp_path / "json").write(Item("a"), [sample])
+    record = orjson.loads((tmp_path / "json" / "a.jsonl").read_bytes())
+    assert record["price"] == "9.99" and record["at"] == "2024-05-01T13:45:00"  # exact: a string
+    CsvFiles(folder=tmp_path / "csv").write(Item("a"), [sample])
+    rows = list(csv.DictReader((tmp_path / "csv" / "a.csv").read_text().splitlines()))
+    assert rows == [{"id": "a", "price": "9.99", "at": "2024-05-01T13:45:00", "raw": "aGk=", "tags": '["x"]'}]

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 
 def _default(value: Any) -> Any:
@@ -20,7 +21,10 @@ def _default(value: Any) -> Any:
     tolist = getattr(value, "tolist", None)  # NumPy scalars and non-contiguous arrays
     if callable(tolist):
         return tolist()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+    try:  # what pydantic writes as JSON: Decimal (exact, as a string), Path, timedelta...
+        return to_jsonable_python(value)
+    except PydanticSerializationError:
+        raise TypeError(f"cannot write {type(value).__name__} as JSON") from None
 
 
 def to_record(sample: BaseModel, *, exclude: set[str] | None = None) -> dict[str, Any]:

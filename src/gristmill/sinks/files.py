@@ -257,6 +257,9 @@ class ParquetFiles(FileSink):
 
 
 def _cell(value: Any) -> Any:
+    """A CSV cell: plain values as they are, others as JSON, without the quotes of a JSON
+    string (a date, a UUID, a Decimal, base64 bytes are text)."""
     if value is None or isinstance(value, str | int | float | bool):
         return value
-    return dumps(value).decode()
+    encoded = dumps(value)
+    return orjson.loads(encoded) if encoded.startswith(b'"') else encoded.decode()
