@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -126,11 +127,12 @@ def test_a_hung_item_times_out_and_the_rest_finish(make_pool, tmp_path: Path) ->
 
 @pytest.mark.parametrize("kind", [PoolExecutor, ray_executor])
 def test_workers_are_recycled_after_n_items(kind: Callable[..., Executor], tmp_path: Path) -> None:
-    executor = kind(workers=2, max_items_per_worker=5, batch_size=2)
+    executor = kind(workers=2, max_items_per_worker=5, batch_size=3)
     result = squares(40, tmp_path / "out").run(executor=executor, state=tmp_path / "state", progress=False)
     assert result.done == 40
-    workers = {r.worker for r in SqliteLedger(tmp_path / "state").records()}
-    assert len(workers) >= 7  # a worker leaves after the batch that takes it to 5 items: 6 each
+    per_worker = Counter(r.worker for r in SqliteLedger(tmp_path / "state").records())
+    assert max(per_worker.values()) <= 5  # its batches never take a worker past its limit
+    assert len(per_worker) >= 8
 
 
 def test_memory_ledger_and_list_sink_for_notebooks(make_executor) -> None:
@@ -166,7 +168,7 @@ def test_samples_that_cannot_travel_fail_their_items_clearly(make_pool, tmp_path
     )
     assert (result.done, result.failed) == (0, 5)
     record = next(ledger.records())
-    assert record.error_type == "SinkError"
+    assert record.error_type == "ProcessingError"
     assert "could not be sent to the coordinator" in (record.message or "")
 
 

@@ -13,6 +13,7 @@ import gc
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -28,13 +29,13 @@ from gristmill._exceptions import ConfigError, GristmillError, ItemTimeout, Work
 from gristmill.executors import forkserver
 from gristmill.executors.base import ATTEMPTS_SPENT, BatchSizer, Bundle, Results, pack_bundle
 from gristmill.executors.worker import Worker
-from gristmill.ledger.base import SEQ, STATUS, WORKER, Outcome, Status, Todo, failure, pack
+from gristmill.ledger.base import ATTEMPTS, SEQ, WORKER, Outcome, Todo, failure, pack
 
 TARGET_BATCH_SECONDS = 0.025  # of work per message: a pipe message costs some 20 us
 FLUSH_SECONDS = 0.1  # a worker sends finished results at least this often
 STOP_GRACE = 3.0  # after a stop request, how long in-flight items may take before workers are killed
 IDLE = -1.0
-DONE = int(Status.DONE)
+SETUP = -2.0  # in a worker's state instead of an item's seq: its processors are being set up
 
 
 def default_start_method() -> str:
@@ -48,7 +49,8 @@ class PoolExecutor(BaseModel):
     Args:
         workers: number of worker processes (default: CPU count).
         batch_size: items per message; by default sized so a batch takes about 25 ms.
-        timeout: seconds one item may take before its worker is killed and replaced.
+        timeout: seconds one item may take before its worker is killed and replaced; a
+            worker's ``setup()`` that takes longer stops the run (`ConfigError`).
         max_items_per_worker: recycle a worker after this many items (leaky libraries).
         start_method: ``forkserver`` or ``spawn``; ``fork`` only when asked for.
     """
@@ -96,11 +98,13 @@ class _Slot:
         self.tasks.send_bytes(bundle_bytes)
         self.held: deque[Todo] = deque()  # sent and not yet reported, in processing order
         self.batches = 0  # batches sent and not finished
+        self.room = recycle if recycle is not None else sys.maxsize  # items it may still be sent
         self.leaving = False
 
     def send(self, batch: list[Todo]) -> None:
         self.held.extend(batch)  # before sending: if the worker dies now, they come back
         self.batches += 1
+        self.room -= len(batch)
         try:
             self.tasks.send(batch)
         except OSError:
@@ -136,6 +140,7 @@ class _Pool:
         if options.start_method == "forkserver":
             forkserver.start(bundle.imports())
         self.retries = bundle.retries
+        self.processor_name = bundle.processor.name if bundle.processor is not None else "the processor"
         # Enough items in a worker's hands for its downloads and writes to overlap, whatever the batch size.
         writes = 0 if bundle.sink is None or bundle.sink.batched else bundle.sink.writes_at_once()
         self.min_held = 2 * (bundle.downloads + writes)
@@ -177,21 +182,28 @@ class _Pool:
                 return
             if self.stopping and (not busy or time.monotonic() - stopped_at > STOP_GRACE):
                 return  # workers still busy are killed on exit; their items stay pending
-            yield from self._collect(busy or self.slots)
+            # and those recycled, to replace them as soon as they are gone
+            watched = [slot for slot in self.slots if slot.held or slot.leaving]
+            yield from self._collect(watched or self.slots)
 
     def _fill(self, todo: Iterator[Todo]) -> bool:
-        """Top every worker up to ``prefetch`` batches; True once there is nothing left to send."""
+        """Top every worker up to ``prefetch`` batches, and never past the items it may process
+        before it is recycled; True once there is nothing left to send."""
         for slot in self.slots:
-            while (slot.batches < self.sizer.prefetch or len(slot.held) < self.min_held) and not slot.leaving:
-                batch = self._next_batch(todo)
+            while (
+                (slot.batches < self.sizer.prefetch or len(slot.held) < self.min_held)
+                and slot.room
+                and not slot.leaving
+            ):
+                batch = self._next_batch(todo, slot.room)
                 if not batch:
                     return True
                 slot.send(batch)
         return False
 
-    def _next_batch(self, todo: Iterator[Todo]) -> list[Todo]:
+    def _next_batch(self, todo: Iterator[Todo], room: int) -> list[Todo]:
         batch: list[Todo] = []
-        size = self.sizer.batch_size
+        size = min(self.sizer.batch_size, room)
         while self.requeued and len(batch) < size:
             batch.append(self.requeued.popleft())
         if len(batch) < size:
@@ -275,6 +287,12 @@ class _Pool:
             return
         now = time.monotonic()
         for slot in list(self.slots):
+            if slot.state[0] == SETUP and slot.state[1] != IDLE and now - slot.state[1] > timeout:
+                slot.kill()
+                raise ConfigError(
+                    f"{self.processor_name}.setup() did not finish within the timeout ({timeout:g} s) "
+                    f"in worker {slot.name}, which was ended; make setup() quicker or raise --timeout"
+                )
             task, started = slot.current()
             if task is not None and now - started > timeout:
                 yield from self._fail(
@@ -304,13 +322,16 @@ def _worker_main(tasks: Connection, results: Connection, state: Any, name: str, 
     # need not walk it at every full collection, nor copy its pages from the fork server.
     gc.freeze()
     bundle: Bundle = cloudpickle.loads(tasks.recv_bytes())
-    worker = Worker(bundle, name)
+    worker = Worker(bundle, name, own_process=True)
+    now = memoryview(state).cast("B").cast("d")  # plain float stores: cheaper than ctypes
+    now[0] = SETUP  # for the watchdog: setting up, since now
+    now[1] = time.monotonic()
     try:
         worker.setup()
     except Exception as exc:
         results.send(("setup-failed", str(exc)))
         return
-    now = memoryview(state).cast("B").cast("d")  # plain float stores: cheaper than ctypes
+    now[1] = IDLE
 
     def waiting(seq: int) -> None:  # for the watchdog: waiting on this item's write, since now
         now[0] = seq
@@ -378,22 +399,40 @@ def _report(
 ) -> None:
     """Send outcomes, runs of plain successes packed (plain pickle: fast), payloads
     (cloudpickle: samples may be of classes defined in a script) and the steps' seconds.
-    Payloads that cannot be sent fail their items."""
+    Payloads that cannot be sent fail their items, and only theirs."""
     steps = worker.take_step_seconds()
     if not payloads:
         results.send(("results", *pack(outcomes), payloads, steps, batch_done))
         return
     try:
         data = cloudpickle.dumps(("results", outcomes, [], payloads, steps, batch_done))
-    except Exception as exc:
-        reason = f"its output could not be sent to the coordinator: {type(exc).__name__}: {exc}"
-        failed = [
-            failure(o[SEQ], "SinkError", reason, worker=o[WORKER]) if o[STATUS] == DONE else o
-            for o in outcomes
-        ]
-        results.send(("results", failed, [], [], steps, batch_done))
-        return
+    except Exception:  # which ones? each payload alone, then we know
+        outcomes, payloads = _without_unpicklable(outcomes, payloads)
+        data = cloudpickle.dumps(("results", outcomes, [], payloads, steps, batch_done))
     results.send_bytes(data)
+
+
+def _without_unpicklable(outcomes: list[Outcome], payloads: list[Any]) -> tuple[list[Outcome], list[Any]]:
+    """The outcomes with the items whose payload cannot be pickled failed, and the other payloads."""
+    refused: dict[int, str] = {}
+    kept = []
+    for payload in payloads:  # (item, the sink's encoding, seq)
+        try:
+            cloudpickle.dumps(payload)
+        except Exception as exc:
+            refused[payload[2]] = (
+                "its output could not be sent to the coordinator (it cannot be pickled): "
+                f"{type(exc).__name__}: {exc}"
+            )
+        else:
+            kept.append(payload)
+    failed = [
+        failure(o[SEQ], "ProcessingError", refused[o[SEQ]], attempts=o[ATTEMPTS], worker=o[WORKER])
+        if o[SEQ] in refused
+        else o
+        for o in outcomes
+    ]
+    return failed, kept
 
 
 def _read_tasks(

@@ -145,7 +145,7 @@ class _Actor:
         # modules the coordinator imports steps from, where this node has them (as the pool's
         # workers get the coordinator's sys.path)
         sys.path.extend(p for p in path if p not in sys.path and os.path.isdir(p))
-        self.worker = Worker(cloudpickle.loads(bundle), name)
+        self.worker = Worker(cloudpickle.loads(bundle), name, own_process=True)
         self.running: dict[int, float] = {}  # item seq -> when it started
         self.threads = ThreadPoolExecutor(threads) if threads > 1 else None
 
@@ -264,9 +264,12 @@ class _Cluster:
             if member.ready is not None or member.retiring:
                 continue
             while len(member.calls) < self.sizer.prefetch:
-                if recycle is not None and member.items + sum(len(b) for _, b in member.calls) >= recycle:
-                    break  # it has enough to reach its quota: it retires after those
-                batch = self._next_batch(todo)
+                room = sys.maxsize
+                if recycle is not None:
+                    room = recycle - member.items - sum(len(b) for _, b in member.calls)
+                    if room <= 0:
+                        break  # it has enough to reach its quota: it retires after those
+                batch = self._next_batch(todo, room)
                 if not batch:
                     return True
                 if not member.calls:
@@ -276,10 +279,10 @@ class _Cluster:
                     break  # suspects one at a time per actor: one of them may kill it
         return False
 
-    def _next_batch(self, todo: Iterator[Todo]) -> list[Todo]:
+    def _next_batch(self, todo: Iterator[Todo], room: int) -> list[Todo]:
         if self.alone:
             return [self.alone.popleft()]
-        size = self.sizer.batch_size
+        size = min(self.sizer.batch_size, room)
         batch: list[Todo] = []
         while self.requeued and len(batch) < size:
             batch.append(self.requeued.popleft())
@@ -333,7 +336,12 @@ class _Cluster:
         except self.ray.exceptions.RayError as exc:  # the results could not come back
             member.calls.popleft()
             reason = f"its output could not be sent to the coordinator: {_first_line(exc)}"
-            yield [failure(t[SEQ], "SinkError", reason, worker=member.name) for t in batch], [], None, {}
+            yield (
+                [failure(t[SEQ], "ProcessingError", reason, worker=member.name) for t in batch],
+                [],
+                None,
+                {},
+            )
             return
         member.calls.popleft()
         member.quiet_since = time.monotonic()

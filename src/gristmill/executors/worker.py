@@ -33,11 +33,19 @@ class Worker:
     outcome carrying the error's type, message and traceback. Each result is the outcome
     and, for a batched sink, what the coordinator will write: (item, the sink's encoding,
     seq) (``None`` otherwise).
+
+    ``own_process``: the worker has a process of its own, which ignores SIGINT, so a
+    ``KeyboardInterrupt`` or ``SystemExit`` there comes from processor code and fails its
+    item like any exception. In the caller's process (inline) they are the user's: they
+    stop the run.
     """
 
-    def __init__(self, bundle: Bundle, name: str) -> None:
+    def __init__(self, bundle: Bundle, name: str, *, own_process: bool = False) -> None:
         self.bundle = bundle
         self.name = name
+        self._errors: tuple[type[BaseException], ...] = (
+            (Exception, KeyboardInterrupt, SystemExit) if own_process else (Exception,)
+        )
         self._source = bundle.source
         self._processor = bundle.processor
         self._sink = bundle.sink
@@ -87,7 +95,7 @@ class Worker:
             return
         try:
             self._processor.setup()
-        except Exception as exc:
+        except self._errors as exc:
             raise ConfigError(
                 f"{self._processor.name}.setup() failed in worker {self.name}: {type(exc).__name__}: {exc}"
             ) from exc
@@ -110,7 +118,7 @@ class Worker:
             outputs = self._with_retries(
                 lambda: self._processor.call_batch([self._open(i) for i in items])  # type: ignore[union-attr]
             )
-        except Exception:  # find the bad item(s): the unit's items again, one by one
+        except self._errors:  # find the bad item(s): the unit's items again, one by one
             return [self.run(task) for task in tasks]
         share = (time.perf_counter() - clock) / len(tasks)  # the unit's time, split evenly
         started = time.time() - share * len(tasks)
@@ -144,7 +152,7 @@ class Worker:
                 if attempt > self.bundle.retries:
                     return self._failed(seq, Status.FAILED, attempt, exc, clock), None
                 time.sleep(backoff(self.bundle.backoff, attempt, exc.retry_after))
-            except Exception as exc:
+            except self._errors as exc:
                 return self._failed(seq, Status.FAILED, attempt, exc, clock), None
 
     def _finish(

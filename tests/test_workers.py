@@ -1,0 +1,98 @@
+"""What a worker process does with processors that misbehave in ways the item tests do not
+cover: outputs that cannot travel, exits raised as exceptions, a setup that never ends."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from gristmill import BaseSample, ConfigError, Pipeline, Processor
+from gristmill.executors import PoolExecutor
+from gristmill.ledger import MemoryLedger, Status
+from gristmill.sinks import ListSink
+from gristmill.sources import Range
+
+
+class Row(BaseSample):
+    n: int
+    extra: object = None
+
+
+class OneLock(Processor):
+    """Item 37's output holds a lock, which cannot be pickled."""
+
+    def process(self, sample: BaseSample) -> Row:
+        n = int(sample.id)
+        return Row(id=sample.id, n=n, extra=threading.Lock() if n == 37 else None)
+
+
+class Exits(Processor):
+    """Raises what Ctrl-C and sys.exit() raise, on items 3 and 6."""
+
+    def process(self, sample: BaseSample) -> BaseSample:
+        if sample.id == "3":
+            raise KeyboardInterrupt
+        if sample.id == "6":
+            raise SystemExit(5)
+        return sample
+
+
+class SlowSetup(Processor):
+    def setup(self) -> None:
+        time.sleep(3600)
+
+    def process(self, sample: BaseSample) -> BaseSample:
+        return sample
+
+
+def test_an_output_that_cannot_be_pickled_fails_its_item_alone() -> None:
+    ledger = MemoryLedger()
+    sink = ListSink()
+    result = Pipeline(Range(count=60), [OneLock()], sink).run(
+        executor=PoolExecutor(workers=2, batch_size=50), ledger=ledger, progress=False
+    )
+    assert (result.done, result.failed) == (59, 1)
+    (failed,) = ledger.records(status=Status.FAILED)
+    assert failed.id == "37"
+    assert failed.error_type == "ProcessingError"
+    assert failed.message == (
+        "its output could not be sent to the coordinator (it cannot be pickled): "
+        "TypeError: cannot pickle '_thread.lock' object"
+    )
+    assert len(sink.by_item) == 59 and "37" not in sink.by_item
+
+
+def test_keyboard_interrupt_and_system_exit_in_a_processor_fail_only_their_item(
+    make_pool, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Workers ignore SIGINT (the user's Ctrl-C is the coordinator's to handle), so these
+    come from processor code: an item's failure like any other, and the worker lives on."""
+    executor = make_pool()
+    ledger = MemoryLedger()
+    result = Pipeline(Range(count=10), [Exits()], ListSink()).run(
+        executor=executor, ledger=ledger, progress=False
+    )
+    assert (result.done, result.failed) == (8, 2)
+    failed = {r.id: r for r in ledger.records(status=Status.FAILED)}
+    assert failed["3"].error_type == "KeyboardInterrupt"
+    assert "raise KeyboardInterrupt" in (failed["3"].traceback or "")
+    assert (failed["6"].error_type, failed["6"].message) == ("SystemExit", "5")
+    assert "raise SystemExit(5)" in (failed["6"].traceback or "")
+    assert len({r.worker for r in ledger.records()}) <= 2  # no worker was replaced
+    if isinstance(executor, PoolExecutor):
+        assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_setup_that_outlasts_the_timeout_stops_the_run() -> None:
+    ledger = MemoryLedger()
+    started = time.monotonic()
+    with pytest.raises(
+        ConfigError, match=r"SlowSetup.setup\(\) did not finish within the timeout \(1 s\) in worker w\d"
+    ):
+        Pipeline(Range(count=5), [SlowSetup()]).run(
+            executor=PoolExecutor(workers=2, timeout=1.0), ledger=ledger, progress=False
+        )
+    assert time.monotonic() - started < 8
+    assert ledger.counts().done == ledger.counts().failed == 0
