@@ -23,14 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from gristmill import BaseSample, ConfigError, DuplicateDataError, Pipeline, Processor, SinkError
+from gristmill import BaseSample, ConfigError, DuplicateDataError, Pipeline, Processor, SinkError, SourceError
 from gristmill.ledger import MemoryLedger
 from gristmill.manifest import Item
 from gristmill.sinks import SqlSink
 from gristmill.sources import Range
-from gristmill.sql import connect, import_file
+from gristmill.sql import SqlType, connect, import_file
 from gristmill.sql.database import quote
-from gristmill.sql.importer import BadValue
+from gristmill.sql.importer import AlreadyImported, BadValue
 
 PG_URL = os.environ.get("GRISTMILL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 GRISTMILL = [str(Path(sys.executable).parent / "gristmill")]
@@ -93,7 +93,7 @@ def rows(url: str, table: str, order: str = "id") -> list[tuple[object, ...]]:
         db.close()
 
 
-def columns_of(url: str, table: str) -> object:
+def columns_of(url: str, table: str) -> dict[str, SqlType] | None:
     db = connect(url)
     try:
         return db.columns(table)
@@ -200,8 +200,16 @@ def test_a_file_imported_before_is_refused_unless_forced(tmp_path: Path) -> None
     data.write_text(CSV, encoding="utf-8")
     url = f"sqlite:///{tmp_path / 'once.db'}"
     import_file(data, url, "people", key=["id"])
-    with pytest.raises(Exception, match=r"already imported into people .*pass --force"):
+    with pytest.raises(AlreadyImported, match=r"^\S+people.csv was already imported into people at "):
         import_file(data, url, "people", key=["id"])
+    copy = tmp_path / "copy.csv"  # the same bytes under another name: the message names the first
+    shutil.copy(data, copy)
+    with pytest.raises(AlreadyImported) as raised:
+        import_file(copy, url, "people", key=["id"])
+    assert str(raised.value).startswith(
+        f"{copy} has the same content as people.csv, imported into people at "
+    )
+    assert str(raised.value).endswith("(3 rows inserted); nothing to do (--force imports it again)")
     assert import_file(data, url, "people", force=True, on_duplicate="skip").skipped == 3
     history = rows(url, "gristmill_imports", order="imported_at")
     assert [(h[0], h[3], h[4], h[6]) for h in history] == [("people.csv", 3, 3, 0), ("people.csv", 3, 0, 3)]
@@ -254,6 +262,143 @@ def test_the_reader_holds_one_chunk_at_a_time(tmp_path: Path) -> None:
     assert lines[:3] == [2, 4, 6]  # quoted line breaks counted: the numbers are lines of the file
 
 
+# -- what files hold: JSONL keys, any column name, delimiters, encodings ------------------------
+
+
+def test_jsonl_records_may_differ_in_their_keys(target: tuple[str, str], tmp_path: Path) -> None:
+    url, table = target
+    data = tmp_path / "n.jsonl"
+    late = {"id": 4, "late": 7, "x": 1}  # a key first seen after the first chunk: text, nothing lost
+    lines = [{"id": 1, "x": None}, {"id": 2, "x": 3.5, "extra": "new"}, {"id": 3}, late]
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    report = import_file(data, url, table, chunk_size=3)
+    assert (report.rows_read, report.inserted) == (4, 4)
+    assert columns_of(url, table) == {
+        "id": SqlType.INTEGER,
+        "x": SqlType.DECIMAL,
+        "extra": SqlType.TEXT,
+        "late": SqlType.TEXT,
+    }
+    found = [(i, None if x is None else Decimal(str(x)), e, t) for i, x, e, t in rows(url, table)]
+    assert found == [
+        (1, None, None, None),
+        (2, Decimal("3.5"), "new", None),
+        (3, None, None, None),
+        (4, 1, None, "7"),
+    ]
+
+    schema = {"id": "integer", "x": "text", "extra": "text", "late": "integer"}
+    again = import_file(data, url, f"{table}_typed", schema=schema, chunk_size=3)
+    assert again.inserted == 4
+    assert (columns_of(url, f"{table}_typed") or {})["late"] is SqlType.INTEGER
+
+
+def test_a_broken_jsonl_line_is_named_plainly(tmp_path: Path) -> None:
+    data = tmp_path / "b.jsonl"
+    data.write_text('{"id": 1}\n{"id": 2,\n{"id": x}\n')
+    with pytest.raises(BadValue) as raised:
+        import_file(data, f"sqlite:///{tmp_path / 'b.db'}", "b")
+    assert str(raised.value) == (
+        f"{data} line 2: is not valid JSON: unexpected end of data (the line ends before the JSON value "
+        "does); nothing was written. Fix the file, or set such rows aside with --bad-rows FILE"
+    )
+    aside = tmp_path / "aside.csv"
+    assert import_file(data, f"sqlite:///{tmp_path / 'b.db'}", "b", bad_rows=aside).bad_rows == 2
+    assert '3,,"is not valid JSON: unexpected character, expected a JSON value at character 8",' in (
+        aside.read_text()
+    )
+
+
+def test_any_header_name_is_a_column(target: tuple[str, str], tmp_path: Path) -> None:
+    url, table = target
+    header = ["id", "größe", "(x)", 'a "q" b', "a.b", "x" * 63]
+    data = tmp_path / "names.csv"
+    data.write_text('id,größe,(x),"a ""q"" b",a.b,' + "x" * 63 + "\n1,2,3,4,5,6\n1,2,3,4,6,7\n")
+    report = import_file(data, url, table, key=["größe", "a.b"], on_duplicate="update")
+    assert (report.inserted, report.updated) == (2, 0)
+    assert list(columns_of(url, table) or {}) == header
+    assert rows(url, table, order='"a.b"') == [(1, 2, 3, 4, 5, 6), (1, 2, 3, 4, 6, 7)]
+    data.write_text(data.read_text().replace(",6,7", ",6,8"))
+    assert import_file(data, url, table, key=["größe", "a.b"], on_duplicate="update").updated == 2
+    assert rows(url, table, order='"a.b"')[1] == (1, 2, 3, 4, 6, 8)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        pytest.param("id," + "é" * 32, "it is 64 bytes long, and PostgreSQL takes at most 63", id="long"),
+        pytest.param("id,a\x00b", "it holds a NUL character", id="nul"),
+    ],
+)
+def test_a_column_name_no_database_takes_is_refused_naming_file_and_column(
+    tmp_path: Path, header: str, message: str
+) -> None:
+    data = tmp_path / "bad.csv"
+    data.write_text(header + "\n1,2\n")
+    with pytest.raises(SourceError) as raised:
+        import_file(data, f"sqlite:///{tmp_path / 'names.db'}", "t")
+    assert str(raised.value) == f"{data}: the column name {header[3:]!r} cannot be used: {message}"
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        pytest.param("s.b.c", "'s.b.c' is not a usable table name: give TABLE or SCHEMA.TABLE", id="3-parts"),
+        pytest.param(
+            "s." + "t" * 64,
+            f"'s.{'t' * 64}' is not a usable table name: '{'t' * 64}' is 64 bytes long, and PostgreSQL "
+            "takes at most 63",
+            id="long",
+        ),
+        pytest.param("a;b", "'a;b' is not a usable table or column name", id="odd"),
+    ],
+)
+def test_a_table_name_the_database_would_misread_is_refused_first(
+    tmp_path: Path, table: str, message: str
+) -> None:
+    data = tmp_path / "a.csv"
+    data.write_text("id\n1\n")
+    url = "postgresql://nobody@127.0.0.1:1/none"  # never reached: the name is refused first
+    with pytest.raises(ConfigError) as raised:
+        import_file(data, url, table)
+    assert str(raised.value) == message
+
+
+def test_sqlite_says_it_has_no_schemas(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    with pytest.raises(ConfigError, match=r"^'s.x': SQLite does not support schemas; name the table 'x'$"):
+        import_file(tmp_path / "a.csv", f"sqlite:///{tmp_path / 'a.db'}", "s.x")
+
+
+def test_a_semicolon_or_latin1_csv_is_read_with_delimiter_and_encoding(
+    target: tuple[str, str], tmp_path: Path
+) -> None:
+    url, table = target
+    data = tmp_path / "semi.csv"
+    data.write_bytes("id;größe;amount\n1;a;2,5\n2;é;3\n".encode("latin-1"))
+    with pytest.raises(SourceError) as raised:
+        import_file(data, url, table, delimiter=";")
+    assert str(raised.value) == (
+        f"cannot read {data} as utf-8 text (byte 0xf6: invalid start byte); give its encoding with "
+        "--encoding, such as --encoding latin-1 or --encoding cp1252"
+    )
+    assert import_file(data, url, table, delimiter=";", encoding="latin-1").inserted == 2
+    assert rows(url, table) == [(1, "a", "2,5"), (2, "é", "3")]
+    assert list(columns_of(url, table) or {}) == ["id", "größe", "amount"]
+
+    bom = tmp_path / "bom.tsv"  # a BOM is not part of the first column's name
+    bom.write_text("\ufeffid\tname\n1\tx\n", encoding="utf-8")
+    assert import_file(bom, url, f"{table}_bom", encoding="utf-8").inserted == 1
+    assert list(columns_of(url, f"{table}_bom") or {}) == ["id", "name"]
+
+
+def test_a_late_undecodable_byte_is_a_clear_error(tmp_path: Path) -> None:
+    data = tmp_path / "late.csv"
+    data.write_bytes(b"id,name\n" + b"".join(b"%d,a\n" % i for i in range(30_000)) + b"9,caf\xe9\n")
+    with pytest.raises(SourceError, match=r"byte 0xe9: invalid continuation byte\); give its encoding with"):
+        import_file(data, f"sqlite:///{tmp_path / 'late.db'}", "late")
+
+
 # -- the command line -----------------------------------------------------------------------
 
 
@@ -276,6 +421,25 @@ def gristmill(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpr
             "does not match the table known: no column 'nom'",
         ),
         (None, ["x.txt"], "cannot tell its format from '.txt'"),
+        (
+            "semicolon",
+            ["semi.csv"],
+            "semi.csv: the header 'id;name;amount' is one column; if the fields are "
+            "separated by a semicolon, give --delimiter ';'",
+        ),
+        ("semicolon", ["semi.csv", "--encoding", "klingon"], "Python knows no encoding 'klingon'"),
+        (
+            "latin1",
+            ["latin1.csv"],
+            "cannot read latin1.csv as utf-8 text (byte 0xe9: invalid continuation "
+            "byte); give its encoding with --encoding, such as --encoding latin-1",
+        ),
+        (
+            None,
+            ["x.txt", "--table", "a.b.c"],
+            "'a.b.c' is not a usable table name: give TABLE or SCHEMA.TABLE",
+        ),
+        (None, ["x.txt", "--table", "s.x"], "'s.x': SQLite does not support schemas; name the table 'x'"),
         ("ragged", ["ragged.csv", "--on-duplicate", "sometimes"], "must be error, skip or update"),
     ],
 )
@@ -288,6 +452,10 @@ def test_bad_input_exits_2_with_a_clear_message(
         (tmp_path / "garbage.xlsx").write_bytes(os.urandom(2000))
     elif setup == "ragged":
         (tmp_path / "ragged.csv").write_text("id,name\n1,a\n2,b,c\n")
+    elif setup == "semicolon":
+        (tmp_path / "semi.csv").write_text("id;name;amount\n1;a;2,5\n")
+    elif setup == "latin1":
+        (tmp_path / "latin1.csv").write_bytes("id,name\n1,café\n".encode("latin-1"))
     elif setup == "header":
         (tmp_path / "header.csv").write_text("id,nom\n1,a\n")
         known = tmp_path / "known.csv"
@@ -300,6 +468,7 @@ def test_bad_input_exits_2_with_a_clear_message(
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert "--schema" not in result.stderr  # no type is the problem here
 
 
 @pytest.mark.parametrize("port", ["5432", "1"])
@@ -313,6 +482,25 @@ def test_a_wrong_password_or_server_exits_2_and_never_shows_the_password(
     assert result.returncode == 2
     assert "cannot connect to postgresql://nobody:***@127.0.0.1" in result.stderr
     assert "S3cr3t" not in result.stderr + result.stdout
+    reason = {
+        "5432": 'failed: FATAL: role "nobody" does not exist',
+        "1": "failed: Connection refused; Is the",
+    }
+    assert f'connection to server at "127.0.0.1", port {port} {reason[port]}' in result.stderr
+    assert "\t" not in result.stderr
+
+
+def test_the_command_takes_a_delimiter_and_an_encoding_and_a_copy_is_nothing_to_do(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_bytes("id\tnom\n1\tcafé\n".encode("cp1252"))
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    args = ["--table", "t", "--db", db, "--delimiter", "\\t", "--encoding", "cp1252"]
+    result = gristmill("import", "a.csv", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert rows(db, "t") == [(1, "café")]
+    shutil.copy(tmp_path / "a.csv", tmp_path / "b.csv")
+    again = gristmill("import", "b.csv", *args, "--json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["already_imported"].startswith("b.csv has the same content as a.csv")
 
 
 def test_the_command_reports_and_takes_the_url_from_the_environment(tmp_path: Path) -> None:
@@ -322,8 +510,9 @@ def test_the_command_reports_and_takes_the_url_from_the_environment(tmp_path: Pa
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["inserted"] == 3
     again = gristmill("import", "people.csv", "--table", "people", cwd=tmp_path, env=env)
-    assert again.returncode == 2
-    assert "already imported" in again.stderr
+    assert again.returncode == 0, again.stderr  # a cron job's rerun is no failure
+    assert again.stdout.startswith("people.csv was already imported into people at ")
+    assert again.stdout.endswith("(3 rows inserted); nothing to do (--force imports it again)\n")
     dup = gristmill("import", "people.csv", "--table", "people", "--force", cwd=tmp_path, env=env)
     assert dup.returncode == 1
     assert "1 already in the table" in dup.stderr  # the whole row is the key: rows with a NULL never repeat

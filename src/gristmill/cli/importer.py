@@ -11,6 +11,7 @@ import typer
 from gristmill.cli.common import JsonOpt, ProgressOpt, VerboseOpt, app, handle_errors, setup_logging
 
 DEFAULT_DB = "sqlite:///gristmill.db"
+TAB = {"\\t": "\t", "tab": "\t"}  # --delimiter '\t' as a shell passes it
 
 
 @app.command("import")
@@ -46,6 +47,15 @@ def import_(
         Path | None, typer.Option("--bad-rows", help="set rows that do not fit aside in this CSV file")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="import a file that was imported before")] = False,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            "--delimiter", help="a CSV/TSV file's field separator (default: , for .csv, \\t for .tsv)"
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option("--encoding", help="a CSV/TSV file's encoding (default: utf-8)")
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="check everything and report; write nothing")
     ] = False,
@@ -54,22 +64,29 @@ def import_(
     verbose: VerboseOpt = 0,
 ) -> None:
     """Import FILE into TABLE: all rows or none, duplicates checked first; rerun-safe."""
-    from gristmill.sql import import_file
+    from gristmill.sql import AlreadyImported, import_file
 
     setup_logging(verbose)
-    report = import_file(
-        file,
-        db,
-        table,
-        key=[k.strip() for k in key.split(",") if k.strip()] if key else None,
-        on_duplicate=on_duplicate,  # type: ignore[arg-type]  # checked by import_file
-        chunk_size=chunk_size,
-        schema=schema,
-        bad_rows=bad_rows,
-        force=force,
-        dry_run=dry_run,
-        progress=progress,
-    )
+    try:
+        report = import_file(
+            file,
+            db,
+            table,
+            key=[k.strip() for k in key.split(",") if k.strip()] if key else None,
+            on_duplicate=on_duplicate,  # type: ignore[arg-type]  # checked by import_file
+            chunk_size=chunk_size,
+            schema=schema,
+            bad_rows=bad_rows,
+            force=force,
+            dry_run=dry_run,
+            progress=progress,
+            delimiter=TAB.get(delimiter.lower(), delimiter) if delimiter else None,
+            encoding=encoding,
+        )
+    except AlreadyImported as done:  # a cron job's rerun: nothing to do, not a failure
+        said = {"file": str(file), "table": table, "already_imported": str(done)}
+        typer.echo(json.dumps(said) if as_json else str(done))
+        return
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
         return

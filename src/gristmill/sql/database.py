@@ -22,13 +22,43 @@ from gristmill.storage.urls import redact
 sqlite3.register_adapter(Decimal, str)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .-]*$")
+NAME_BYTES = 63  # PostgreSQL silently cuts a longer name short
 
 
 def quote(name: str) -> str:
-    """NAME as an SQL identifier; ``schema.table`` is quoted part by part."""
+    """NAME, a table's, as an SQL identifier; ``schema.table`` is quoted part by part."""
     if not _IDENTIFIER.match(name) or '"' in name:
         raise ConfigError(f"{name!r} is not a usable table or column name")
     return ".".join(f'"{part}"' for part in name.split("."))
+
+
+def quote_column(name: str) -> str:
+    """NAME, any text, as one SQL identifier: a column's name is data, from a file's header."""
+    if problem := unusable(name):
+        raise ConfigError(f"{name!r} cannot name a column: {problem}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def unusable(name: str) -> str:
+    """Why NAME cannot name a column or table in both databases; "" when it can."""
+    if not name:
+        return "it is empty"
+    if "\0" in name:
+        return "it holds a NUL character"
+    if len(name.encode()) > NAME_BYTES:
+        return f"it is {len(name.encode())} bytes long, and PostgreSQL takes at most {NAME_BYTES}"
+    return ""
+
+
+def check_table(name: str) -> None:
+    """Refuse a table name the databases would misread (``a.b.c``) or cut short (too long)."""
+    parts = name.split(".")
+    if len(parts) > 2 or not all(parts):
+        raise ConfigError(f"{name!r} is not a usable table name: give TABLE or SCHEMA.TABLE")
+    quote(name)
+    for part in parts:
+        if problem := unusable(part):
+            raise ConfigError(f"{name!r} is not a usable table name: {part!r} {problem.removeprefix('it ')}")
 
 
 def reason(exc: Exception) -> str:
@@ -49,6 +79,7 @@ class Database:
     types: dict[SqlType, str]
     errors: tuple[type[Exception], ...]  # what the driver raises when the database refuses
     duplicate_errors: tuple[type[Exception], ...]  # ... when a unique index refuses a row
+    schemas = True  # a table may be named schema.table
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run SQL; the number of rows it changed."""
@@ -130,6 +161,7 @@ class Sqlite(Database):
     }
     errors = (sqlite3.Error,)
     duplicate_errors = (sqlite3.IntegrityError,)
+    schemas = False
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -152,7 +184,7 @@ class Sqlite(Database):
 
     def load(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         marks = ", ".join("?" * len(columns))
-        names = ", ".join(map(quote, columns))
+        names = ", ".join(map(quote_column, columns))
         return self._db.executemany(f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})", rows).rowcount
 
     def columns(self, table: str) -> dict[str, SqlType] | None:
@@ -173,7 +205,7 @@ class Sqlite(Database):
             return primary
         for _, index, unique, *_ in self._db.execute(f"PRAGMA index_list({quote(table)})").fetchall():
             if unique:
-                return [name for _, _, name in self._db.execute(f"PRAGMA index_info({quote(index)})")]
+                return [name for _, _, name in self._db.execute(f"PRAGMA index_info({quote_column(index)})")]
         return []
 
     @contextmanager
@@ -234,8 +266,10 @@ class Postgres(Database):
         try:
             self._db = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            # psycopg's message names host, port and user, never the password
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            # psycopg's message names host, port and user, never the password; its lines (the
+            # failure, then a hint such as "Is the server running...?") are joined, trimmed
+            lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
+            reason = "; ".join(lines[:3]) or type(exc).__name__
             raise ConfigError(f"cannot connect to {redact(url)}: {reason}") from None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -250,7 +284,7 @@ class Postgres(Database):
         # its range, where a binary int4 would silently wrap.
         types = {name: kind for name, kind, _ in self._attributes(table)}
         binary = [self._binary.get(types.get(column, ""), "") for column in columns]
-        names = ", ".join(map(quote, columns))
+        names = ", ".join(map(quote_column, columns))
         form = "BINARY" if all(binary) else "TEXT"
         with self._db.cursor() as cursor:
             with cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN (FORMAT {form})") as copy:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gristmill._exceptions import ConfigError, DuplicateDataError, SinkError, SourceError
-from gristmill.sql.database import Database, connect, quote, reason
+from gristmill.sql.database import NAME_BYTES, Database, check_table, connect, quote, quote_column, reason
 from gristmill.sql.readers import Chunk, RowProblem, Table, read_table
 from gristmill.sql.types import COERCE, DESCRIBED, SqlType, infer, row_converter
 from gristmill.storage.urls import redact
@@ -39,6 +39,10 @@ MISFITS = (ValueError, TypeError, OverflowError, ArithmeticError, KeyError)  # a
 
 class BadValue(SourceError):
     """A value that cannot be coerced, or a row that cannot be read: names file, line, column."""
+
+
+class AlreadyImported(ConfigError):
+    """The file's content was imported into the table before: nothing to do (``--force``)."""
 
 
 @dataclass
@@ -75,24 +79,33 @@ def import_file(
     force: bool = False,
     dry_run: bool = False,
     progress: bool | None = False,
+    delimiter: str | None = None,
+    encoding: str | None = None,
 ) -> ImportReport:
     """Import the CSV/TSV, JSONL, Parquet or Excel file PATH into TABLE of DB (a URL or a
     `Database`); see the module docstring. Raises `DuplicateDataError` when rows repeat
     KEY and ON_DUPLICATE is "error", `BadValue` for a value that does not fit its column
-    (unless BAD_ROWS names a file to set such rows aside in), `ConfigError` for a wrong
-    option, URL or header. Nothing is written unless the whole import succeeds."""
+    (unless BAD_ROWS names a file to set such rows aside in), `AlreadyImported` when the
+    same content went into TABLE before (unless FORCE), `ConfigError` for a wrong option, URL
+    or header. DELIMITER and ENCODING are a CSV or TSV file's (default: by its name's ending;
+    UTF-8). Nothing is written unless the whole import succeeds."""
     path = Path(path)
     if on_duplicate not in ("error", "skip", "update"):
         raise ConfigError(f"--on-duplicate must be error, skip or update, not {on_duplicate!r}")
     if chunk_size < 1:
         raise ConfigError("--chunk-size must be at least 1")
+    check_table(table)
     started = time.monotonic()
     digest = _sha256(path)
     report = ImportReport(str(path), table, dry_run=dry_run)
     database = connect(db) if isinstance(db, str) else db
     try:
+        if "." in table and not database.schemas:
+            raise ConfigError(
+                f"{table!r}: SQLite does not support schemas; name the table {table.rpartition('.')[2]!r}"
+            )
         with database.transaction(), _gc_paused():
-            _Import(database, path, table, report).run(
+            _Import(database, path, table, report, {"delimiter": delimiter, "encoding": encoding}).run(
                 digest, key, on_duplicate, chunk_size, _schema(schema), bad_rows, force, progress
             )
             if dry_run:
@@ -157,8 +170,11 @@ def _schema(schema: dict[str, str] | str | Path | None) -> dict[str, SqlType]:
 class _Import:
     """One import, inside the transaction ``import_file`` opened."""
 
-    def __init__(self, db: Database, path: Path, table: str, report: ImportReport) -> None:
+    def __init__(
+        self, db: Database, path: Path, table: str, report: ImportReport, reading: dict[str, Any]
+    ) -> None:
         self.db, self.path, self.table, self.report = db, path, table, report
+        self.reading = reading  # how the file is read: read_table's options
         self.started = time.monotonic()
         self.target = quote(table)
         self.strings = False  # the file's values are all text (set when it is opened)
@@ -176,7 +192,8 @@ class _Import:
         force: bool,
         progress: bool | None,
     ) -> None:
-        self._refuse_repeat(digest, force)
+        if not force:
+            self._refuse_repeat(digest)
         with self._open(chunk_size) as (table, first):
             header = table.header
             existing = self.db.columns(self.table)
@@ -207,8 +224,10 @@ class _Import:
 
     @contextmanager
     def _open(self, chunk_size: int) -> Iterator[tuple[Table, Chunk | None]]:
-        table = read_table(self.path, chunk_size)
+        table = read_table(self.path, chunk_size, **self.reading)
         self.strings = table.strings
+        if table.keys is not None:  # JSONL: its keys, found once, for the next read
+            self.reading = {**self.reading, "keys": table.keys}
         try:
             yield table, next(table.chunks, None)
         finally:
@@ -301,26 +320,36 @@ class _Import:
         self.report.bad_rows = aside.count
         self.report.phases["read"] = time.monotonic() - began
 
-    def _refuse_repeat(self, digest: str, force: bool) -> None:
+    def _refuse_repeat(self, digest: str) -> None:
+        """Raise `AlreadyImported` if this content went into the table before, under any name."""
+        self._make_history()
+        earlier = self.db.query(
+            f"SELECT file, imported_at, inserted FROM {self.history} WHERE sha256 = ? AND target = ? "
+            "ORDER BY imported_at LIMIT 1",
+            (digest, self.table),
+        )
+        if earlier:
+            name, when, count = earlier[0]
+            what = (
+                f"{self.path} was already imported"
+                if name == self.path.name
+                else f"{self.path} has the same content as {name}, imported"
+            )
+            raise AlreadyImported(
+                f"{what} into {self.table} at {when} ({count} rows inserted); "
+                "nothing to do (--force imports it again)"
+            )
+
+    def _make_history(self) -> None:
         self.db.execute(
             f"""CREATE TABLE IF NOT EXISTS {self.history} (file TEXT, sha256 TEXT, target TEXT,
                 rows_read BIGINT, inserted BIGINT, updated BIGINT, skipped BIGINT, bad_rows BIGINT,
                 seconds REAL, imported_at TEXT)"""
         )
-        earlier = self.db.query(
-            f"SELECT imported_at, inserted FROM {self.history} WHERE sha256 = ? AND target = ? "
-            "ORDER BY imported_at",
-            (digest, self.table),
-        )
-        if earlier and not force:
-            when, count = earlier[-1]
-            raise ConfigError(
-                f"{self.path} was already imported into {self.table} at {when} ({count} rows inserted); "
-                "pass --force to import it again"
-            )
 
     def _remember(self, digest: str) -> None:
         r = self.report
+        self._make_history()
         self.db.execute(
             f"INSERT INTO {self.history} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -374,15 +403,19 @@ class _Import:
     ) -> str:
         """The columns of a new table; those of DECLARED (an existing table's) as it has them."""
         if declared is not None:
-            return ", ".join(f"{quote(c)} {declared[c]}" for c in header)
-        return ", ".join(f"{quote(c)} {self.db.column_type(k)}" for c, k in zip(header, kinds, strict=True))
+            return ", ".join(f"{quote_column(c)} {declared[c]}" for c in header)
+        return ", ".join(
+            f"{quote_column(c)} {self.db.column_type(k)}" for c, k in zip(header, kinds, strict=True)
+        )
 
     def _create(self, header: list[str], kinds: list[SqlType], keys: list[str] | None) -> None:
         columns = self._declare(header, kinds)
         self.db.execute(f"CREATE TABLE {self.target} ({columns})")
         if keys:
-            name = quote(f"{self.table.replace('.', '_')}_key")
-            self.db.execute(f"CREATE UNIQUE INDEX {name} ON {self.target} ({', '.join(map(quote, keys))})")
+            name = quote_column(self.table.replace(".", "_")[: NAME_BYTES - 4] + "_key")  # never cut short
+            self.db.execute(
+                f"CREATE UNIQUE INDEX {name} ON {self.target} ({', '.join(map(quote_column, keys))})"
+            )
 
     def _coerce(
         self,
@@ -421,16 +454,17 @@ class _Import:
         """Check for duplicates, then move the rows to keep from the stage into the table."""
         # Key columns, the whole row's too, compare with "=" (fast, indexable): a NULL in a key
         # is never a duplicate, as in a UNIQUE index.
-        match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
-        key_list = ", ".join(f"s.{quote(k)}" for k in keys)
-        present = " AND ".join(f"s.{quote(k)} IS NOT NULL" for k in keys)
+        match = " AND ".join(f"t.{quote_column(k)} = s.{quote_column(k)}" for k in keys)
+        key_list = ", ".join(f"s.{quote_column(k)}" for k in keys)
+        present = " AND ".join(f"s.{quote_column(k)} IS NOT NULL" for k in keys)
         in_table = f"EXISTS (SELECT 1 FROM {self.target} t WHERE {match})"
         # the rank of each row among those of the file with its key: 1 for the first
+        partition = ", ".join(map(quote_column, keys))
         ranked = (
-            f"(SELECT *, row_number() OVER (PARTITION BY {', '.join(map(quote, keys))} ORDER BY _line) "
+            f"(SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY _line) "
             f"AS _rank FROM {quote(STAGE)})"
         )
-        columns = ", ".join(map(quote, header))
+        columns = ", ".join(map(quote_column, header))
         if on_duplicate == "error":
             began = time.monotonic()
             try:
@@ -445,7 +479,7 @@ class _Import:
             ranked = ranked.replace("ORDER BY _line)", "ORDER BY _line DESC)")
             others = [c for c in header if c not in keys]
             if others:
-                assignments = ", ".join(f"{quote(c)} = s.{quote(c)}" for c in others)
+                assignments = ", ".join(f"{quote_column(c)} = s.{quote_column(c)}" for c in others)
                 self.report.updated = self.db.execute(
                     f"UPDATE {self.target} AS t SET {assignments} FROM {ranked} AS s "
                     f"WHERE s._rank = 1 AND {match}"
@@ -461,9 +495,9 @@ class _Import:
         """Raise `DuplicateDataError` if rows repeat a key of the file or of the table; a row
         that does both counts once, as a repeat."""
         found = quote(DUPLICATES)
-        key_names = ", ".join(map(quote, keys))
+        key_names = ", ".join(map(quote_column, keys))
         # grouped, not ranked: a hash of the keys instead of a sort of every row
-        same_key = " AND ".join(f"s.{quote(k)} = f.{quote(k)}" for k in keys)
+        same_key = " AND ".join(f"s.{quote_column(k)} = f.{quote_column(k)}" for k in keys)
         self.db.execute(
             f"""{self.db.temporary(DUPLICATES)} AS
             SELECT 1 AS kind, s._line, s._chunk, {key_list} FROM {quote(STAGE)} AS s JOIN (
@@ -544,9 +578,10 @@ class _BadRows:
 
     def add(self, path: Path, line: int, column: str | None, message: str, raw: Any) -> None:
         if self._writer is None:
+            schema = " give the column's type with --schema," if column else ""  # a type is the problem
             raise BadValue(
-                f"{path} line {line}: {message}; nothing was written. Fix the file, give the column's "
-                "type with --schema, or set such rows aside with --bad-rows FILE"
+                f"{path} line {line}: {message}; nothing was written. Fix the file,{schema} or set such "
+                "rows aside with --bad-rows FILE"
             )
         self.count += 1
         shown = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
