@@ -157,6 +157,9 @@ class _Pool:
 
     def __exit__(self, *exc: object) -> None:
         for slot in self.slots:
+            if slot.held:  # still busy after a stop's grace (or a second Ctrl-C): no more waiting
+                slot.kill()
+        for slot in self.slots:
             with contextlib.suppress(OSError):
                 slot.tasks.send(None)
         deadline = time.monotonic() + 2
@@ -215,7 +218,8 @@ class _Pool:
         for slot in slots:
             by_handle[slot.results] = slot
             by_handle[slot.process.sentinel] = slot
-        tick = min(1.0, (self.options.timeout or 10.0) / 10)
+        # a stop's grace is kept to within a tenth of a second
+        tick = 0.1 if self.stopping else min(1.0, (self.options.timeout or 10.0) / 10)
         ready = wait(list(by_handle), timeout=tick)
         gone = []
         for handle in ready:
