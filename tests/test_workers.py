@@ -3,6 +3,8 @@ cover: outputs that cannot travel, exits raised as exceptions, a setup that neve
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -96,3 +98,16 @@ def test_a_setup_that_outlasts_the_timeout_stops_the_run() -> None:
         )
     assert time.monotonic() - started < 8
     assert ledger.counts().done == ledger.counts().failed == 0
+
+
+def test_more_workers_than_open_files_allow_is_said_before_any_starts() -> None:
+    script = (
+        "import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)); "
+        "from gristmill import Pipeline; from gristmill.ledger import MemoryLedger; "
+        "from gristmill.sources import Range; "
+        "Pipeline(Range(count=10), []).run(workers=200, ledger=MemoryLedger())"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert ran.returncode != 0
+    assert "200 workers need about 864 open files, and this process may open 256" in ran.stderr
+    assert "--workers 48 at most" in ran.stderr and "EOFError" not in ran.stderr

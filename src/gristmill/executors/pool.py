@@ -38,6 +38,31 @@ IDLE = -1.0
 SETUP = -2.0  # in a worker's state instead of an item's seq: its processors are being set up
 
 
+FILES_PER_WORKER = 4  # the coordinator's ends of a worker's two pipes, its sentinel, its start
+FILES_BESIDE = 64  # the ledger, outputs, libraries
+
+
+def _allow_open_files(workers: int) -> None:
+    """Raise this process's open-file limit as far as WORKERS need (up to the hard limit);
+    where that is not enough, say so before any worker starts (the fork server would fail
+    midway, printing its own traceback)."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return
+    needed = workers * FILES_PER_WORKER + FILES_BESIDE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or needed <= soft:
+        return
+    if hard == resource.RLIM_INFINITY or needed <= hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+        return
+    raise ConfigError(
+        f"{workers} workers need about {needed} open files, and this process may open {hard} "
+        f"(ulimit -n); use fewer workers (--workers {(hard - FILES_BESIDE) // FILES_PER_WORKER} at most)"
+    )
+
+
 def default_start_method() -> str:
     """forkserver where it exists (fast restarts, no inherited state), else spawn."""
     return "forkserver" if forkserver.available() else "spawn"
@@ -152,6 +177,7 @@ class _Pool:
         self.stopping = False
 
     def __enter__(self) -> _Pool:
+        _allow_open_files(self.options.workers)
         self.slots = [self._start(i) for i in range(self.options.workers)]
         return self
 
