@@ -239,3 +239,28 @@ def test_values_are_written_plainly_in_json_and_csv(tmp_path: Path) -> None:
     CsvFiles(folder=tmp_path / "csv").write(Item("a"), [sample])
     rows = list(csv.DictReader((tmp_path / "csv" / "a.csv").read_text().splitlines()))
     assert rows == [{"id": "a", "price": "9.99", "at": "2024-05-01T13:45:00", "raw": "aGk=", "tags": '["x"]'}]
+
+
+def test_a_folder_that_cannot_be_read_is_said(tmp_path: Path) -> None:
+    """fsspec lists an unreadable folder as an empty one; the listing says so. Run without
+    the capability that lets root read anything (this suite may run as root)."""
+    setpriv = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    setpriv += ["--inh-caps", "-dac_override,-dac_read_search"]
+    if subprocess.run([*setpriv, "true"], capture_output=True).returncode != 0:
+        pytest.skip("setpriv cannot drop the capabilities here")
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "b.txt").write_text("b")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "locked").chmod(0)
+    script = (
+        "import logging; logging.basicConfig(); from gristmill.sources import Files; "
+        f"print([item.id for item in Files(url={str(tmp_path)!r}).list()])"
+    )
+    try:
+        listed = subprocess.run([*setpriv, sys.executable, "-c", script], capture_output=True, text=True)
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert listed.stdout.strip() == "['a.txt']", listed.stderr
+    assert f"left out the files of {tmp_path / 'locked'}: Permission denied" in listed.stderr
+    assert "empty" not in listed.stderr

@@ -114,10 +114,11 @@ class Files(Source, Storage):
         fs, root = self._filesystem()
         try:
             fs.invalidate_cache(root)  # a listing is always made afresh, never from fsspec's cache
-            found = fs.find(root, detail=True)
+            found = fs.find(root, detail=True, withdirs=not is_remote(self.url))
         except Exception as exc:
             raise SourceError(explain(exc, self.url, "list the source")) from exc
         if not is_remote(self.url):
+            _say_unreadable(found)
             found = _follow_links(fs, root, found)
         prefix = len(root) + 1
         for path in sorted(found):
@@ -213,6 +214,23 @@ def _utf8(rel: str) -> bool:
         log.warning("left out '%s': its name is not UTF-8; rename it (convmv -f latin1 -t utf8)", shown)
         return False
     return True
+
+
+def _say_unreadable(found: dict[str, Any]) -> None:
+    """Warn of each folder in FOUND (a local listing, folders included) that could not be
+    read: fsspec leaves such a folder out as if it were empty."""
+    folders = [path for path, info in found.items() if info.get("type") == "directory"]
+    holding = {path.rpartition("/")[0] for path in found}
+    for folder in folders:
+        if folder in holding:
+            continue
+        try:
+            with os.scandir(folder):
+                pass
+        except OSError as exc:
+            log.warning(
+                "left out the files of %s: %s; make it readable to process them", folder, exc.strerror
+            )
 
 
 def _follow_links(fs: Any, root: str, found: dict[str, Any]) -> dict[str, Any]:
