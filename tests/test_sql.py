@@ -899,3 +899,9 @@ def test_sql_sink_writes_an_existing_postgres_table_in_its_own_column_types(
         f"the table {table} has no column 'file' (its columns: item_id, id, order, amount, note); add it "
         "(ALTER TABLE ... ADD COLUMN), leave it out (SqlSink(columns=...)) or write to another table"
     )
+
+
+def test_sql_sink_refuses_a_table_name_the_database_would_cut_or_misread(tmp_path: Path) -> None:
+    for table in ("a" * 64, "a.b.c"):
+        with pytest.raises(ConfigError, match="is not a usable table name"):
+            SqlSink(db=f"sqlite:///{tmp_path / 'x.db'}", table=table).check()

@@ -13,7 +13,7 @@ from gristmill._exceptions import ConfigError, SinkError
 from gristmill.manifest import Item
 from gristmill.samples import BaseSample
 from gristmill.sinks.base import Sink
-from gristmill.sql.database import Database, connect, quote, reason
+from gristmill.sql.database import Database, check_table, connect, quote, quote_column, reason
 from gristmill.sql.types import COERCE, SqlType
 from gristmill.storage.urls import redact
 
@@ -69,7 +69,7 @@ class SqlSink(Sink):
         return state
 
     def check(self) -> None:
-        quote(self.table)
+        check_table(self.table)
         self._connection()
 
     def _connection(self) -> Database:
@@ -118,7 +118,7 @@ class SqlSink(Sink):
         db.execute(f"{db.temporary(ITEMS)} (id TEXT)")
         db.execute(f"DELETE FROM {quote(ITEMS)}")
         db.load(ITEMS, ["id"], [(item.id,) for item in items])
-        where = f"{quote(self.item_column)} IN (SELECT id FROM {quote(ITEMS)})"
+        where = f"{quote_column(self.item_column)} IN (SELECT id FROM {quote(ITEMS)})"
         db.execute(f"DELETE FROM {quote(self.table)} WHERE {where}")
 
     def _table(self, db: Database, batch: Sequence[tuple[Item, Any]]) -> tuple[list[str], list[SqlType]]:
@@ -132,12 +132,12 @@ class SqlSink(Sink):
                     for n in names
                 ]
                 declared = ", ".join(
-                    f"{quote(n)} {db.column_type(k)}"
+                    f"{quote_column(n)} {db.column_type(k)}"
                     for n, k in zip([self.item_column, *names], [SqlType.TEXT, *kinds], strict=True)
                 )
                 db.execute(f"CREATE TABLE {quote(self.table)} ({declared})")
-                index = quote(f"{self.table.replace('.', '_')}_{self.item_column}")
-                db.execute(f"CREATE INDEX {index} ON {quote(self.table)} ({quote(self.item_column)})")
+                index = quote_column(f"{self.table.replace('.', '_')}_{self.item_column}"[:63])
+                db.execute(f"CREATE INDEX {index} ON {quote(self.table)} ({quote_column(self.item_column)})")
             else:
                 missing = [n for n in [self.item_column, *names] if n not in existing]
                 if missing:
