@@ -329,6 +329,8 @@ def test_settings_come_from_flags_then_environment_then_dotenv_then_toml(tmp_pat
     assert done_by() == "5"
     assert done_by(GRISTMILL_MAX_ITEMS="4") == "4"
     assert done_by("--max-items", "3", GRISTMILL_MAX_ITEMS="4") == "3"
+    (tmp_path / "gristmill.toml").write_text("[run]\nprogress = false\n[status]\njson = true\n")
+    assert json.loads(gristmill("status", "cubes.py", cwd=tmp_path).stdout)["done"] > 0  # named as its flag
     (tmp_path / "gristmill.toml").write_text("[run\n")
     broken = gristmill("run", "cubes.py", cwd=tmp_path)
     assert broken.returncode == 2
@@ -344,6 +346,7 @@ def test_settings_come_from_flags_then_environment_then_dotenv_then_toml(tmp_pat
             "[manifest.generate]\nforce-refresh = 1\nprune = 1\nwhatever = 1\n",
             "[manifest.generate] has no setting",
         ),
+        ("max-items = 1\n[run]\nworkers = 1\n", "'max-items' outside any section; put settings under"),
     ],
 )
 def test_a_mistyped_setting_in_gristmill_toml_is_refused(tmp_path: Path, toml: str, message: str) -> None:
@@ -406,5 +409,6 @@ def test_reports_read_a_state_folder_on_read_only_media(tmp_path: Path) -> None:
             shown = gristmill(*command, "--state", state, cwd=tmp_path)
             assert shown.returncode == 0, (command, shown.stderr)
         assert "bad input in 4" in gristmill("failures", "--state", state, cwd=tmp_path).stdout
+        assert gristmill("status", "--state", "cubes", cwd=media).returncode == 0  # a relative path too
     finally:
         subprocess.run(["umount", str(media)], check=False)

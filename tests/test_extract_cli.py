@@ -102,3 +102,13 @@ def test_status_without_a_state_finds_the_only_run_or_lists_them(tmp_path: Path)
     extract(tmp_path, "docs", "-o", "chunks", "--chunk")
     listed = status()
     assert listed.returncode == 2 and "the runs here, latest first: .gristmill/extract-" in listed.stderr
+
+
+def test_a_link_in_the_source_to_the_output_is_not_followed(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Words.\n")
+    (tmp_path / "docs" / "outputs").symlink_to(tmp_path / "out")
+    for _ in range(2):  # the first run's outputs are there for the second to find
+        run = extract(tmp_path, "docs", "-o", "out")
+        assert run.returncode == 0 and "all items: 1 done" in run.stdout, run.stdout + run.stderr
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["a.txt.json"]

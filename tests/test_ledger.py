@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,19 @@ def test_a_long_listing_is_stored_whole_and_in_order(ledger: Ledger) -> None:
     todo = list(ledger.todo())
     assert [t[1] for t in todo] == ids
     assert todo[-1] == (12_345, "doc12344", 12_344, "fp12344", 0)
+
+
+def test_a_state_folder_that_cannot_be_locked_is_used_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import errno
+    import fcntl
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))  # as NFS without its lock daemon
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    ledger = SqliteLedger(tmp_path)
+    ledger.lock()
+    ledger.close()
+    assert "cannot be locked (No locks available): make sure no other run uses it" in caplog.text

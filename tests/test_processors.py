@@ -157,3 +157,16 @@ def test_a_wrong_result_names_the_processor_and_what_it_returned(returned: objec
 
     with pytest.raises(TypeError, match=message):
         Wrong()(BaseSample(id="0"))
+
+
+class Named(Processor):
+    def process(self, sample: BaseSample) -> BaseSample:
+        return BaseSample(id=["sub/x.txt", "sub_x.txt", "a:b"][int(sample.id)])
+
+
+def test_save_keeps_apart_ids_that_differ_only_in_their_folders(tmp_path: Path) -> None:
+    Pipeline(Range(count=3), [Named(), Save(folder=tmp_path)], ListSink()).run(
+        executor="inline", ledger=MemoryLedger(), progress=False
+    )
+    saved = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*.json"))
+    assert saved == ["a:b.json", "sub/x.txt.json", "sub_x.txt.json"]

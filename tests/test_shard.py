@@ -79,6 +79,11 @@ def test_three_shards_from_the_cli_then_one_status(tmp_path: Path) -> None:
     assert text.splitlines()[-1] == "total: 90 done, 0 failed, 0 skipped, 0 pending (of 90)"
     outputs = sorted(path.stem for path in (tmp_path / "out" / "items").iterdir())
     assert outputs == sorted(str(n) for n in range(90))  # each item written once, by its shard
+    unsharded = gristmill("status", "cubes.py", cwd=tmp_path)
+    assert (
+        unsharded.returncode == 2
+        and f"ran in shards, each with its state folder: give {' '.join(args)}" in unsharded.stderr
+    )
     twice = gristmill("status", *args, "--state", states[0], cwd=tmp_path)
     assert twice.returncode == 2 and "given twice" in twice.stderr
     made = json.loads(gristmill("report", *args, "--json", cwd=tmp_path).stdout)

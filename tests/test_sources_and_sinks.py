@@ -82,6 +82,7 @@ def test_links_are_followed_once_and_special_files_fail_unread(tmp_path: Path) -
     (source / "other-link").symlink_to(other)  # a folder outside: its files, under the link
     (source / "real-link").symlink_to(source / "real")  # a folder listed already: not twice
     (source / "real" / "loop").symlink_to(source)  # would be walked forever
+    (source / "up").symlink_to(tmp_path)  # holds the source: it would be listed again
     (source / "dangling.txt").symlink_to(tmp_path / "nowhere")
     os.mkfifo(source / "pipe.txt")  # reading it would wait forever
     files = Files(url=str(source))

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
+from typing import ClassVar
 
 import pytest
 
@@ -111,3 +113,58 @@ def test_more_workers_than_open_files_allow_is_said_before_any_starts() -> None:
     assert ran.returncode != 0
     assert "200 workers need about 864 open files, and this process may open 256" in ran.stderr
     assert "--workers 48 at most" in ran.stderr and "EOFError" not in ran.stderr
+
+
+class Sized(BaseSample):
+    size: int
+
+
+class OnlyBatches(Processor):
+    """Written as the README shows batching: ``batch_size`` and ``process_batch`` alone."""
+
+    batch_size: ClassVar[int | None] = 8
+
+    def process_batch(self, samples: Sequence[BaseSample]) -> list[Sized]:
+        return [Sized(id=sample.id, size=len(samples)) for sample in samples]
+
+
+def test_a_processor_of_batches_only_gets_whole_batches_on_the_pool() -> None:
+    sink = ListSink()
+    result = Pipeline(Range(count=100), [OnlyBatches()], sink).run(
+        ledger=MemoryLedger(), workers=2, progress=False
+    )
+    assert result.done == 100 and result.failed == 0
+    sizes = sorted(sample.size for sample in sink.samples if isinstance(sample, Sized))
+    assert sizes == [4] * 4 + [8] * 96  # twelve batches of 8, and the 4 left over
+
+
+class ExitsOrInterrupts(Processor):
+    raising: str
+
+    def process(self, sample: BaseSample) -> BaseSample:
+        if sample.id == "4":
+            raise SystemExit(3) if self.raising == "exit" else KeyboardInterrupt
+        return sample
+
+
+def test_inline_a_system_exit_fails_its_item_and_a_keyboard_interrupt_stops_the_run() -> None:
+    exits = Pipeline(Range(count=8), [ExitsOrInterrupts(raising="exit")], ListSink())
+    result = exits.run(executor="inline", ledger=MemoryLedger(), progress=False)
+    assert (result.done, result.failed, result.exit_code) == (7, 1, 1)
+    interrupted = Pipeline(Range(count=8), [ExitsOrInterrupts(raising="interrupt")], ListSink())
+    result = interrupted.run(executor="inline", ledger=MemoryLedger(), progress=False)
+    assert result.interrupted and result.exit_code == 130  # in this process it is the user's Ctrl-C
+
+
+class NeedsAModule(Processor):
+    imports: ClassVar[tuple[str, ...]] = ("no_such_module_xyz",)
+
+    def process(self, sample: BaseSample) -> BaseSample:
+        return sample
+
+
+def test_a_module_named_in_imports_that_is_missing_is_refused_first() -> None:
+    with pytest.raises(ConfigError, match="imports name 'no_such_module_xyz', which is not installed here"):
+        Pipeline(Range(count=3), [NeedsAModule()], ListSink()).run(
+            ledger=MemoryLedger(), workers=1, progress=False
+        )

@@ -110,7 +110,8 @@ def main() -> None:
         if not folder.exists():
             make_samples(folder)
     result = pipeline(folder, args.output).run(workers=2, progress=False)
-    print(f"{result.done} rows, {result.failed} failed -> {args.output / 'mets.csv'}")
+    made = result.counts
+    print(f"{made.done} rows ({result.done} new), {made.failed} failed -> {args.output / 'mets.csv'}")
     raise SystemExit(result.exit_code)
 
 

@@ -306,8 +306,9 @@ class Pipeline:
                     if stop.is_set() or opts.max_items is not None or not ledger.wait_for_others(stop):
                         break
                     todo = ledger.todo(reprocess=opts.reprocess)
-            except KeyboardInterrupt:  # a second Ctrl-C: record what we have and leave now
+            except KeyboardInterrupt:  # a second Ctrl-C (or one raised in this process): leave now
                 stop.set()
+                signalled.append(signal.SIGINT)
             finally:
                 recorder.close()
         interrupted = bool(signalled)

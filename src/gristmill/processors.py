@@ -90,7 +90,11 @@ class Processor(BaseModel):
     def __call__(self, sample: BaseSample) -> list[BaseSample]:
         """Run ``process`` and stamp the history of every sample it returns."""
         stamp = self.stamp
-        outputs = _as_list(self.process(sample), self.name)
+        if type(self).process is Processor.process:  # one sample for a processor of batches only
+            result = self.process_batch([sample])[0]
+        else:
+            result = self.process(sample)
+        outputs = _as_list(result, self.name)
         for out in outputs:
             out.processing_history.append(stamp)
         return outputs
@@ -255,8 +259,8 @@ class Cache(Processor):
 class Save(Processor):
     """Store every sample that reaches this point as JSON, then pass it on unchanged.
 
-    One file per sample, ``folder/<sample id>.json``, written atomically, so a redone item
-    replaces its file.
+    One file per sample, ``folder/<sample id>.json`` (the id's folders kept, as the sinks
+    keep them), written atomically, so a redone item replaces its file.
     """
 
     folder: Path
@@ -264,8 +268,9 @@ class Save(Processor):
     def __call__(self, sample: BaseSample) -> list[BaseSample]:
         from gristmill.atomic import atomic_write_bytes
         from gristmill.serialize import dumps
+        from gristmill.sinks.files import mirrored
 
-        atomic_write_bytes(self.folder / f"{_safe_name(sample.id)}.json", dumps(sample))
+        atomic_write_bytes(self.folder.joinpath(*mirrored(sample.id, ".json").split("/")), dumps(sample))
         return [sample]
 
     def process(self, sample: BaseSample) -> Result:

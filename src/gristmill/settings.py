@@ -48,7 +48,13 @@ def load_toml(path: Path = Path("gristmill.toml")) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    return {command: _parameters(table) for command, table in data.items() if isinstance(table, dict)}
+    loose = [key for key, value in data.items() if not isinstance(value, dict)]
+    if loose:
+        raise ConfigError(
+            f"{path}: {', '.join(map(repr, loose))} outside any section; put settings under the "
+            "command they are for ([run], [extract], ...)"
+        )
+    return {command: _parameters(table) for command, table in data.items()}
 
 
 def _parameters(table: dict[str, Any]) -> dict[str, Any]:

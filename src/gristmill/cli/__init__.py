@@ -77,9 +77,19 @@ def check_settings(command: Any, settings: dict[str, Any], where: str = "") -> N
     children = getattr(command, "commands", None)
     if children is None:
         known = {param.name for param in command.params}
-        for key in settings:
-            if key not in known:
-                options = ", ".join(sorted(name.replace("_", "-") for name in known if name))
+        # a setting may be named as its flag is (json = true for --json)
+        flags = {
+            flag.lstrip("-").replace("-", "_"): param.name
+            for param in command.params
+            for flag in getattr(param, "opts", ())
+            if flag.startswith("--")
+        }
+        for key in list(settings):
+            if key not in known and key in flags:
+                settings[flags[key]] = settings.pop(key)
+            elif key not in known:
+                arguments = {param.name for param in command.params if param.param_type_name == "argument"}
+                options = ", ".join(sorted(name.replace("_", "-") for name in {*flags, *arguments} if name))
                 raise ConfigError(f"gristmill.toml: [{where}] has no setting {key!r}; it has: {options}")
         return
     for key, value in settings.items():

@@ -351,6 +351,10 @@ def find_state(pipeline: str | None, state: Path | None) -> Path:
         return _the_only_run()
     folder = load(pipeline, None, None).state_folder()
     if not (folder / LEDGER_FILE).exists():
+        shards = sorted(ledger.parent for ledger in folder.glob(f"shard-*-of-*/{LEDGER_FILE}"))
+        if shards:
+            flags = " ".join(f"--state {shard}" for shard in shards)
+            raise ConfigError(f"{pipeline!r} ran in shards, each with its state folder: give {flags}")
         raise ConfigError(f"{pipeline!r} has not been run yet (no ledger in {folder})")
     return folder
 

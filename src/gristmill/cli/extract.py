@@ -96,6 +96,8 @@ def extract(
             f"the output folder {output} is inside the source {source}: the outputs would be read as "
             "documents on the next listing; write them elsewhere"
         )
+    if local:
+        source_files.keep_out(places[1])  # nor through a link in the source to it
     settings = "\0".join([*places, pattern, *(step.config_hash() for step in steps)])
     name = "extract-" + hashlib.sha256(settings.encode()).hexdigest()[:10]
     folder: str | Path = output if is_remote(output) else Path(output)

@@ -34,6 +34,8 @@ BY_SUFFIX = {
     ".text": "txt",
     ".md": "md",
     ".markdown": "md",
+    ".mdown": "md",
+    ".mkd": "md",
     ".csv": "csv",
     ".tsv": "tsv",
     ".tab": "tsv",

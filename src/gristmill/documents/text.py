@@ -8,6 +8,7 @@ from gristmill._exceptions import ProcessingError
 from gristmill.documents.elements import Elements
 
 BULLET = re.compile(r"^\s*(?:[-*•‣◦]|\d{1,3}[.)])\s+(.*)$")
+COMMENT = re.compile(r"<!--.*?-->", re.S)
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 UNDERLINE = re.compile(r"^ {0,3}(=+|-+)\s*$")  # a setext heading's: "Title\n=====", "Sub\n-----"
 WESTERN = ("cp1252", "latin_1", "iso8859_15")
@@ -81,7 +82,7 @@ def partition_text(data: bytes, out: Elements) -> None:
 
 
 def partition_markdown(data: bytes, out: Elements) -> None:
-    text = decode(data).replace("\r\n", "\n")
+    text = COMMENT.sub("", decode(data).replace("\r\n", "\n"))  # <!-- notes --> are not text
     block: list[str] = []
     table: list[list[str]] = []
     fenced = False

@@ -57,10 +57,29 @@ def _allow_open_files(workers: int) -> None:
     if hard == resource.RLIM_INFINITY or needed <= hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
         return
+    fit = (hard - FILES_BESIDE) // FILES_PER_WORKER
+    advice = f"use fewer workers (--workers {fit} at most)" if fit >= 1 else "raise that limit"
     raise ConfigError(
-        f"{workers} workers need about {needed} open files, and this process may open {hard} "
-        f"(ulimit -n); use fewer workers (--workers {(hard - FILES_BESIDE) // FILES_PER_WORKER} at most)"
+        f"{workers} worker{'s' * (workers > 1)} need about {needed} open files, and this process "
+        f"may open {hard} (ulimit -n); {advice}"
     )
+
+
+def _check_imports(bundle: Bundle) -> None:
+    """Refuse a module the processors name in ``imports`` that is not there: the fork server
+    would pass over it without a word, and each worker fail on it later."""
+    import importlib.util
+
+    for name in bundle.imports():
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # its package is missing
+            found = False
+        if not found:
+            raise ConfigError(
+                f"the processors' imports name {name!r}, which is not installed here; install it (for "
+                "a step of gristmill's own, the extra its docs name) or fix the name"
+            )
 
 
 def default_start_method() -> str:
@@ -162,6 +181,7 @@ class _Pool:
     def __init__(self, options: PoolExecutor, bundle: Bundle) -> None:
         self.options = options
         self.ctx = mp.get_context(options.start_method)
+        _check_imports(bundle)
         if options.start_method == "forkserver":
             forkserver.start(bundle.imports())
         self.retries = bundle.retries
@@ -173,7 +193,7 @@ class _Pool:
         self.generations = [0] * options.workers
         self.slots: list[_Slot] = []
         self.requeued: deque[Todo] = deque()  # items handed back by a worker that went away
-        self.sizer = BatchSizer(options.batch_size, TARGET_BATCH_SECONDS)
+        self.sizer = BatchSizer(options.batch_size, TARGET_BATCH_SECONDS, bundle)
         self.stopping = False
 
     def __enter__(self) -> _Pool:

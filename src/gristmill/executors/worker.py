@@ -34,17 +34,17 @@ class Worker:
     and, for a batched sink, what the coordinator will write: (item, the sink's encoding,
     seq) (``None`` otherwise).
 
-    ``own_process``: the worker has a process of its own, which ignores SIGINT, so a
-    ``KeyboardInterrupt`` or ``SystemExit`` there comes from processor code and fails its
-    item like any exception. In the caller's process (inline) they are the user's: they
-    stop the run.
+    A ``SystemExit`` comes from processor code (``sys.exit`` in a library) and fails its item
+    like any exception. So does a ``KeyboardInterrupt`` with ``own_process``: the worker has a
+    process of its own, which ignores SIGINT. In the caller's process (inline) it is the
+    user's Ctrl-C: it stops the run.
     """
 
     def __init__(self, bundle: Bundle, name: str, *, own_process: bool = False) -> None:
         self.bundle = bundle
         self.name = name
         self._errors: tuple[type[BaseException], ...] = (
-            (Exception, KeyboardInterrupt, SystemExit) if own_process else (Exception,)
+            (Exception, KeyboardInterrupt, SystemExit) if own_process else (Exception, SystemExit)
         )
         self._source = bundle.source
         self._processor = bundle.processor

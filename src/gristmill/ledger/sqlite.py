@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
@@ -16,6 +17,7 @@ from gristmill._exceptions import ConfigError, LedgerError
 from gristmill.ledger.base import Counts, Gone, Outcome, Record, Run, Status, Todo
 from gristmill.manifest import Item, ManifestInfo, PlanChanges
 
+log = logging.getLogger("gristmill")
 LEDGER_FILE = "ledger.sqlite"
 RUN_LOCK = "run.lock"
 PAGE = 10_000  # rows per insert chunk and per todo page: big enough to amortise, small in memory
@@ -293,7 +295,15 @@ class SqliteLedger:
         fd = os.open(self.path.parent / RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except OSError as exc:
+            if not isinstance(exc, BlockingIOError):  # a filesystem without locks (some NFS)
+                os.close(fd)
+                log.warning(
+                    "the state folder %s cannot be locked (%s): make sure no other run uses it at once",
+                    self.path.parent,
+                    exc.strerror,
+                )
+                return
             holder = os.read(fd, 20).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise ConfigError(
@@ -319,7 +329,7 @@ def _read_only(path: Path) -> sqlite3.Connection:
     immutable (its shared-memory file cannot be made), which is what such media hold."""
     for mode in ("mode=ro", "immutable=1"):
         try:
-            db = sqlite3.connect(f"{path.as_uri()}?{mode}", uri=True, isolation_level=None)
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, isolation_level=None)
             db.execute("SELECT count(*) FROM items").fetchone()
             return db
         except sqlite3.Error as exc:

@@ -82,10 +82,7 @@ class FileSink(Sink, Storage):
 
     def key_for(self, item_id: str) -> str:
         """The output's path relative to ``folder``, ``/``-separated."""
-        parts = PurePosixPath(item_id).parts
-        if not parts or any(p in ("..", "") for p in parts) or PurePosixPath(item_id).is_absolute():
-            raise SinkError("the item id is not a safe relative path for an output file", item_id=item_id)
-        return "/".join([*parts[:-1], parts[-1] + self.suffix])
+        return mirrored(item_id, self.suffix)
 
     def path_for(self, item_id: str) -> Path:
         """The output's local path (local folders only)."""
@@ -254,6 +251,15 @@ class ParquetFiles(FileSink):
         if tables:
             pq.write_table(pa.concat_tables(tables, promote_options="default"), out)
         return bytes(out.getvalue())
+
+
+def mirrored(item_id: str, suffix: str) -> str:
+    """The relative path, ``/``-separated, of an output file named after ITEM_ID: its folders
+    kept (``a/b.txt`` and ``a_b.txt`` stay apart), SUFFIX added."""
+    parts = PurePosixPath(item_id).parts
+    if not parts or any(p in ("..", "") for p in parts) or PurePosixPath(item_id).is_absolute():
+        raise SinkError("the item id is not a safe relative path for an output file", item_id=item_id)
+    return "/".join([*parts[:-1], parts[-1] + suffix])
 
 
 def _cell(value: Any) -> Any:

@@ -63,6 +63,7 @@ class Files(Source, Storage):
 
     _fs: Any = PrivateAttr(default=None)
     _root: str = PrivateAttr(default="")
+    _kept_out: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("url")
     @classmethod
@@ -75,6 +76,11 @@ class Files(Source, Storage):
         # The resolved URL: a SAS URL's token changes, its container and prefix do not.
         described = f"Files({redact(self.resolve(self.url).url)!r}, pattern={self.pattern!r}"
         return described + (f", manifest={redact(self.manifest)!r})" if self.manifest else ")")
+
+    def keep_out(self, folder: str | Path) -> None:
+        """Never list the files under FOLDER (a local folder: the run's own outputs), not even
+        through a link to it."""
+        self._kept_out = (*self._kept_out, os.path.realpath(folder))
 
     def downloads(self) -> int:
         return DOWNLOADS if is_remote(self.url) else 0
@@ -119,7 +125,7 @@ class Files(Source, Storage):
             raise SourceError(explain(exc, self.url, "list the source")) from exc
         if not is_remote(self.url):
             _say_unreadable(found)
-            found = _follow_links(fs, root, found)
+            found = _follow_links(fs, root, found, self._kept_out)
         prefix = len(root) + 1
         for path in sorted(found):
             info = found[path]
@@ -233,12 +239,13 @@ def _say_unreadable(found: dict[str, Any]) -> None:
             )
 
 
-def _follow_links(fs: Any, root: str, found: dict[str, Any]) -> dict[str, Any]:
+def _follow_links(fs: Any, root: str, found: dict[str, Any], kept_out: tuple[str, ...]) -> dict[str, Any]:
     """FOUND (a local listing) with its links followed: a link to a file is that file; a link
-    to a folder adds that folder's files under the link's path, unless the folder is listed
-    already (inside the source, or through another link: no file is listed twice, no loop
-    is walked forever). A dangling link stays, to fail with its reason."""
-    walked = [os.path.realpath(root)]
+    to a folder adds that folder's files under the link's path, unless the folder is, holds
+    or is inside one listed already (the source, or through another link: no file is listed
+    twice, no loop is walked forever) or KEPT_OUT. A dangling link stays, to fail with its
+    reason."""
+    walked = [os.path.realpath(root), *kept_out]
     links = [path for path, info in found.items() if info.get("islink")]
     while links:
         path = links.pop()
@@ -251,7 +258,8 @@ def _follow_links(fs: Any, root: str, found: dict[str, Any]) -> dict[str, Any]:
             continue
         del found[path]
         real = os.path.realpath(path)
-        if any(real == done or real.startswith(done + os.sep) for done in walked):
+        # inside a folder listed already, or holding one (a link to the source's parent)
+        if any(os.path.commonpath((real, done)) in (real, done) for done in walked):
             continue
         walked.append(real)
         inside = fs.find(path, detail=True)
