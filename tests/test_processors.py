@@ -170,3 +170,7 @@ def test_save_keeps_apart_ids_that_differ_only_in_their_folders(tmp_path: Path) 
     )
     saved = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*.json"))
     assert saved == ["a:b.json", "sub/x.txt.json", "sub_x.txt.json"]
+
+
+def test_compose_takes_its_steps_as_a_list_too() -> None:
+    assert Compose([Named(), Save(folder=Path("x"))]).steps == Compose(Named(), Save(folder=Path("x"))).steps

@@ -134,3 +134,15 @@ def test_bad_shards_exit_2_with_a_clear_message(
 def test_bad_shards_are_config_errors_in_the_api() -> None:
     with pytest.raises(ConfigError, match="there is no shard 4/3"):
         Pipeline(Range(count=3)).run(executor="inline", ledger=MemoryLedger(), shard=(4, 3))
+    with pytest.raises(ConfigError, match="there is no shard 4/3"):
+        Pipeline(Range(count=3)).run(executor="inline", ledger=MemoryLedger(), shard="4/3")
+
+
+def test_a_shard_may_be_given_as_on_the_command_line() -> None:
+    parts = [
+        Pipeline(Range(count=30)).run(
+            executor="inline", ledger=MemoryLedger(), shard=f"{n}/3", progress=False
+        )
+        for n in (1, 2, 3)
+    ]
+    assert sum(part.done for part in parts) == 30

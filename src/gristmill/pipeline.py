@@ -94,6 +94,11 @@ class RunOptions(BaseModel):
             return {**data, "state": None, "database": state}
         return data
 
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _shard_as_written(cls, shard: object) -> object:
+        return Shard.parse(shard) if isinstance(shard, str) else shard  # "2/3", as on the command line
+
     @field_validator("shard")
     @classmethod
     def _shard_exists(cls, shard: Shard | None) -> Shard | None:

@@ -141,7 +141,9 @@ class Compose(Processor):
 
     _step_seconds: dict[str, float] = PrivateAttr(default_factory=dict)
 
-    def __init__(self, *steps: Processor, **data: Any) -> None:
+    def __init__(self, *steps: Processor | Sequence[Processor], **data: Any) -> None:
+        if len(steps) == 1 and isinstance(steps[0], list | tuple):  # Compose([a, b]) as Compose(a, b)
+            steps = tuple(steps[0])
         if steps:
             data["steps"] = tuple(steps)
         super().__init__(**data)

@@ -37,7 +37,7 @@ class Report:
     slowest: list[tuple[str, float]] = field(default_factory=list)  # (item, seconds), slowest first
     workers: dict[str, tuple[int, float]] = field(default_factory=dict)  # name: (items, busy seconds)
     errors: list[ErrorKind] = field(default_factory=list)  # most items first
-    retried: int = 0  # items that took more than one attempt
+    retried: int = 0  # items attempted more than once, over all runs (retries, --reprocess)
     steps: list[tuple[str, float]] = field(default_factory=list)  # (step, seconds), slowest first
 
     def as_json(self) -> dict[str, Any]:
@@ -69,7 +69,7 @@ class Report:
             f"  {name}: {items:,} items, {busy:,.1f} s busy" for name, (items, busy) in self.workers.items()
         ]
         if self.retried:
-            out.append(f"items that took more than one attempt: {self.retried:,}")
+            out.append(f"items attempted more than once (retries, and runs again): {self.retried:,}")
         if self.errors:
             out.append("errors (see them all with: gristmill failures, and --skipped for the skipped):")
             for kind in self.errors:
