@@ -412,3 +412,34 @@ def test_reports_read_a_state_folder_on_read_only_media(tmp_path: Path) -> None:
         assert gristmill("status", "--state", "cubes", cwd=media).returncode == 0  # a relative path too
     finally:
         subprocess.run(["umount", str(media)], check=False)
+
+
+def test_output_moves_the_merged_file_too_and_a_missing_merge_place_is_refused_first(tmp_path: Path) -> None:
+    write_pipeline(tmp_path, count=30)
+    assert gristmill("run", "cubes.py", "--no-progress", cwd=tmp_path).returncode == 0
+    assert len(merged(tmp_path)) == 30
+    elsewhere = [
+        "--output",
+        "elsewhere/items",
+        "--state",
+        "elsewhere-state",
+        "--max-items",
+        "5",
+        "--no-progress",
+    ]
+    assert gristmill("run", "cubes.py", *elsewhere, cwd=tmp_path).returncode == 0
+    assert len(merged(tmp_path)) == 30  # the first run's merged file is left as it was
+    assert len((tmp_path / "elsewhere" / "items.jsonl").read_text().splitlines()) == 5
+    (tmp_path / "cubes.py").write_text(
+        (tmp_path / "cubes.py").read_text().replace('"out/all.jsonl"', '"afile/all.jsonl"')
+    )
+    (tmp_path / "afile").write_text("a file, not a folder")
+    refused = gristmill("run", "cubes.py", "--state", "third", "--no-progress", cwd=tmp_path)
+    assert refused.returncode == 2 and "afile" in refused.stderr, refused.stderr
+    assert "0 done, 0 failed" in gristmill("status", "--state", "third", cwd=tmp_path).stdout  # nothing ran
+
+
+def test_a_processed_manifest_url_that_names_no_file_is_refused(tmp_path: Path) -> None:
+    write_pipeline(tmp_path, count=3)
+    refused = gristmill("run", "cubes.py", "--processed-manifest", "out/", "--no-progress", cwd=tmp_path)
+    assert refused.returncode == 2 and "names a folder, not a file" in refused.stderr, refused.stderr

@@ -79,6 +79,10 @@ def test_three_shards_from_the_cli_then_one_status(tmp_path: Path) -> None:
     assert text.splitlines()[-1] == "total: 90 done, 0 failed, 0 skipped, 0 pending (of 90)"
     outputs = sorted(path.stem for path in (tmp_path / "out" / "items").iterdir())
     assert outputs == sorted(str(n) for n in range(90))  # each item written once, by its shard
+    # each shard merges its own items into a file of its own: one would overwrite the other's
+    merged = [(tmp_path / "out" / f"all.shard-{n}-of-3.jsonl").read_text().splitlines() for n in (1, 2, 3)]
+    assert sorted(len(lines) for lines in merged) == sorted(e["done"] for e in report["states"])
+    assert not (tmp_path / "out" / "all.jsonl").exists()
     unsharded = gristmill("status", "cubes.py", cwd=tmp_path)
     assert (
         unsharded.returncode == 2

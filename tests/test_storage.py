@@ -299,3 +299,22 @@ def test_a_local_file_one_may_not_read_is_no_matter_of_credentials() -> None:
 def test_a_local_write_error_says_what_to_do(code: int, advice: str) -> None:
     error = OSError(code, os.strerror(code), "out/x.json")
     assert advice in explain(error, "out/x.json", "write")
+
+
+def test_a_file_url_splits_into_its_folder_and_name() -> None:
+    from gristmill.storage.urls import parent_and_name
+
+    sas = "https://acct.blob.core.windows.net/box/pm.jsonl?sv=2024&sig=abc"
+    assert parent_and_name(sas) == ("https://acct.blob.core.windows.net/box?sv=2024&sig=abc", "pm.jsonl")
+    assert parent_and_name("s3://b/p/x.jsonl") == ("s3://b/p", "x.jsonl")
+    assert parent_and_name("all.jsonl") == (".", "all.jsonl")
+    assert parent_and_name("/all.jsonl") == ("/", "all.jsonl")
+    for folder in ("s3://out/", "s3://bucket", "out/"):
+        with pytest.raises(ConfigError, match="names a folder, not a file"):
+            parent_and_name(folder)
+
+
+def test_masking_keeps_the_colon_that_ends_a_clause() -> None:
+    said = redact("cannot read https://a/b?sv=1&sig=abc%3D: the credentials are missing")
+    assert said == "cannot read https://a/b?sv=1&sig=***: the credentials are missing"
+    assert redact("password=a:b rest") == "password=*** rest"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import re
 import signal
@@ -237,6 +238,13 @@ class Pipeline:
             raise ConfigError(f"invalid run options: {exc}") from exc
         if isinstance(executor, str):
             executor = _executor(executor, opts)
+        if opts.shard is not None and self.sink is not None:
+            shard_run = copy.copy(self)  # the same pipeline, its sink writing as this shard
+            shard_run.sink = self.sink.for_shard(opts.shard)
+            return shard_run._execute(executor, ledger, opts)
+        return self._execute(executor, ledger, opts)
+
+    def _execute(self, executor: Executor, ledger: Ledger | None, opts: RunOptions) -> RunResult:
         owned = ledger is None
         if ledger is None and opts.database is not None:
             from gristmill.ledger.postgres import PostgresLedger

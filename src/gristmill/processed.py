@@ -21,6 +21,7 @@ from gristmill._exceptions import ConfigError
 from gristmill.ledger.base import Outcome, Status
 from gristmill.storage import Folder, Storage
 from gristmill.storage.errors import MISSING, explain, kind
+from gristmill.storage.urls import parent_and_name
 
 if TYPE_CHECKING:
     from gristmill.ledger.base import Ledger
@@ -62,8 +63,8 @@ class ProcessedManifest:
 
         storage = sink if isinstance(sink, FileSink) else Storage()
         if url:
-            parent, _, name = url.rstrip("/").rpartition("/")
-            folder = Folder(parent or ".", storage)
+            parent, name = parent_and_name(url)
+            folder = Folder(parent, storage)
         elif isinstance(sink, FileSink) and sink.output.remote:
             folder, name = sink.output, PROCESSED_NAME
         else:

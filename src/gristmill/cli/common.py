@@ -247,11 +247,12 @@ def setup_logging(verbose: int) -> None:
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
-    if verbose:  # what the stores' libraries say, through the same masking
+    if verbose:  # what the stores' libraries say, through the same masking: -vv, every request
         from gristmill.storage import STORE_LOGGERS
 
         for name in STORE_LOGGERS:
             logging.getLogger(name).addHandler(handler)
+            logging.getLogger(name).setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
 class _Redacting(logging.Formatter):
@@ -287,7 +288,7 @@ def load(
     if output is not None:
         folder: str | Path = output if is_remote(output) else Path(output)
         if isinstance(pipeline.sink, FileSink):
-            pipeline.sink = pipeline.sink.model_copy(update={"folder": folder})
+            pipeline.sink = pipeline.sink.moved_to(folder)
         elif pipeline.sink is None:
             pipeline.sink = JsonFiles(folder=folder)
         else:

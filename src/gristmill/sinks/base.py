@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from gristmill.manifest import Item
+from gristmill.manifest import Item, Shard
 from gristmill.samples import BaseSample
 
 if TYPE_CHECKING:
@@ -79,6 +79,11 @@ class Sink(BaseModel):
 
     def finish(self, ledger: Ledger) -> None:
         """Runs once in the coordinator after the last item (merge parts, refresh an index)."""
+
+    def for_shard(self, shard: Shard) -> Sink:
+        """This sink as one shard's run uses it: what every shard would write to the same
+        place (a merged file) gets the shard's name."""
+        return self
 
     def close(self) -> None:
         """Runs in the coordinator when the run ends in any way (release connections)."""

@@ -15,12 +15,13 @@ from pydantic import PrivateAttr, field_validator
 from gristmill._exceptions import SinkError
 from gristmill._lazy import optional
 from gristmill.atomic import atomic_write_bytes, can_sync_filesystem, sync_filesystem
-from gristmill.manifest import Item
+from gristmill.manifest import Item, Shard
 from gristmill.samples import BaseSample
 from gristmill.serialize import dumps, to_record
 from gristmill.sinks.base import Sink
 from gristmill.storage import Folder, Storage, is_remote
 from gristmill.storage.errors import explain
+from gristmill.storage.urls import parent_and_name
 
 if TYPE_CHECKING:
     from gristmill.ledger.base import Ledger
@@ -76,6 +77,26 @@ class FileSink(Sink, Storage):
 
     def check(self) -> None:
         self.output.check()
+        if self.merged is not None:  # checked now, not found missing after all the work
+            Folder(parent_and_name(str(self.merged))[0], self).check()
+
+    def moved_to(self, folder: Path | str) -> FileSink:
+        """This sink writing under FOLDER instead (``--output``). Its merged file, unless it is
+        in FOLDER already, goes beside it as ``<folder><merged's suffix>``: left where it was,
+        it would be rebuilt from this run's outputs alone, over the other run's."""
+        update: dict[str, Any] = {"folder": folder}
+        place = str(folder).rstrip("/")
+        if self.merged is not None and not str(self.merged).startswith(place + "/"):
+            update["merged"] = place + "".join(PurePosixPath(str(self.merged)).suffixes)
+        return self.model_copy(update=update)
+
+    def for_shard(self, shard: Shard) -> FileSink:
+        if self.merged is None:
+            return self
+        parent, name = parent_and_name(str(self.merged))
+        stem, dot, suffix = name.partition(".")
+        named = f"{stem}.shard-{shard.number}-of-{shard.of}{dot}{suffix}"
+        return self.model_copy(update={"merged": named if parent == "." else f"{parent}/{named}"})
 
     def writes_at_once(self) -> int:
         return UPLOADS if self.output.remote else 1
@@ -138,9 +159,11 @@ class FileSink(Sink, Storage):
             return
         refs = (ref for _, outputs in ledger.output_refs() for ref in orjson.loads(outputs))
         data = self.merge(self.output.read_many(refs))
-        merged = str(self.merged)
-        parent, _, name = merged.rstrip("/").rpartition("/")
-        Folder(parent or ".", self, durable=self.durable).write(name, data)
+        parent, name = parent_and_name(str(self.merged))
+        try:
+            Folder(parent, self, durable=self.durable).write(name, data)
+        except Exception as exc:
+            raise SinkError(explain(exc, str(self.merged), "write the merged file")) from exc
 
     def merge(self, outputs: Iterable[bytes]) -> bytes:
         """The merged file of every item's output, in manifest order."""

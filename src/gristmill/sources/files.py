@@ -22,6 +22,7 @@ from gristmill.sources.base import Source
 from gristmill.sources.downloads import fetch_to, local_path
 from gristmill.storage import Folder, Storage, is_remote, redact
 from gristmill.storage.errors import MISSING, explain, kind
+from gristmill.storage.urls import parent_and_name
 
 log = logging.getLogger("gristmill")
 CORPUS_MANIFEST = "corpus.manifest.txt"
@@ -137,9 +138,9 @@ class Files(Source, Storage):
 
     def _listed_in_manifest(self) -> Iterator[Item]:
         assert self.manifest is not None
-        parent, _, name = self.manifest.rstrip("/").rpartition("/")
+        parent, name = parent_and_name(self.manifest)
         try:
-            text = Folder(parent or ".", self).read(name).decode("utf-8")
+            text = Folder(parent, self).read(name).decode("utf-8")
         except Exception as exc:
             raise SourceError(explain(exc, self.manifest, "read the manifest")) from exc
         seen = set()

@@ -11,7 +11,7 @@ MASK = "***"
 _SECRET_PARAMS = re.compile(
     r"(?i)\b(sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature"
     r"|x-goog-credential|sharedaccesssignature|accountkey|access_token|token|secret|password)"
-    r"=([^&;\s'\"]+)"
+    r"=([^&;\s'\"]+?)(?=:?(?:[&;\s'\"]|$))"  # a colon that ends a message's clause is not the secret's
 )
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/@\s:]+):([^/@\s]+)@")
 
@@ -35,3 +35,15 @@ def redact(text: str) -> str:
     """
     text = _USERINFO.sub(rf"\1\2:{MASK}@", text)
     return _SECRET_PARAMS.sub(rf"\1={MASK}", text)
+
+
+def parent_and_name(url: str) -> tuple[str, str]:
+    """A file's URL (or path) as its folder's and its name; a query string (an Azure SAS)
+    stays with the folder. A URL that names a folder or a bucket and no file is refused."""
+    from gristmill._exceptions import ConfigError
+
+    base, mark, query = url.partition("?")
+    parent, _, name = base.rpartition("/")
+    if not name or (parent.endswith(":/") and protocol(base)):
+        raise ConfigError(f"{redact(url)} names a folder, not a file; give the file's name too")
+    return (parent or ("/" if base.startswith("/") else ".")) + mark + query, name
