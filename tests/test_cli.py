@@ -195,6 +195,12 @@ BAD_INPUT = [
         "cannot use the ledger at postgresql://nobody@127.0.0.1:5432/test",
         id="ledger-database-refuses",
     ),
+    pytest.param(
+        ["run", "cubes.py", "--state", "postgresql://postgres:secret@127.0.0.1:5999/test"],
+        'postgres:***@127.0.0.1:5999/test: connection failed: connection to server at "127.0.0.1", port 5999 '
+        "failed: Connection refused; Is the server running",
+        id="ledger-database-not-there",
+    ),
 ]
 
 

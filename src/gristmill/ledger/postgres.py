@@ -103,8 +103,9 @@ class PostgresLedger:
             self._started = self._db.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
             self._opened = time.time()
         except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"cannot use the ledger at {redact(url)}: {reason}") from None
+            from gristmill.sql.database import connection_failure
+
+            raise ConfigError(f"cannot use the ledger at {redact(url)}: {connection_failure(exc)}") from None
 
     def __repr__(self) -> str:
         from gristmill.storage.urls import redact

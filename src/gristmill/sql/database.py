@@ -72,6 +72,14 @@ def reason(exc: Exception) -> str:
     return f"{first} ({column[1]})" if column else first
 
 
+def connection_failure(exc: Exception) -> str:
+    """Why a connection failed, on one line: psycopg's message names host, port and user,
+    never the password; its lines (the failure, then a hint such as "Is the server
+    running...?") are joined, trimmed."""
+    lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines[:3]) or type(exc).__name__
+
+
 class Database:
     """A connection with one open transaction at a time (``transaction()``)."""
 
@@ -266,11 +274,7 @@ class Postgres(Database):
         try:
             self._db = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            # psycopg's message names host, port and user, never the password; its lines (the
-            # failure, then a hint such as "Is the server running...?") are joined, trimmed
-            lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
-            reason = "; ".join(lines[:3]) or type(exc).__name__
-            raise ConfigError(f"cannot connect to {redact(url)}: {reason}") from None
+            raise ConfigError(f"cannot connect to {redact(url)}: {connection_failure(exc)}") from None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._db.execute(sql.replace("?", "%s"), params or None).rowcount
