@@ -380,7 +380,7 @@ def parse_shard(text: str | None) -> Shard | None:
     return None if text is None else Shard.parse(text)
 
 
-def print_summary(result: RunResult, state: str) -> None:
+def print_summary(result: RunResult, state: str, *, reprocess: bool = False) -> None:
     seconds = max(result.seconds, 1e-9)
     finished = result.done + result.failed + result.skipped
     changes = result.changes
@@ -392,7 +392,8 @@ def print_summary(result: RunResult, state: str) -> None:
     )
     typer.echo(f"all items: {describe_counts(result.counts)}")
     if result.interrupted:
-        typer.echo("interrupted: run the same command again to continue", err=True)
+        again = "the same command again, without --reprocess," if reprocess else "the same command again"
+        typer.echo(f"interrupted: run {again} to continue", err=True)
     elif result.counts.failed:
         typer.echo(f"see the failures with: gristmill failures --state {state}", err=True)
 
@@ -461,5 +462,5 @@ def execute(pipeline: Pipeline, run: dict[str, Any], **changes: Any) -> None:
         where = redact(state)
     else:
         where = str(pipeline.state_folder(None if state is None else Path(state), part))
-    print_summary(result, where)
+    print_summary(result, where, reprocess=options["reprocess"])
     raise typer.Exit(result.exit_code)
