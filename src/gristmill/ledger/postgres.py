@@ -23,7 +23,8 @@ from gristmill._exceptions import ConfigError, LedgerError
 from gristmill.ledger.base import Counts, Gone, Outcome, Record, Run, Status, Todo, unpack
 from gristmill.manifest import Item, ManifestInfo, PlanChanges
 
-CLAIM = 200  # items claimed at a time
+CLAIM = 200  # items claimed at a time, at most
+FIRST_CLAIM = 4  # the first claims are small, doubling: a small run is shared between coordinators
 PAGE = 10_000  # rows read at a time from a server-side cursor
 LEASE = 60.0  # seconds a claim lasts unless renewed
 WAIT = 0.5  # seconds between looks for expired leases once nothing is claimable
@@ -204,8 +205,10 @@ class PostgresLedger:
         taken once), and those whose claim expired. Never waits: the coordinator must go on
         recording (and so renewing its own claims) while others finish theirs."""
         self._reprocess = reprocess
-        while batch := self._claim(reprocess):
+        size = min(FIRST_CLAIM, self.claim)
+        while batch := self._claim(reprocess, size):
             yield from batch
+            size = min(self.claim, 2 * size)
 
     def wait_for_others(self, stop: Event) -> bool:
         """Wait while other coordinators hold claims: one that died lets its claims expire,
@@ -229,7 +232,7 @@ class PostgresLedger:
             return f"{expired} AND (status = 0 OR finished_at < %(started)s OR finished_at IS NULL)"
         return f"{expired} AND (status = 0 OR (status = 2 AND finished_at < %(started)s))"
 
-    def _claim(self, reprocess: bool) -> list[Todo]:
+    def _claim(self, reprocess: bool, size: int) -> list[Todo]:
         rows = self._rows(
             f"""WITH c AS (
                     SELECT seq FROM gristmill_items
@@ -242,7 +245,7 @@ class PostgresLedger:
                 RETURNING i.seq, i.id, i.size, i.fingerprint""",
             {
                 "run": self.run,
-                "claim": self.claim,
+                "claim": size,
                 "owner": self.owner,
                 "lease": self.lease,
                 "started": self._started,
