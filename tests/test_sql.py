@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from gristmill import BaseSample, ConfigError, DuplicateDataError, Pipeline, Processor, SinkError, SourceError
-from gristmill.ledger import MemoryLedger
+from gristmill import BaseSample, ConfigError, DuplicateDataError, Pipeline, Processor, SourceError
+from gristmill.ledger import MemoryLedger, Status
 from gristmill.manifest import Item
 from gristmill.sinks import SqlSink
 from gristmill.sources import Range
@@ -886,9 +886,15 @@ def test_sql_sink_writes_an_existing_postgres_table_in_its_own_column_types(
     db.execute(f"ALTER TABLE {quote(table)} ALTER COLUMN note SET NOT NULL")
     items = [Item(str(n)) for n in range(5)]
     batch = [(item, sink.encode(item, [Pay().process(BaseSample(id=item.id))])) for item in items]
-    with pytest.raises(SinkError, match=r'could not write 5 items: null value in column "note"'):
-        sink.commit(batch)
+    refused = sink.commit(batch)  # only the item whose row the table refuses fails
+    assert list(refused) == ["3"] and 'refused its rows: null value in column "note"' in refused["3"]
+    assert sorted(r[0] for r in rows(postgres, table, order='"order"')) == ["0", "1", "2", "4"]
     sink.finish(MemoryLedger())
+    ledger = MemoryLedger()  # in a run: that item is failed, with the reason, the others done
+    result = Pipeline(Range(count=5), [Pay()], sink).run(executor="inline", ledger=ledger, progress=False)
+    assert (result.done, result.failed) == (4, 1)
+    [failed] = ledger.records(status=Status.FAILED)
+    assert failed.id == "3" and 'null value in column "note"' in (failed.message or "")
     db.close()
 
     other = SqlSink(db=postgres, table=table, columns=["order", "file", "note"])

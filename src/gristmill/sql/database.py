@@ -87,6 +87,7 @@ class Database:
     types: dict[SqlType, str]
     errors: tuple[type[Exception], ...]  # what the driver raises when the database refuses
     duplicate_errors: tuple[type[Exception], ...]  # ... when a unique index refuses a row
+    value_errors: tuple[type[Exception], ...]  # ... when it refuses a row's values (a constraint, a type)
     schemas = True  # a table may be named schema.table
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -169,6 +170,7 @@ class Sqlite(Database):
     }
     errors = (sqlite3.Error,)
     duplicate_errors = (sqlite3.IntegrityError,)
+    value_errors = (sqlite3.IntegrityError,)
     schemas = False
 
     def __init__(self, url: str) -> None:
@@ -270,6 +272,7 @@ class Postgres(Database):
         self.url = url
         self.errors = (psycopg.Error,)
         self.duplicate_errors = (psycopg.errors.UniqueViolation,)
+        self.value_errors = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
         dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
         try:
             self._db = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
