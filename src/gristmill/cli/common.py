@@ -46,8 +46,8 @@ StateOpt = Annotated[
     typer.Option(
         "--state",
         envvar="GRISTMILL_STATE",
-        help="state folder (default .gristmill/<pipeline name>), or postgresql://... for a ledger "
-        "that several coordinators share",
+        help="state folder (default .gristmill/<pipeline name>; for extract, .gristmill/extract-<hash of its "
+        "settings>), or postgresql://... for a ledger that several coordinators share",
     ),
 ]
 SourceOpt = Annotated[
