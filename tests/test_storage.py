@@ -318,3 +318,15 @@ def test_masking_keeps_the_colon_that_ends_a_clause() -> None:
     said = redact("cannot read https://a/b?sv=1&sig=abc%3D: the credentials are missing")
     assert said == "cannot read https://a/b?sv=1&sig=***: the credentials are missing"
     assert redact("password=a:b rest") == "password=*** rest"
+
+
+def test_anonymous_azure_sends_no_credential_from_the_environment() -> None:
+    """adlfs takes the environment's connection string (and its key) over ``anon``: a private
+    container read with --anonymous would pass for a public one."""
+    key = "AccountKey=c2VjcmV0"
+    env = {"AZURE_STORAGE_CONNECTION_STRING": f"DefaultEndpointsProtocol=https;AccountName=acct;{key};"}
+    options = resolve("az://box/p", {}, anonymous=True, environ=env).options
+    assert options == {"anon": True, "connection_string": "DefaultEndpointsProtocol=https;AccountName=acct"}
+    by_name = resolve("az://box/p", {}, anonymous=True, environ={"AZURE_STORAGE_ACCOUNT_NAME": "acct"}).options
+    assert "AccountName=acct" in by_name["connection_string"]
+    assert resolve("az://box/p", {}, environ=env).options == {}  # without --anonymous: left to adlfs

@@ -65,6 +65,12 @@ def resolve(
     elif proto in AZURE:
         if anonymous:
             opts.setdefault("anon", True)
+            if not any(key in opts for key in AZURE_CREDENTIALS if key != "anon"):
+                # adlfs would still take the key of the environment's connection string or
+                # account: anonymous means the account alone, no credential at all
+                public = _account_only(env)
+                if public:
+                    opts["connection_string"] = public
         if endpoint_url:
             raise ConfigError(
                 "--endpoint-url applies to S3-compatible stores; for Azure give a connection "
@@ -110,6 +116,24 @@ def _from_sas_url(sas_url: str, *, keep_path: bool) -> tuple[str, str]:
     endpoint = "/".join([f"{parts.scheme}://{parts.netloc}", *account])
     kept = rest if keep_path else rest[:1]
     return "az://" + "/".join(kept), f"BlobEndpoint={endpoint};SharedAccessSignature={parts.query}"
+
+
+def _account_only(env: Mapping[str, str]) -> str | None:
+    """A connection string naming the environment's Azure account (or endpoint) and no
+    credential; None when the environment names none."""
+    given = env.get("AZURE_STORAGE_CONNECTION_STRING", "")
+    fields = [field for field in given.split(";") if field.strip()]
+    kept = [
+        f for f in fields if f.split("=", 1)[0].strip().lower() not in ("accountkey", "sharedaccesssignature")
+    ]
+    if any(f.split("=", 1)[0].strip().lower() in ("accountname", "blobendpoint") for f in kept):
+        return ";".join(kept)
+    account = env.get("AZURE_STORAGE_ACCOUNT_NAME")
+    return (
+        f"DefaultEndpointsProtocol=https;AccountName={account};EndpointSuffix=core.windows.net"
+        if account
+        else None
+    )
 
 
 def _container_url(url: str) -> str:
