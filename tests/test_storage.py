@@ -327,6 +327,8 @@ def test_anonymous_azure_sends_no_credential_from_the_environment() -> None:
     env = {"AZURE_STORAGE_CONNECTION_STRING": f"DefaultEndpointsProtocol=https;AccountName=acct;{key};"}
     options = resolve("az://box/p", {}, anonymous=True, environ=env).options
     assert options == {"anon": True, "connection_string": "DefaultEndpointsProtocol=https;AccountName=acct"}
-    by_name = resolve("az://box/p", {}, anonymous=True, environ={"AZURE_STORAGE_ACCOUNT_NAME": "acct"}).options
+    by_name = resolve(
+        "az://box/p", {}, anonymous=True, environ={"AZURE_STORAGE_ACCOUNT_NAME": "acct"}
+    ).options
     assert "AccountName=acct" in by_name["connection_string"]
     assert resolve("az://box/p", {}, environ=env).options == {}  # without --anonymous: left to adlfs

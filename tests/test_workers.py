@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import pytest
 
+from conftest import ray_executor
 from gristmill import BaseSample, ConfigError, Pipeline, Processor
 from gristmill.executors import PoolExecutor
 from gristmill.ledger import MemoryLedger, Status
@@ -51,12 +52,12 @@ class SlowSetup(Processor):
         return sample
 
 
-def test_an_output_that_cannot_be_pickled_fails_its_item_alone() -> None:
+@pytest.mark.parametrize("executor", ["pool", "ray"])
+def test_an_output_that_cannot_be_pickled_fails_its_item_alone(executor: str) -> None:
     ledger = MemoryLedger()
     sink = ListSink()
-    result = Pipeline(Range(count=60), [OneLock()], sink).run(
-        executor=PoolExecutor(workers=2, batch_size=50), ledger=ledger, progress=False
-    )
+    chosen = PoolExecutor(workers=2, batch_size=50) if executor == "pool" else ray_executor(batch_size=50)
+    result = Pipeline(Range(count=60), [OneLock()], sink).run(executor=chosen, ledger=ledger, progress=False)
     assert (result.done, result.failed) == (59, 1)
     (failed,) = ledger.records(status=Status.FAILED)
     assert failed.id == "37"

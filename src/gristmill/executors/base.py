@@ -13,7 +13,7 @@ from typing import Any, Final, Protocol
 
 import cloudpickle
 
-from gristmill.ledger.base import DURATION, Outcome, Run, Todo
+from gristmill.ledger.base import ATTEMPTS, DURATION, SEQ, WORKER, Outcome, Run, Todo, failure
 from gristmill.processors import Processor
 from gristmill.sinks.base import Sink
 from gristmill.sources.base import Source
@@ -109,3 +109,27 @@ _CODE_REDUCER = cloudpickle.Pickler.dispatch_table[types.CodeType]
 
 class _BundlePickler(cloudpickle.Pickler):  # type: ignore[misc]
     dispatch_table = ChainMap({types.CodeType: _reduce_code}, cloudpickle.Pickler.dispatch_table)
+
+
+def without_unpicklable(outcomes: list[Outcome], payloads: list[Any]) -> tuple[list[Outcome], list[Any]]:
+    """The outcomes with the items whose payload cannot be pickled failed, and the other
+    payloads: what a worker sends when the whole message would not pickle."""
+    refused: dict[int, str] = {}
+    kept = []
+    for payload in payloads:  # (item, the sink's encoding, seq)
+        try:
+            cloudpickle.dumps(payload)
+        except Exception as exc:
+            refused[payload[2]] = (
+                "its output could not be sent to the coordinator (it cannot be pickled): "
+                f"{type(exc).__name__}: {exc}"
+            )
+        else:
+            kept.append(payload)
+    failed = [
+        failure(o[SEQ], "ProcessingError", refused[o[SEQ]], attempts=o[ATTEMPTS], worker=o[WORKER])
+        if o[SEQ] in refused
+        else o
+        for o in outcomes
+    ]
+    return failed, kept

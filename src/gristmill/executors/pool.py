@@ -27,9 +27,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gristmill._exceptions import ConfigError, GristmillError, ItemTimeout, WorkerDied
 from gristmill.executors import forkserver
-from gristmill.executors.base import ATTEMPTS_SPENT, BatchSizer, Bundle, Results, pack_bundle
+from gristmill.executors.base import (
+    ATTEMPTS_SPENT,
+    BatchSizer,
+    Bundle,
+    Results,
+    pack_bundle,
+    without_unpicklable,
+)
 from gristmill.executors.worker import Worker
-from gristmill.ledger.base import ATTEMPTS, SEQ, WORKER, Outcome, Todo, failure, pack
+from gristmill.ledger.base import SEQ, Outcome, Todo, failure, pack
 
 TARGET_BATCH_SECONDS = 0.025  # of work per message: a pipe message costs some 20 us
 FLUSH_SECONDS = 0.1  # a worker sends finished results at least this often
@@ -457,32 +464,9 @@ def _report(
     try:
         data = cloudpickle.dumps(("results", outcomes, [], payloads, steps, batch_done))
     except Exception:  # which ones? each payload alone, then we know
-        outcomes, payloads = _without_unpicklable(outcomes, payloads)
+        outcomes, payloads = without_unpicklable(outcomes, payloads)
         data = cloudpickle.dumps(("results", outcomes, [], payloads, steps, batch_done))
     results.send_bytes(data)
-
-
-def _without_unpicklable(outcomes: list[Outcome], payloads: list[Any]) -> tuple[list[Outcome], list[Any]]:
-    """The outcomes with the items whose payload cannot be pickled failed, and the other payloads."""
-    refused: dict[int, str] = {}
-    kept = []
-    for payload in payloads:  # (item, the sink's encoding, seq)
-        try:
-            cloudpickle.dumps(payload)
-        except Exception as exc:
-            refused[payload[2]] = (
-                "its output could not be sent to the coordinator (it cannot be pickled): "
-                f"{type(exc).__name__}: {exc}"
-            )
-        else:
-            kept.append(payload)
-    failed = [
-        failure(o[SEQ], "ProcessingError", refused[o[SEQ]], attempts=o[ATTEMPTS], worker=o[WORKER])
-        if o[SEQ] in refused
-        else o
-        for o in outcomes
-    ]
-    return failed, kept
 
 
 def _read_tasks(

@@ -35,7 +35,14 @@ import cloudpickle
 from pydantic import BaseModel, ConfigDict, Field
 
 from gristmill._exceptions import ConfigError, ExecutorError, ItemTimeout, WorkerDied
-from gristmill.executors.base import ATTEMPTS_SPENT, BatchSizer, Bundle, Results, pack_bundle
+from gristmill.executors.base import (
+    ATTEMPTS_SPENT,
+    BatchSizer,
+    Bundle,
+    Results,
+    pack_bundle,
+    without_unpicklable,
+)
 from gristmill.executors.worker import Worker
 from gristmill.ledger.base import SEQ, Outcome, Todo, failure, pack
 
@@ -169,6 +176,11 @@ class _Actor:
                 if payload is not None:
                     payloads.append(payload)
         settled = self.worker.settle(outcomes, wait=True)  # writes ended
+        if payloads:  # one that Ray could not send back would fail every item of the call
+            try:
+                cloudpickle.dumps(payloads)
+            except Exception:
+                settled, payloads = without_unpicklable(settled, payloads)
         return (*pack(settled), payloads, self.worker.take_step_seconds())
 
     def _unit(self, unit: Sequence[Todo]) -> list[tuple[Outcome, Any]]:
