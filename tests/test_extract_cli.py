@@ -112,3 +112,24 @@ def test_a_link_in_the_source_to_the_output_is_not_followed(tmp_path: Path) -> N
         run = extract(tmp_path, "docs", "-o", "out")
         assert run.returncode == 0 and "all items: 1 done" in run.stdout, run.stdout + run.stderr
     assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["a.txt.json"]
+
+
+def test_prune_deletes_nothing_when_a_folder_could_not_be_read(tmp_path: Path) -> None:
+    """Unreadable, a folder's files look gone: --prune must not delete their outputs. Run
+    without the capability that lets root read anything (this suite may run as root)."""
+    setpriv = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    setpriv += ["--inh-caps", "-dac_override,-dac_read_search"]
+    if subprocess.run([*setpriv, "true"], capture_output=True).returncode != 0:
+        pytest.skip("setpriv cannot drop the capabilities here")
+    (tmp_path / "docs" / "locked").mkdir(parents=True)
+    (tmp_path / "docs" / "a.txt").write_text("Words.\n")
+    (tmp_path / "docs" / "locked" / "b.txt").write_text("More words.\n")
+    assert "this run: 2 done" in extract(tmp_path, "docs", "-o", "out").stdout
+    (tmp_path / "docs" / "locked").chmod(0)
+    try:
+        command = [*setpriv, *GRISTMILL, "extract", "docs", "-o", "out", "--prune", "--no-progress"]
+        pruned = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    finally:
+        (tmp_path / "docs" / "locked").chmod(0o755)
+    assert pruned.returncode == 2 and "could not be listed whole" in pruned.stderr, pruned.stderr
+    assert (tmp_path / "out" / "locked" / "b.txt.json").exists()

@@ -199,6 +199,11 @@ class Pipeline:
         if not prune or self.sink is None:
             return ledger.plan(listing, source=described)
         first = next(listing, None)
+        if not self.source.listed_whole():
+            raise ConfigError(
+                f"{described} could not be listed whole (see above): --prune would delete the outputs "
+                "of the files it missed; make them readable, or run without --prune"
+            )
         if first is None and info is not None and info.items:  # a wrong or unmounted folder, most likely
             raise ConfigError(
                 f"{described} lists no items now: --prune would delete the outputs of all "

@@ -37,6 +37,11 @@ class Source(BaseModel):
     def list(self) -> Iterator[Item]:
         raise NotImplementedError
 
+    def listed_whole(self) -> bool:
+        """Whether the listing under way (once it has yielded an item) misses nothing it
+        could not read; --prune deletes nothing on a listing that does."""
+        return True
+
     def open(self, item: Item) -> BaseSample:
         raise NotImplementedError
 

@@ -65,6 +65,7 @@ class Files(Source, Storage):
     _fs: Any = PrivateAttr(default=None)
     _root: str = PrivateAttr(default="")
     _kept_out: tuple[str, ...] = PrivateAttr(default=())
+    _unread: tuple[str, ...] = PrivateAttr(default=())  # folders the last listing could not read
 
     @field_validator("url")
     @classmethod
@@ -77,6 +78,9 @@ class Files(Source, Storage):
         # The resolved URL: a SAS URL's token changes, its container and prefix do not.
         described = f"Files({redact(self.resolve(self.url).url)!r}, pattern={self.pattern!r}"
         return described + (f", manifest={redact(self.manifest)!r})" if self.manifest else ")")
+
+    def listed_whole(self) -> bool:
+        return not self._unread
 
     def keep_out(self, folder: str | Path) -> None:
         """Never list the files under FOLDER (a local folder: the run's own outputs), not even
@@ -125,7 +129,7 @@ class Files(Source, Storage):
         except Exception as exc:
             raise SourceError(explain(exc, self.url, "list the source")) from exc
         if not is_remote(self.url):
-            _say_unreadable(found)
+            self._unread = _unreadable(found)
             found = _follow_links(fs, root, found, self._kept_out)
         prefix = len(root) + 1
         for path in sorted(found):
@@ -223,11 +227,12 @@ def _utf8(rel: str) -> bool:
     return True
 
 
-def _say_unreadable(found: dict[str, Any]) -> None:
-    """Warn of each folder in FOUND (a local listing, folders included) that could not be
-    read: fsspec leaves such a folder out as if it were empty."""
+def _unreadable(found: dict[str, Any]) -> tuple[str, ...]:
+    """The folders in FOUND (a local listing, folders included) that could not be read, each
+    warned of: fsspec leaves such a folder out as if it were empty."""
     folders = [path for path, info in found.items() if info.get("type") == "directory"]
     holding = {path.rpartition("/")[0] for path in found}
+    unread = []
     for folder in folders:
         if folder in holding:
             continue
@@ -238,6 +243,8 @@ def _say_unreadable(found: dict[str, Any]) -> None:
             log.warning(
                 "left out the files of %s: %s; make it readable to process them", folder, exc.strerror
             )
+            unread.append(folder)
+    return tuple(unread)
 
 
 def _follow_links(fs: Any, root: str, found: dict[str, Any], kept_out: tuple[str, ...]) -> dict[str, Any]:
