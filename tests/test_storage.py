@@ -332,3 +332,11 @@ def test_anonymous_azure_sends_no_credential_from_the_environment() -> None:
     ).options
     assert "AccountName=acct" in by_name["connection_string"]
     assert resolve("az://box/p", {}, environ=env).options == {}  # without --anonymous: left to adlfs
+
+
+def test_a_store_that_refuses_an_anonymous_reader_is_said_not_public() -> None:
+    refused = PermissionError(13, "Forbidden")
+    said = explain(refused, "s3://bucket/x.txt", "read", anonymous=True)
+    assert said.startswith("cannot read s3://bucket/x.txt without credentials (--anonymous): it is not public")
+    assert said.endswith("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE")
+    assert "pass --anonymous for a public bucket" in explain(refused, "s3://bucket/x.txt", "read")

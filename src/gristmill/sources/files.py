@@ -105,7 +105,7 @@ class Files(Source, Storage):
                     _probe(fs, root)
                 is_file = not is_dir and fs.exists(root)
         except Exception as exc:
-            raise ConfigError(explain(exc, self.url, "list the source")) from exc
+            raise ConfigError(explain(exc, self.url, "list the source", anonymous=self.anonymous)) from exc
         if not is_dir:
             what = "is a file, not a folder" if is_file else "does not exist"
             raise ConfigError(f"the source {redact(self.url)!r} {what}; give the folder to process")
@@ -127,7 +127,7 @@ class Files(Source, Storage):
             fs.invalidate_cache(root)  # a listing is always made afresh, never from fsspec's cache
             found = fs.find(root, detail=True, withdirs=not is_remote(self.url))
         except Exception as exc:
-            raise SourceError(explain(exc, self.url, "list the source")) from exc
+            raise SourceError(explain(exc, self.url, "list the source", anonymous=self.anonymous)) from exc
         if not is_remote(self.url):
             self._unread = _unreadable(found)
             found = _follow_links(fs, root, found, self._kept_out)
@@ -146,7 +146,9 @@ class Files(Source, Storage):
         try:
             text = Folder(parent, self).read(name).decode("utf-8")
         except Exception as exc:
-            raise SourceError(explain(exc, self.manifest, "read the manifest")) from exc
+            raise SourceError(
+                explain(exc, self.manifest, "read the manifest", anonymous=self.anonymous)
+            ) from exc
         seen = set()
         for line in text.splitlines():
             rel = line.strip().lstrip("/")
@@ -204,7 +206,9 @@ class Files(Source, Storage):
                     "the file was listed but is gone now; list the source again (--force-refresh)",
                     item_id=item.id,
                 ) from exc
-            raise SourceError(explain(exc, self.uri(item), "read"), item_id=item.id) from exc
+            raise SourceError(
+                explain(exc, self.uri(item), "read", anonymous=self.anonymous), item_id=item.id
+            ) from exc
         metadata["size"] = len(content)
         return Document(id=item.id, source_uri=self.uri(item), content=content, metadata=metadata)
 

@@ -78,8 +78,9 @@ LOCAL_ADVICE = {
 }
 
 
-def explain(exc: BaseException, url: str, doing: str) -> str:
-    """``cannot <doing> <url>: <what happened>; <what to do>``, secrets masked."""
+def explain(exc: BaseException, url: str, doing: str, *, anonymous: bool = False) -> str:
+    """``cannot <doing> <url>: <what happened>; <what to do>``, secrets masked; ``anonymous``:
+    no credentials were sent (``--anonymous``)."""
     what = kind(exc)
     detail = redact(_first_line(exc))
     place = redact(url)
@@ -89,6 +90,11 @@ def explain(exc: BaseException, url: str, doing: str) -> str:
         return f"cannot {doing} {place}: it does not exist ({detail}); check the bucket or container name"
     if what == DENIED and not is_remote(url):
         return f"cannot {doing} {place}: permission denied ({detail}); check its permissions and owner"
+    if what == DENIED and anonymous:
+        return (
+            f"cannot {doing} {place} without credentials (--anonymous): it is not public ({detail}); "
+            + _credentials_advice(protocol(url), anonymous=True)
+        )
     if what == DENIED:
         return f"cannot {doing} {place}: the credentials are missing or were refused ({detail}); " + (
             _credentials_advice(protocol(url))
@@ -110,24 +116,25 @@ def _endpoint_settings(proto: str) -> str:
     return "--endpoint-url, AWS_ENDPOINT_URL"
 
 
-def _credentials_advice(proto: str) -> str:
-    if proto in S3:
-        return (
-            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, "
-            "or pass --anonymous for a public bucket"
-        )
-    if proto in AZURE:
-        return (
-            "set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_SAS_URL (a container SAS URL), "
-            "or AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY, "
-            "or pass --anonymous for a public container"
-        )
-    if proto in GCS:
-        return (
-            "set GOOGLE_APPLICATION_CREDENTIALS to a service account key file, "
-            "or pass --anonymous for a public bucket"
-        )
-    return "check the storage options"
+# Where each store's credentials come from; and what a public bucket or container is called.
+_CREDENTIALS = {
+    "s3": ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE", "bucket"),
+    "azure": (
+        "set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_SAS_URL (a container SAS URL), "
+        "or AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY",
+        "container",
+    ),
+    "gcs": ("set GOOGLE_APPLICATION_CREDENTIALS to a service account key file", "bucket"),
+}
+
+
+def _credentials_advice(proto: str, *, anonymous: bool = False) -> str:
+    """Where to give credentials; and, unless they were left out on purpose, --anonymous."""
+    store = "s3" if proto in S3 else "azure" if proto in AZURE else "gcs" if proto in GCS else None
+    if store is None:
+        return "check the storage options"
+    where, kind = _CREDENTIALS[store]
+    return where if anonymous else f"{where}, or pass --anonymous for a public {kind}"
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
