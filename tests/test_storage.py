@@ -337,6 +337,8 @@ def test_anonymous_azure_sends_no_credential_from_the_environment() -> None:
 def test_a_store_that_refuses_an_anonymous_reader_is_said_not_public() -> None:
     refused = PermissionError(13, "Forbidden")
     said = explain(refused, "s3://bucket/x.txt", "read", anonymous=True)
-    assert said.startswith("cannot read s3://bucket/x.txt without credentials (--anonymous): it is not public")
+    assert said.startswith(
+        "cannot read s3://bucket/x.txt without credentials (--anonymous): it is not public"
+    )
     assert said.endswith("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE")
     assert "pass --anonymous for a public bucket" in explain(refused, "s3://bucket/x.txt", "read")
