@@ -72,6 +72,16 @@ class Shard(NamedTuple):
     def __str__(self) -> str:
         return f"{self.number}/{self.of}"
 
+    @property
+    def label(self) -> str:
+        """``shard-2-of-3``: the shard's name in folder and file names."""
+        return f"shard-{self.number}-of-{self.of}"
+
+    def file_name(self, name: str) -> str:
+        """NAME as this shard's own file: ``all.jsonl`` becomes ``all.shard-2-of-3.jsonl``."""
+        stem, dot, suffix = name.rpartition(".")
+        return f"{stem}.{self.label}.{suffix}" if dot and stem else f"{name}.{self.label}"
+
     def holds(self, item_id: str) -> bool:
         return zlib.crc32(item_id.encode("utf-8")) % self.of == self.number - 1
 

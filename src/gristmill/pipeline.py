@@ -160,11 +160,11 @@ class Pipeline:
         if state is not None:
             return state
         folder = STATE_ROOT / self.name
-        return folder if shard is None else folder / f"shard-{shard.number}-of-{shard.of}"
+        return folder if shard is None else folder / shard.label
 
     def run_name(self, shard: Shard | None = None) -> str:
         """The run's name in a shared ledger: the pipeline's, and its shard."""
-        return self.name if shard is None else f"{self.name}/shard-{shard.number}-of-{shard.of}"
+        return self.name if shard is None else f"{self.name}/{shard.label}"
 
     def open_ledger(self, state: Path | None = None, shard: Shard | None = None) -> SqliteLedger:
         return SqliteLedger(self.state_folder(state, shard))

@@ -69,10 +69,7 @@ class ProcessedManifest:
             folder, name = sink.output, PROCESSED_NAME
         else:
             return None
-        if shard is not None:
-            stem, dot, suffix = name.rpartition(".")
-            name = f"{stem or suffix}.shard-{shard.number}-of-{shard.of}{dot}{suffix if stem else ''}"
-        return cls(folder, name)
+        return cls(folder, name if shard is None else shard.file_name(name))
 
     def __repr__(self) -> str:
         return f"ProcessedManifest({self.folder.url(self.name)!r})"

@@ -11,13 +11,13 @@ import orjson
 from gristmill._exceptions import ProcessingError
 from gristmill.documents.elements import Elements
 from gristmill.documents.text import decode
+from gristmill.sources.tables import allow_fields_of
 
 MAX_TABLE_ROWS = 100_000
 
 
 def partition_delimited(data: bytes, out: Elements, *, delimiter: str) -> None:
-    # a long cell (a document pasted into a spreadsheet) is no error: a field may be the file
-    csv.field_size_limit(max(csv.field_size_limit(), len(data)))
+    allow_fields_of(len(data))  # a long cell (a document pasted into a spreadsheet) is no error
     reader = csv.reader(io.StringIO(decode(data)), delimiter=delimiter)
     rows = []
     for index, row in enumerate(reader):

@@ -44,7 +44,7 @@ from gristmill.executors.base import (
     without_unpicklable,
 )
 from gristmill.executors.worker import Worker
-from gristmill.ledger.base import SEQ, Outcome, Todo, failure, pack
+from gristmill.ledger.base import SEQ, Outcome, Run, Todo, failure, pack
 
 TARGET_BATCH_SECONDS = 0.05  # of work per call: an actor call costs some 0.3-1 ms
 STOP_GRACE = 3.0  # after a stop request, how long queued calls may take before actors are killed
@@ -164,7 +164,8 @@ class _Actor:
             return str(exc)
         return None
 
-    def run(self, batch: list[Todo]) -> Results:
+    def run(self, batch: list[Todo]) -> tuple[list[Outcome], list[Run], bytes, dict[str, float]]:
+        """A batch's results, the payloads pickled (see `Results`)."""
         self.worker.expect(batch)  # downloads start now, a few at a time
         units = self.worker.units(batch)
         done = self.threads.map(self._unit, units) if self.threads else map(self._unit, units)
@@ -176,12 +177,14 @@ class _Actor:
                 if payload is not None:
                     payloads.append(payload)
         settled = self.worker.settle(outcomes, wait=True)  # writes ended
-        if payloads:  # one that Ray could not send back would fail every item of the call
-            try:
-                cloudpickle.dumps(payloads)
-            except Exception:
-                settled, payloads = without_unpicklable(settled, payloads)
-        return (*pack(settled), payloads, self.worker.take_step_seconds())
+        # pickled here, once (Ray then sends bytes): one payload Ray could not send back
+        # would fail every item of the call
+        try:
+            packed = cloudpickle.dumps(payloads)
+        except Exception:
+            settled, payloads = without_unpicklable(settled, payloads)
+            packed = cloudpickle.dumps(payloads)
+        return (*pack(settled), packed, self.worker.take_step_seconds())
 
     def _unit(self, unit: Sequence[Todo]) -> list[tuple[Outcome, Any]]:
         seq = unit[0][SEQ]
@@ -341,7 +344,7 @@ class _Cluster:
     def _answered_call(self, member: _Member) -> Iterator[Results]:
         ref, batch = member.calls[0]
         try:
-            outcomes, runs, payloads, steps = self.ray.get(ref)
+            outcomes, runs, packed, steps = self.ray.get(ref)
         except self.ray.exceptions.RayActorError as exc:
             yield from self._died(member, _death_reason(member, exc))
             return
@@ -359,7 +362,7 @@ class _Cluster:
         member.quiet_since = time.monotonic()
         member.items += len(batch)
         self.sizer.observe(outcomes, runs, len(batch))
-        yield outcomes, runs, payloads, steps
+        yield outcomes, runs, cloudpickle.loads(packed), steps
         recycle = self.options.max_items_per_worker
         if recycle is not None and member.items >= recycle:
             member.retiring = True

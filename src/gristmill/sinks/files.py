@@ -94,8 +94,7 @@ class FileSink(Sink, Storage):
         if self.merged is None:
             return self
         parent, name = parent_and_name(str(self.merged))
-        stem, dot, suffix = name.partition(".")
-        named = f"{stem}.shard-{shard.number}-of-{shard.of}{dot}{suffix}"
+        named = shard.file_name(name)
         return self.model_copy(update={"merged": named if parent == "." else f"{parent}/{named}"})
 
     def writes_at_once(self) -> int:

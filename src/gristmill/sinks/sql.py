@@ -91,31 +91,32 @@ class SqlSink(Sink):
         refusals: tuple[type[Exception], ...] = (ValueError, TypeError, ArithmeticError, *db.value_errors)
         try:
             self._write(db, batch)
-        except refusals as exc:
-            # rows the database (or a column's type) refuses: whose? each item alone says, and
-            # only those fail; a table made in the rolled-back transaction is not there
-            self._kinds = None
+        except refusals as exc:  # rows the database (or a column's type) refuses: whose? each
+            # item alone says, and only those fail
             if len(batch) == 1:
                 why = reason(exc) if isinstance(exc, db.errors) else f"a value does not fit its column: {exc}"
                 return {batch[0][0].id: f"{self!r} refused its rows: {why}"}
             return {item_id: why for one in batch for item_id, why in self.commit([one]).items()}
         except db.errors as exc:  # the database itself (gone, full, ...): the run stops
-            self._kinds = None
             raise SinkError(f"{self!r} could not write {len(batch)} items: {reason(exc)}") from None
         return {}
 
     def _write(self, db: Database, batch: Sequence[tuple[Item, Any]]) -> None:
         """Replace the rows of the batch's items, in one transaction."""
-        with db.transaction():
-            names, kinds = self._table(db, batch)
-            self._delete(db, [item for item, _ in batch])
-            convert = list(zip([COERCE[k] for k in kinds], names, strict=True))
-            rows = (
-                [item.id, *(None if row.get(n) is None else f(row[n]) for f, n in convert)]
-                for item, payload in batch
-                for row in payload
-            )
-            db.load(self.table, [self.item_column, *names], rows)
+        try:
+            with db.transaction():
+                names, kinds = self._table(db, batch)
+                self._delete(db, [item for item, _ in batch])
+                convert = list(zip([COERCE[k] for k in kinds], names, strict=True))
+                rows = (
+                    [item.id, *(None if row.get(n) is None else f(row[n]) for f, n in convert)]
+                    for item, payload in batch
+                    for row in payload
+                )
+                db.load(self.table, [self.item_column, *names], rows)
+        except BaseException:
+            self._kinds = None  # a table made in the rolled-back transaction is not there
+            raise
 
     def forget(self, items: Sequence[Item]) -> None:
         db = self._connection()
