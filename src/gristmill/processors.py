@@ -31,7 +31,7 @@ Result = BaseSample | Iterable[BaseSample] | None
 class Processor(BaseModel):
     """One step. Subclass it, declare configuration as fields, implement ``process``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
     #: Bump when ``process`` changes in a way that invalidates cached outputs.
     version: ClassVar[str] = "1"

@@ -57,7 +57,7 @@ class RateLimit(BaseModel):
     the same ``name`` share it too (two runs against the same API key, say).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     rate: float = Field(gt=0)
     per: float = Field(default=1.0, gt=0)

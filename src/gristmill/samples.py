@@ -19,7 +19,7 @@ class BaseSample(BaseModel):
     processor that ran, in order, so a result says how it was made.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, validate_assignment=False)
+    model_config = ConfigDict(arbitrary_types_allowed=True, validate_assignment=False, defer_build=True)
 
     id: str
     processing_history: list[tuple[str, str]] = Field(default_factory=list)

@@ -106,7 +106,7 @@ class PoolExecutor(BaseModel):
         start_method: ``forkserver`` or ``spawn``; ``fork`` only when asked for.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     batch_size: int | None = Field(default=None, ge=1)

@@ -24,7 +24,7 @@ class Sink(BaseModel):
     done. Either way, writing an item again replaces what it wrote before.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
     batched: ClassVar[bool] = False
 

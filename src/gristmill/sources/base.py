@@ -17,7 +17,7 @@ class Source(BaseModel):
     metadata; ``open`` runs in a worker and turns one item into a sample.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
     def describe(self) -> str:
         """A short, secret-free description stored with the manifest."""

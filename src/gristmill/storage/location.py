@@ -27,7 +27,7 @@ class Storage(BaseModel):
         endpoint_url: an S3-compatible store's address (MinIO, Ceph, moto), or a GCS one.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     storage_options: dict[str, Any] = {}
     anonymous: bool = False
