@@ -494,6 +494,24 @@ def test_extract_reads_documents_from_a_store_into_a_store(
     assert "this run: 0 done" in again.stdout  # resumed: nothing redone
 
 
+@pytest.mark.parametrize("kind", ["s3", "azure"])
+def test_extract_takes_one_file_of_a_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    store: Store = request.getfixturevalue(kind)
+    files = Path(__file__).parent / "documents" / "files"
+    for name in ("guide.md", "guide.md.bak"):  # a sibling the file's name would match as a prefix
+        store.put(f"docs/{name}", (files / "guide.md").read_bytes())
+    args = ["extract", store.url("docs/guide.md"), "--output", str(tmp_path / "out"), "--no-progress"]
+    run = _gristmill(*args, cwd=tmp_path, env=run_env(store.env))
+    assert run.returncode == 0, run.stderr
+    assert "1 done, 0 failed" in run.stdout
+    assert [p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")] == ["guide.md.json"]
+    missing = _gristmill(
+        "extract", store.url("docs/nothing.md"), "--output", "out2", cwd=tmp_path, env=run_env(store.env)
+    )
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr
+
+
 @pytest.mark.parametrize("kind", ["s3", "azure", "gcs"])
 def test_big_tables_in_a_store_are_read_a_slice_at_a_time(
     kind: str, request: pytest.FixtureRequest, tmp_path: Path

@@ -63,7 +63,7 @@ def extract(
     from gristmill.processors import Processor
     from gristmill.sinks import JsonFiles
     from gristmill.sources import Files
-    from gristmill.storage.urls import is_remote
+    from gristmill.storage.urls import is_remote, parent_and_name
 
     if strategy not in ("basic", "by_title"):
         raise ConfigError(f"--strategy {strategy!r}: use basic or by_title")
@@ -76,9 +76,15 @@ def extract(
             raise ConfigError(
                 f"--chunk: {problem} (--overlap {overlap}, --max-characters {max_characters})"
             ) from None
-    one_file = not is_remote(source) and Path(source).is_file()
-    if one_file:  # a single document: its folder, listed for it alone (a link stays a link)
-        source, pattern = str(Path(source).absolute().parent), glob.escape(Path(source).name)
+    if is_remote(source):
+        one_file = Files(url=source, anonymous=anonymous, endpoint_url=endpoint_url).names_a_file()
+        if one_file:  # a single document: its folder, listed for it alone
+            source, name = parent_and_name(source)
+            pattern = glob.escape(name)
+    else:
+        one_file = Path(source).is_file()
+        if one_file:  # as above (a link stays a link)
+            source, pattern = str(Path(source).absolute().parent), glob.escape(Path(source).name)
     # hidden files (.DS_Store, a tool's marker) are no documents
     source_files = Files(
         url=source,

@@ -110,6 +110,16 @@ class Files(Source, Storage):
             what = "is a file, not a folder" if is_file else "does not exist"
             raise ConfigError(f"the source {redact(self.url)!r} {what}; give the folder to process")
 
+    def names_a_file(self) -> bool:
+        """Whether the URL names one file rather than a folder."""
+        fs, root = self._filesystem()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return not fs.isdir(root) and fs.isfile(root)
+        except Exception as exc:
+            raise ConfigError(explain(exc, self.url, "list the source", anonymous=self.anonymous)) from exc
+
     def _matches(self, rel: str) -> bool:
         def match(pattern: str) -> bool:
             if fnmatch.fnmatchcase(rel, pattern):
