@@ -212,9 +212,11 @@ def _parse(spec: str) -> dict[str, float]:
     return {"rate": float(found.group(1)), "per": count * UNITS[found.group(3)]}
 
 
-def backoff_delay(base: float, attempt: int, retry_after: float | None) -> float:
+def backoff_delay(
+    base: float, attempt: int, retry_after: float | None = None, cap: float = MAX_BACKOFF
+) -> float:
     """Exponential backoff with full jitter, never shorter than the server's Retry-After."""
-    return max(random.uniform(0, min(MAX_BACKOFF, base * 2 ** (attempt - 1))), retry_after or 0.0)
+    return max(random.uniform(0, min(cap, base * 2 ** (attempt - 1))), retry_after or 0.0)
 
 
 def parse_retry_after(value: str | None) -> float | None:

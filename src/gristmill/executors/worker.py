@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -16,6 +15,7 @@ from gristmill.executors.prefetch import Prefetcher
 from gristmill.executors.uploads import Uploads
 from gristmill.ledger.base import Outcome, Status, Todo, failure
 from gristmill.manifest import Item
+from gristmill.ratelimit import backoff_delay
 from gristmill.samples import BaseSample
 from gristmill.storage.urls import redact
 
@@ -151,7 +151,7 @@ class Worker:
             except TransientError as exc:
                 if attempt > self.bundle.retries:
                     return self._failed(seq, Status.FAILED, attempt, exc, clock), None
-                time.sleep(backoff(self.bundle.backoff, attempt, exc.retry_after))
+                time.sleep(backoff_delay(self.bundle.backoff, attempt, exc.retry_after, MAX_BACKOFF))
             except self._errors as exc:
                 return self._failed(seq, Status.FAILED, attempt, exc, clock), None
 
@@ -183,7 +183,7 @@ class Worker:
             except TransientError as exc:
                 if attempt > self.bundle.retries:
                     raise
-                time.sleep(backoff(self.bundle.backoff, attempt, exc.retry_after))
+                time.sleep(backoff_delay(self.bundle.backoff, attempt, exc.retry_after, MAX_BACKOFF))
 
     def _failed_write(self, seq: int, attempt: int, exc: BaseException, clock: float) -> Outcome:
         return self._failed(seq, Status.FAILED, attempt, exc, clock)
@@ -200,9 +200,3 @@ class Worker:
             worker=self.name,
             duration=time.perf_counter() - clock,
         )
-
-
-def backoff(base: float, attempt: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with full jitter, never shorter than the server's Retry-After."""
-    delay = random.uniform(0, min(MAX_BACKOFF, base * 2 ** (attempt - 1)))
-    return max(delay, retry_after or 0.0)
