@@ -10,7 +10,7 @@ local pool learns from its pipes and shared array, it learns here from Ray:
   is sent again one item at a time, so a poison item ends up alone and is charged alone.
 - An item past ``timeout``: the actor answers which item it is on from a second thread (its
   own concurrency group) while the first works; it is killed and the item failed as
-  ``ItemTimeout``.
+  ``ItemTimeout``. A ``setup()`` past ``timeout`` stops the run, as on the local pool.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ TARGET_BATCH_SECONDS = 0.05  # of work per call: an actor call costs some 0.3-1 
 STOP_GRACE = 3.0  # after a stop request, how long queued calls may take before actors are killed
 PLACEMENT_WAIT = 120.0  # how long the run waits with work left and no actor able to start
 IDLE = -1.0
+SETUP = -2  # in place of an item's seq: the actor's processors are being set up
 
 
 def _ray() -> Any:
@@ -158,10 +159,13 @@ class _Actor:
 
     def setup(self) -> str | None:
         """None once set up; the reason otherwise (the run stops: nothing would work)."""
+        self.running[SETUP] = time.monotonic()  # for `where`: setting up, since now
         try:
             self.worker.setup()
         except ConfigError as exc:
             return str(exc)
+        finally:
+            del self.running[SETUP]
         return None
 
     def run(self, batch: list[Todo]) -> tuple[list[Outcome], list[Run], bytes, dict[str, float]]:
@@ -211,6 +215,8 @@ class _Member:
     handle: Any
     name: str
     ready: Any  # the setup call, until it has answered
+    since: float = field(default_factory=time.monotonic)  # started
+    probe: Any = None  # a `where` call on an actor slow to set up, until it answers
     calls: deque[tuple[Any, list[Todo]]] = field(default_factory=deque)  # queued, in order
     items: int = 0  # items finished
     quiet_since: float = field(default_factory=time.monotonic)  # last result, or first call since idle
@@ -221,6 +227,7 @@ class _Cluster:
     def __init__(self, options: RayExecutor, bundle: Bundle, ray: Any) -> None:
         self.options, self.ray, self.retries = options, ray, bundle.retries
         self.bundle = ray.put(pack_bundle(bundle))  # stored once, fetched by each actor
+        self.processor_name = bundle.processor.name if bundle.processor is not None else "the processor"
         self.actor_class = ray.remote(
             num_cpus=options.cpus_per_worker, max_restarts=0, concurrency_groups={"watch": 1}
         )(_Actor)
@@ -404,6 +411,8 @@ class _Cluster:
             return
         now = time.monotonic()
         for member in list(self.members):
+            if member.ready is not None and now - member.since > timeout:
+                self._watch_setup(member, timeout)
             if not member.calls or now - member.quiet_since <= timeout:
                 continue
             try:
@@ -421,6 +430,26 @@ class _Cluster:
             self._replace(member)
             reason = f"timed out after {timeout:g} s; its Ray worker was replaced"
             yield from self._charge(culprit, ItemTimeout, reason, member.name)
+
+    def _watch_setup(self, member: _Member, timeout: float) -> None:
+        """Ask, without waiting, whether an actor slow to be ready is still in ``setup()`` (it may
+        still be starting, or waiting for a CPU); past the timeout the run stops."""
+        if member.probe is None:
+            member.probe = member.handle.where.options(concurrency_group="watch").remote()
+            return
+        answered, _ = self.ray.wait([member.probe], timeout=0)
+        if not answered:
+            return
+        probe, member.probe = member.probe, None
+        try:
+            seq, running = self.ray.get(probe)
+        except Exception:
+            return  # dead: its setup call says so
+        if seq == SETUP and running > timeout:
+            raise ConfigError(
+                f"{self.processor_name}.setup() did not finish within the timeout ({timeout:g} s) "
+                f"in Ray worker {member.name}; make setup() quicker or raise --timeout"
+            )
 
     def _check_placement(self, exhausted: bool) -> None:
         """Fail clearly, rather than wait for ever, when no actor can start (no free CPU)."""
