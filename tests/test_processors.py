@@ -80,6 +80,22 @@ def test_none_drops_and_iterables_fan_out() -> None:
     assert all(s.processing_history[-1][0] == "Split" for s in split)
 
 
+class Copies(Processor):
+    """Fans out with pydantic's own idiom: shallow copies, sharing the input's history list."""
+
+    def process(self, sample: BaseSample) -> list[BaseSample]:
+        return [sample.model_copy(update={"id": f"{sample.id}.{k}"}) for k in range(3)] + [sample, sample]
+
+
+def test_each_output_gets_its_own_history_once() -> None:
+    given = BaseSample(id="7", processing_history=[("Before", "0")])
+    outputs = Copies()(given)
+    stamp = ("Copies", Copies().config_hash())
+    assert [out.processing_history for out in outputs] == [[("Before", "0"), stamp]] * 5
+    (batched,) = Copies().call_batch([BaseSample(id="8", processing_history=[("Before", "0")])])
+    assert [out.processing_history for out in batched] == [[("Before", "0"), stamp]] * 5
+
+
 def test_compose_is_a_processor() -> None:
     composed = Compose(MakeVector(), Double())
     assert composed.name == "Compose(MakeVector, Double)"

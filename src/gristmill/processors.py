@@ -95,8 +95,7 @@ class Processor(BaseModel):
         else:
             result = self.process(sample)
         outputs = _as_list(result, self.name)
-        for out in outputs:
-            out.processing_history.append(stamp)
+        _stamp(outputs, stamp)
         return outputs
 
     def call_batch(self, samples: Sequence[BaseSample]) -> list[list[BaseSample]]:
@@ -109,12 +108,17 @@ class Processor(BaseModel):
                 f"{self.name}.process_batch returned {len(results)} results for {len(samples)} samples; "
                 "it must return one result (a sample, None or several) per sample"
             )
-        stamp = self.stamp
         outputs = [_as_list(result, self.name) for result in results]
         for group in outputs:
-            for out in group:
-                out.processing_history.append(stamp)
+            _stamp(group, self.stamp)
         return outputs
+
+
+def _stamp(outputs: list[BaseSample], stamp: tuple[str, str]) -> None:
+    """Add STAMP to each output's history, in a list of its own: copies made with
+    ``model_copy`` share their original's list (and one sample may be returned twice)."""
+    for out in {id(out): out for out in outputs}.values():
+        out.processing_history = [*out.processing_history, stamp]
 
 
 def _as_list(result: Result, name: str) -> list[BaseSample]:
