@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,7 @@ import orjson
 import pytest
 
 from conftest import ray_executor
-from gristmill import Pipeline
+from gristmill import BaseSample, Compose, Pipeline
 from gristmill.executors import Executor, PoolExecutor
 from gristmill.ledger import MemoryLedger, SqliteLedger, Status
 from gristmill.sinks import ListSink
@@ -47,13 +48,51 @@ def test_a_failing_item_is_recorded_and_the_rest_finish(make_executor, tmp_path:
 
 
 def test_a_rerun_retries_failures_and_skips_what_is_done(make_executor, tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    squares(20, tmp_path / "out", fail=("3", "4")).run(executor=make_executor(), state=state, progress=False)
-    again = squares(20, tmp_path / "out").run(executor=make_executor(), state=state, progress=False)
+    state, broken = tmp_path / "state", tmp_path / "broken"
+    broken.mkdir()
+    for item in ("3", "4"):
+        (broken / item).touch()
+    pipeline = squares(20, tmp_path / "out", broken_folder=str(broken))
+    pipeline.run(executor=make_executor(), state=state, progress=False)
+    for item in ("3", "4"):  # the bug, fixed
+        (broken / item).unlink()
+    again = pipeline.run(executor=make_executor(), state=state, progress=False)
     assert (again.done, again.failed, again.exit_code) == (2, 0, 0)
     assert len(lines(tmp_path / "out" / "all.jsonl")) == 20
     records = {r.id: r for r in SqliteLedger(state).records()}
     assert records["3"].attempts == 2 and records["5"].attempts == 1
+
+
+def test_items_done_by_other_processors_are_not_taken_as_done_by_these(tmp_path: Path) -> None:
+    from gristmill import ConfigError
+
+    state = tmp_path / "state"
+    squares(6, tmp_path / "out").run(executor="inline", state=state, progress=False)
+    changed = squares(6, tmp_path / "out", sleep=0.001)
+    with pytest.raises(
+        ConfigError, match="the 6 items finished at this state were done by Square with another"
+    ):
+        changed.run(executor="inline", state=state, progress=False)
+    other = Pipeline(Range(count=6), [AddLock()], ListSink(), name="squares")
+    with pytest.raises(ConfigError, match="done by Square, not AddLock: add --reprocess"):
+        other.run(executor="inline", state=state, progress=False)
+    redone = changed.run(executor="inline", state=state, progress=False, reprocess=True)
+    assert redone.done == 6
+    assert changed.run(executor="inline", state=state, progress=False).done == 0  # now these are the ones
+
+
+def test_a_setting_that_is_no_setting_is_refused_before_the_run(tmp_path: Path) -> None:
+    from gristmill import ConfigError, Processor
+
+    class Holds(Processor):
+        function: object = None
+
+        def process(self, sample: BaseSample) -> BaseSample:
+            return sample
+
+    for step in (Holds(function=len), Compose(Square(), Holds(function=threading.Lock()))):
+        with pytest.raises(ConfigError, match=r"Holds.function holds a \w+, which cannot be a setting"):
+            Pipeline(Range(count=3), [step], ListSink()).run(executor="inline", ledger=MemoryLedger())
 
 
 def test_reprocess_redoes_everything_without_duplicating(make_executor, tmp_path: Path) -> None:
@@ -63,6 +102,18 @@ def test_reprocess_redoes_everything_without_duplicating(make_executor, tmp_path
         executor=make_executor(), state=state, progress=False, reprocess=True
     )
     assert again.done == 15
+    assert len(lines(tmp_path / "out" / "all.jsonl")) == 15
+
+
+def test_a_reprocess_cut_short_is_carried_on_by_a_plain_run(make_executor, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    squares(15, tmp_path / "out").run(executor=make_executor(), state=state, progress=False)
+    cut = squares(15, tmp_path / "out").run(
+        executor=make_executor(), state=state, progress=False, reprocess=True, max_items=5
+    )
+    assert (cut.done, cut.counts.pending) == (5, 10)  # the rest are to redo, not done
+    again = squares(15, tmp_path / "out").run(executor=make_executor(), state=state, progress=False)
+    assert (again.done, again.counts.done) == (10, 15)
     assert len(lines(tmp_path / "out" / "all.jsonl")) == 15
 
 

@@ -43,13 +43,13 @@ def test_claims_records_and_counts(url: str) -> None:
     claiming = ledger.todo()
     first = [next(claiming) for _ in range(4)]  # the first claim is small: 4 items
     other = PostgresLedger(url, "r")
-    shared = other._claim(reprocess=False, size=3)
+    shared = other._claim(size=3)
     assert [t[1] for t in shared] == ["4", "5", "6"]  # so a second coordinator finds work at once
     other.record([(t[0], int(Status.DONE), 1, None, None, None, None, 0.0, 0.1, "w9") for t in shared])
     todo = first + list(claiming)  # then 8, then 7 (the most), in order, around the other's
     assert [t[1] for t in todo] == [str(i) for i in range(20) if i not in (4, 5, 6)]
     todo += shared
-    assert other._claim(reprocess=False, size=7) == []  # all claimed by the first, which is alive
+    assert other._claim(size=7) == []  # all claimed by the first, which is alive
     todo.sort()
     done = [(t[0], int(Status.DONE), 1, None, None, None, None, 0.0, 0.1, "w0") for t in todo[:15]]
     failed = [

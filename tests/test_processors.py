@@ -70,6 +70,7 @@ def test_history_records_each_step_and_its_configuration() -> None:
         ("Double", Double().config_hash()),
     ]
     assert MakeVector(length=3).config_hash() != MakeVector(length=4).config_hash()
+    assert Compose(MakeVector(length=3)).config_hash() != Compose(MakeVector(length=4)).config_hash()
     assert np.array_equal(sample.values, np.array([0, 4, 8]))  # type: ignore[attr-defined]
 
 

@@ -276,6 +276,7 @@ class Pipeline:
 
     def _run(self, ledger: Ledger, executor: Executor, opts: RunOptions) -> RunResult:
         start = time.monotonic()
+        self._check_configuration(ledger, opts.reprocess)
         downloads = opts.downloads if opts.downloads is not None else self.source.downloads()
         local = isinstance(executor, PoolExecutor | InlineExecutor)
         bundle = Bundle(self.source, self.processor, self.sink, opts.retries, opts.backoff, downloads, local)
@@ -298,11 +299,13 @@ class Pipeline:
         else:
             replanned = self.plan(ledger, refresh=opts.refresh, shard=opts.shard, prune=opts.prune)
             changes = replanned if any(replanned) else changes
-            if not opts.reprocess:
+            if opts.reprocess:
+                ledger.redo_all()
+            else:
                 self._redo_lost_outputs(ledger)
-            todo = ledger.todo(reprocess=opts.reprocess)
+            todo = ledger.todo()
             before = ledger.counts()
-            planned = before.total if opts.reprocess else before.pending + before.failed
+            planned = before.pending + before.failed
             if opts.max_items is not None:
                 todo = islice(todo, opts.max_items)
                 planned = min(planned, opts.max_items)
@@ -323,7 +326,7 @@ class Pipeline:
                     # a shared ledger: another round for the items of a coordinator that died
                     if stop.is_set() or opts.max_items is not None or not ledger.wait_for_others(stop):
                         break
-                    todo = ledger.todo(reprocess=opts.reprocess)
+                    todo = ledger.todo()
             except KeyboardInterrupt:  # a second Ctrl-C (or one raised in this process): leave now
                 stop.set()
                 signalled.append(signal.SIGINT)
@@ -344,6 +347,29 @@ class Pipeline:
             interrupted,
             changes,
         )
+
+    def _check_configuration(self, ledger: Ledger, reprocess: bool) -> None:
+        """Refuse to carry on items done by other processors, or by these configured otherwise:
+        their outputs would be kept as if this configuration had made them."""
+        steps = self.processor
+        now = f"{steps.name} {steps.checked_hash()}" if steps is not None else "(no processors) -"
+        before = ledger.configuration()
+        if before == now:
+            return
+        counts = ledger.counts()
+        finished = counts.done + counts.skipped
+        if before is not None and finished and not reprocess:
+            then_name, now_name = before.rpartition(" ")[0], now.rpartition(" ")[0]
+            if then_name == now_name:
+                how = f"by {now_name} with another configuration or version"
+            else:
+                how = f"by {then_name}, not {now_name}"
+            raise ConfigError(
+                f"the {finished} items finished at this state were done {how}: add --reprocess "
+                "(reprocess=True) to redo them all with these processors, or give this pipeline "
+                "another name (or --state) to keep both"
+            )
+        ledger.set_configuration(now)
 
     def _redo_lost_outputs(self, ledger: Ledger) -> None:
         """Done items whose outputs were deleted since go back to pending: nothing is lost."""

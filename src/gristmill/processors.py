@@ -48,10 +48,20 @@ class Processor(BaseModel):
     def config_hash(self) -> str:
         """A short, stable hash of the class, its version and its configuration."""
         payload = orjson.dumps(
-            [self.name, self.version, self.model_dump(mode="json")],
+            # as any: a step held as a Processor field is dumped with its own fields, not as a
+            # bare Processor (Compose(Square(n=2)) and Compose(Square(n=3)) would hash alike)
+            [self.name, self.version, self.model_dump(mode="json", serialize_as_any=True)],
             option=orjson.OPT_SORT_KEYS,
         )
         return hashlib.sha256(payload).hexdigest()[:16]
+
+    def checked_hash(self) -> str:
+        """`config_hash`, or a ConfigError naming the field whose value is no setting (a
+        function, a lock, a client): checked before a run, rather than failing every item."""
+        try:
+            return self.config_hash()
+        except Exception:
+            raise ConfigError(_not_a_setting(self)) from None
 
     def setup(self) -> None:
         """Runs once per worker before the first item."""
@@ -112,6 +122,31 @@ class Processor(BaseModel):
         for group in outputs:
             _stamp(group, self.stamp)
         return outputs
+
+
+def _not_a_setting(processor: Processor) -> str:
+    """Why PROCESSOR's configuration cannot be hashed, naming the field (in a nested step too)."""
+    for field in type(processor).model_fields:
+        value = getattr(processor, field)
+        values = value if isinstance(value, tuple | list) else (value,)
+        steps = [step for step in values if isinstance(step, Processor)]
+        for step in steps:
+            try:
+                step.config_hash()
+            except Exception:
+                return _not_a_setting(step)
+        if steps:
+            continue
+        try:
+            processor.model_dump(mode="json", include={field}, serialize_as_any=True)
+        except Exception:
+            return (
+                f"{processor.name}.{field} holds a {type(value).__name__}, which cannot be a setting: a "
+                "processor's fields are its configuration (written down, compared between runs, sent "
+                "to each worker); make it in setup() and keep it in a private attribute "
+                "(_client: Any = None) instead"
+            )
+    return f"{processor.name}'s configuration cannot be written down as JSON"
 
 
 def _stamp(outputs: list[BaseSample], stamp: tuple[str, str]) -> None:

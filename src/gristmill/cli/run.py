@@ -222,7 +222,7 @@ def manifest_generate(
     info = ledger.manifest_info()
     written: tuple[str, ...] = ()
     if isinstance(loaded.source, Files) and not (existed and not force_refresh):
-        ids = (todo[1] for todo in ledger.todo(reprocess=True))
+        ids = (record.id for record in ledger.records())
         folder = loaded.state_folder(None if state is None or is_database_url(state) else Path(state), part)
         written = loaded.source.write_manifest(ids, folder, upload=not skip_upload)
     ledger.close()

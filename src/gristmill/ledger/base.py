@@ -200,9 +200,12 @@ class Ledger(Protocol):
     def seal(self, *, source: str) -> None:
         """Mark the manifest complete: later runs use it as it is."""
 
-    def todo(self, *, reprocess: bool = False) -> Iterator[Todo]:
-        """Stream the items to process in manifest order: pending and failed (all with
-        ``reprocess``)."""
+    def todo(self) -> Iterator[Todo]:
+        """Stream the items to process in manifest order: pending and failed."""
+
+    def redo_all(self) -> None:
+        """Every item back to pending (``--reprocess``): kept, so that a run interrupted
+        while redoing carries on, without ``--reprocess``, with what it had not redone."""
 
     def record(self, outcomes: Sequence[Outcome], runs: Sequence[Run] = ()) -> None:
         """Write a batch of outcomes in one transaction."""
@@ -221,6 +224,12 @@ class Ledger(Protocol):
 
     def step_seconds(self) -> dict[str, float]:
         """The time each processing step has taken, by step name (``gristmill report``)."""
+
+    def configuration(self) -> str | None:
+        """The processors (names and configuration hash) that did the items, as last set;
+        None before any run set it."""
+
+    def set_configuration(self, configuration: str) -> None: ...
 
     def wait_for_others(self, stop: Event) -> bool:
         """After a round of ``todo``: wait while other coordinators sharing the run hold

@@ -23,6 +23,7 @@ class MemoryLedger:
         self._source = ""
         self._created: float | None = None
         self._steps: Counter[str] = Counter()
+        self._configuration: str | None = None
 
     def manifest_info(self) -> ManifestInfo | None:
         if self._created is None:
@@ -68,13 +69,17 @@ class MemoryLedger:
     def seal(self, *, source: str) -> None:
         self._source, self._created = source, time.time()
 
-    def todo(self, *, reprocess: bool = False) -> Iterator[Todo]:
+    def todo(self) -> Iterator[Todo]:
         wanted = {int(Status.PENDING), int(Status.FAILED)}
         for seq in sorted(self._items):
             row = self._rows[seq]
-            if reprocess or row[0] in wanted:
+            if row[0] in wanted:
                 item = self._items[seq]
                 yield (seq, item.id, item.size, item.fingerprint, 0)
+
+    def redo_all(self) -> None:
+        for row in self._rows.values():
+            row[0] = int(Status.PENDING)
 
     def record(self, outcomes: Sequence[Outcome], runs: Sequence[Run] = ()) -> None:
         for outcome in [*outcomes, *(o for run in runs for o in unpack(run))]:
@@ -100,6 +105,12 @@ class MemoryLedger:
 
     def step_seconds(self) -> dict[str, float]:
         return dict(self._steps)
+
+    def configuration(self) -> str | None:
+        return self._configuration
+
+    def set_configuration(self, configuration: str) -> None:
+        self._configuration = configuration
 
     def output_refs(self) -> Iterator[tuple[int, str]]:
         for seq, row in sorted(self._rows.items()):

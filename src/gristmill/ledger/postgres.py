@@ -33,6 +33,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS gristmill_runs (
     run TEXT PRIMARY KEY, source TEXT, created_at DOUBLE PRECISION
 );
+ALTER TABLE gristmill_runs ADD COLUMN IF NOT EXISTS configuration TEXT;
 CREATE TABLE IF NOT EXISTS gristmill_items (
     run TEXT NOT NULL,
     seq BIGINT NOT NULL,
@@ -59,6 +60,13 @@ CREATE TABLE IF NOT EXISTS gristmill_steps (
     run TEXT NOT NULL, step TEXT NOT NULL, seconds DOUBLE PRECISION NOT NULL, PRIMARY KEY (run, step)
 );
 """
+
+# an item this coordinator may take: pending, or failed before it started (each run retries
+# those once), and claimed by no one or by one whose lease expired
+CLAIMABLE = (
+    "(lease_until IS NULL OR lease_until < now()) "
+    "AND (status = 0 OR (status = 2 AND finished_at < %(started)s))"
+)
 
 _RECORD = """
 UPDATE gristmill_items AS i SET status = u.status, attempts = i.attempts + u.attempts,
@@ -95,7 +103,6 @@ class PostgresLedger:
         self.url, self.run, self.lease, self.claim = url, run, lease, claim
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._errors = psycopg.Error
-        self._reprocess = False
         try:
             self._db = psycopg.connect(url, autocommit=True, connect_timeout=10)
             with self._db.transaction():
@@ -119,7 +126,7 @@ class PostgresLedger:
         except self._errors as exc:
             raise LedgerError(f"{self!r}: {exc}") from exc
 
-    def _do(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def _do(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         try:
             return self._db.execute(sql, params).rowcount
         except self._errors as exc:
@@ -199,24 +206,29 @@ class PostgresLedger:
 
     # -- claiming and recording -----------------------------------------------------------
 
-    def todo(self, *, reprocess: bool = False) -> Iterator[Todo]:
+    def todo(self) -> Iterator[Todo]:
         """Claim items a batch at a time while any is claimable: pending ones, failed ones
-        that failed before this coordinator started (all, with ``reprocess``: then each is
-        taken once), and those whose claim expired. Never waits: the coordinator must go on
-        recording (and so renewing its own claims) while others finish theirs."""
-        self._reprocess = reprocess
+        that failed before this coordinator started, and those whose claim expired. Never
+        waits: the coordinator must go on recording (and so renewing its own claims) while
+        others finish theirs."""
         size = min(FIRST_CLAIM, self.claim)
-        while batch := self._claim(reprocess, size):
+        while batch := self._claim(size):
             yield from batch
             size = min(self.claim, 2 * size)
+
+    def redo_all(self) -> None:
+        """All items back to pending but those claimed by another coordinator, and those
+        finished since this one started (another coordinator's redoing)."""
+        self._do(
+            "UPDATE gristmill_items SET status = 0 WHERE run = %(run)s AND status <> 0 AND owner IS NULL "
+            "AND (finished_at IS NULL OR finished_at < %(started)s)",
+            {"run": self.run, "started": self._started},
+        )
 
     def wait_for_others(self, stop: Event) -> bool:
         """Wait while other coordinators hold claims: one that died lets its claims expire,
         and they become this one's."""
-        claimable = (
-            "SELECT 1 FROM gristmill_items WHERE run = %(run)s"
-            f" AND {self._claimable(self._reprocess)} LIMIT 1"
-        )
+        claimable = f"SELECT 1 FROM gristmill_items WHERE run = %(run)s AND {CLAIMABLE} LIMIT 1"
         params = {"run": self.run, "started": self._started}
         while not stop.is_set():
             if self._rows(claimable, params):
@@ -226,17 +238,11 @@ class PostgresLedger:
             stop.wait(WAIT)
         return False
 
-    def _claimable(self, reprocess: bool) -> str:
-        expired = "(lease_until IS NULL OR lease_until < now())"
-        if reprocess:  # everything once: all but what finished since this coordinator started
-            return f"{expired} AND (status = 0 OR finished_at < %(started)s OR finished_at IS NULL)"
-        return f"{expired} AND (status = 0 OR (status = 2 AND finished_at < %(started)s))"
-
-    def _claim(self, reprocess: bool, size: int) -> list[Todo]:
+    def _claim(self, size: int) -> list[Todo]:
         rows = self._rows(
             f"""WITH c AS (
                     SELECT seq FROM gristmill_items
-                    WHERE run = %(run)s AND {self._claimable(reprocess)}
+                    WHERE run = %(run)s AND {CLAIMABLE}
                     ORDER BY seq LIMIT %(claim)s FOR UPDATE SKIP LOCKED
                 )
                 UPDATE gristmill_items i SET owner = %(owner)s,
@@ -282,6 +288,17 @@ class PostgresLedger:
 
     def step_seconds(self) -> dict[str, float]:
         return dict(self._rows("SELECT step, seconds FROM gristmill_steps WHERE run = %s", (self.run,)))
+
+    def configuration(self) -> str | None:
+        found = self._rows("SELECT configuration FROM gristmill_runs WHERE run = %s", (self.run,))
+        return found[0][0] if found else None
+
+    def set_configuration(self, configuration: str) -> None:
+        self._do(
+            "INSERT INTO gristmill_runs (run, configuration) VALUES (%s, %s) "
+            "ON CONFLICT (run) DO UPDATE SET configuration = excluded.configuration",
+            (self.run, configuration),
+        )
 
     def release(self) -> None:
         """Give back the claims not recorded (a coordinator stopping early)."""

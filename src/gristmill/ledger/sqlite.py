@@ -194,11 +194,9 @@ class SqliteLedger:
         db.execute("DELETE FROM listing")
         return PlanChanges(added=added, changed=changed, removed=removed)
 
-    def todo(self, *, reprocess: bool = False) -> Iterator[Todo]:
-        where = "" if reprocess else f"AND status IN ({int(Status.PENDING)}, {int(Status.FAILED)})"
-        query = (
-            f"SELECT seq, id, size, fingerprint, 0 FROM items WHERE seq > ? {where} ORDER BY seq LIMIT {PAGE}"
-        )
+    def todo(self) -> Iterator[Todo]:
+        wanted = f"seq > ? AND status IN ({int(Status.PENDING)}, {int(Status.FAILED)})"
+        query = f"SELECT seq, id, size, fingerprint, 0 FROM items WHERE {wanted} ORDER BY seq LIMIT {PAGE}"
         last = 0
         while rows := self._db.execute(query, (last,)).fetchall():
             yield from rows
@@ -217,6 +215,12 @@ class SqliteLedger:
                 ).lastrowid
                 self._db.execute(_RECORD_RUN, (batch, run.first, run.first + run.length - 1))
 
+    def redo_all(self) -> None:
+        with self._transaction():
+            self._db.execute(
+                f"UPDATE items SET status = {int(Status.PENDING)} WHERE status != {int(Status.PENDING)}"
+            )
+
     def add_step_seconds(self, seconds: Mapping[str, float]) -> None:
         with self._transaction():
             self._db.executemany(
@@ -227,6 +231,13 @@ class SqliteLedger:
 
     def step_seconds(self) -> dict[str, float]:
         return dict(self._db.execute("SELECT name, seconds FROM steps"))
+
+    def configuration(self) -> str | None:
+        return self._meta("configuration")
+
+    def set_configuration(self, configuration: str) -> None:
+        with self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('configuration', ?)", (configuration,))
 
     def counts(self) -> Counts:
         found = dict(self._db.execute("SELECT status, count(*) FROM items GROUP BY status"))
