@@ -8,6 +8,7 @@ read the diff.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -15,6 +16,7 @@ import resource
 import subprocess
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 
 import orjson
@@ -192,11 +194,22 @@ def chunked(items: list[Element], **options: object) -> list[Element]:
     return Chunk(**options).process(Document(id="d", elements=items)).elements
 
 
+def originals(chunk: Element) -> list[dict[str, object]]:
+    """A chunk's ``orig_elements`` decoded as unstructured's loader does: base64, then zlib
+    (what unstructured calls gzipped JSON), then JSON."""
+    return json.loads(zlib.decompress(base64.b64decode(chunk.metadata["orig_elements"])))
+
+
 def test_basic_chunks_fill_up_to_the_limit_and_keep_their_origins() -> None:
-    found = chunked(elements("a" * 40, "b" * 40, "c" * 40), max_characters=90)
+    items = elements("a" * 40, "b" * 40, "c" * 40)
+    items[1].metadata["parent_id"] = "e0"
+    found = chunked(items, max_characters=90)
     assert [c.text for c in found] == ["a" * 40 + "\n\n" + "b" * 40, "c" * 40]
-    assert found[0].metadata["orig_elements"] == ["e0", "e1"]
+    assert originals(found[0]) == [e.model_dump() for e in items[:2]]  # whole, with their ids
     assert found[0].type == "CompositeElement"
+    again = originals(chunked(found)[0])  # chunks of chunks: no copies nested in copies
+    assert [e["element_id"] for e in again] == [c.element_id for c in found]
+    assert not any("orig_elements" in e["metadata"] for e in again)
 
 
 def test_by_title_starts_a_chunk_at_each_title() -> None:
@@ -211,12 +224,59 @@ def test_by_title_starts_a_chunk_at_each_title() -> None:
 def test_a_long_element_is_cut_with_overlap_and_a_table_stays_alone() -> None:
     found = chunked(elements("0123456789" * 3), max_characters=12, overlap=2)
     assert [c.text for c in found] == ["012345678901", "012345678901", "0123456789"]
-    assert all(c.metadata["orig_elements"] == ["e0"] for c in found)
+    assert all([e["element_id"] for e in originals(c)] == ["e0"] for c in found)
     table = elements("a b", kind="Table")[0]
     table.metadata["text_as_html"] = "<table><tr><td>a</td><td>b</td></tr></table>"
     mixed = chunked([*elements("before"), table], max_characters=100)
     assert [c.type for c in mixed] == ["CompositeElement", "Table"]
     assert mixed[1].metadata["text_as_html"].startswith("<table>")
+
+
+@pytest.mark.parametrize(
+    ("overlap", "pieces"),
+    [
+        pytest.param(0, ["alpha beta", "gamma", "deltaepsilo", "n zeta"], id="no-overlap"),
+        # a cut must leave more than the overlap behind: "mma  deltae" has no space past it
+        pytest.param(3, ["alpha beta", "eta gamma", "mma  deltae", "taepsilon", "lon zeta"], id="overlap"),
+    ],
+)
+def test_long_text_is_cut_at_the_last_whitespace_that_fits(overlap: int, pieces: list[str]) -> None:
+    """Mid-word only where a piece holds no whitespace (deltaepsilon: 12 characters > 11)."""
+    found = chunked(elements("alpha beta gamma  deltaepsilon zeta"), max_characters=11, overlap=overlap)
+    assert [c.text for c in found] == pieces
+
+
+def table(rows: list[list[str]]) -> Element:
+    cells = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    text = "\n".join(" ".join(row) for row in rows)
+    return Element(
+        type="Table", element_id="t", text=text, metadata={"text_as_html": f"<table>{cells}</table>"}
+    )
+
+
+def test_a_big_table_is_split_between_rows_with_their_html() -> None:
+    big = table([["id", "name"], ["1", "apple"], ["2", "banana"], ["3", "cherry"], ["4", "x" * 30]])
+    found = chunked([big], max_characters=20, overlap=2)
+    assert [c.text for c in found] == ["id name\n1 apple", "2 banana\n3 cherry", "4 " + "x" * 18, "x" * 14]
+    assert [c.type for c in found] == ["TableChunk"] * 4
+    assert [c.metadata.get("text_as_html") for c in found] == [
+        "<table><tr><td>id</td><td>name</td></tr><tr><td>1</td><td>apple</td></tr></table>",
+        "<table><tr><td>2</td><td>banana</td></tr><tr><td>3</td><td>cherry</td></tr></table>",
+        None,  # a row cut as text has no HTML of its own
+        None,
+    ]
+    assert all(len(c.text) <= 20 and originals(c) == [big.model_dump()] for c in found)
+    spanned = big.metadata["text_as_html"].replace("<td>1</td>", '<td rowspan="2">1</td>')
+    big.metadata["text_as_html"] = spanned  # a cell in two rows: no rows' HTML stands alone
+    assert all("text_as_html" not in c.metadata for c in chunked([big], max_characters=20))
+
+
+def test_the_copies_of_a_split_element_are_bounded() -> None:
+    """Each piece carries a copy of its element while the copies hold at most 1M characters:
+    a copy in each of 1,760 pieces turned an 880 KB log file into 390 MB of chunks."""
+    within, over = elements("word " * 4400, "word " * 4600)  # 44 pieces of 22,000; 46 of 23,000
+    assert all(originals(c) == [within.model_dump()] for c in chunked([within]))
+    assert all("orig_elements" not in c.metadata for c in chunked([over]))
 
 
 def test_chunk_settings_are_checked() -> None:

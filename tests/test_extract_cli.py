@@ -54,6 +54,7 @@ def test_single_files_of_one_folder_each_keep_their_own_state(tmp_path: Path) ->
             ["--chunk", "--max-characters", "10", "--overlap", "10"],
             "overlap must be smaller than max_characters",
         ),
+        (["--chunk", "--new-after-n-chars", "0"], "Invalid value for '--new-after-n-chars'"),
         (["--max-file-size", "1.2.3"], "--max-file-size '1.2.3' is not a size"),
         (["--max-file-size", "1e999"], "is not a size"),
     ],
@@ -64,6 +65,15 @@ def test_bad_settings_exit_2_with_a_clear_message(tmp_path: Path, args: list[str
     run = extract(tmp_path, "docs", "-o", "out", *args)
     assert run.returncode == 2, run.stderr
     assert message in run.stderr and "unexpected" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_new_after_n_chars_closes_a_chunk_early(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("First paragraph.\n\nSecond paragraph.\n\nThird paragraph.\n")
+    run = extract(tmp_path, "docs", "-o", "out", "--chunk", "--new-after-n-chars", "30")
+    assert run.returncode == 0, run.stderr
+    chunks = json.loads((tmp_path / "out" / "a.txt.json").read_text())
+    assert [c["text"] for c in chunks] == ["First paragraph.\n\nSecond paragraph.", "Third paragraph."]
 
 
 def test_failures_lists_skipped_items_and_escapes_names(tmp_path: Path) -> None:

@@ -43,6 +43,10 @@ def extract(
     chunk: Annotated[bool, typer.Option("--chunk/--no-chunk", help="gather elements into chunks")] = False,
     strategy: Annotated[str, typer.Option("--strategy", help="chunking: basic or by_title")] = "basic",
     max_characters: Annotated[int, typer.Option("--max-characters", min=1, help="chunk size limit")] = 500,
+    new_after_n_chars: Annotated[
+        int | None,
+        typer.Option("--new-after-n-chars", min=1, help="close a chunk once it is this long (a soft limit)"),
+    ] = None,
     overlap: Annotated[int, typer.Option("--overlap", min=0, help="characters cut pieces share")] = 0,
     skip_unsupported: Annotated[
         bool, typer.Option("--skip-unsupported", help="skip files of unknown formats instead of failing them")
@@ -70,7 +74,14 @@ def extract(
     steps: list[Processor] = [Partition(skip_unsupported=skip_unsupported)]
     if chunk:
         try:
-            steps.append(Chunk(strategy=strategy, max_characters=max_characters, overlap=overlap))
+            steps.append(
+                Chunk(
+                    strategy=strategy,
+                    max_characters=max_characters,
+                    new_after_n_chars=new_after_n_chars,
+                    overlap=overlap,
+                )
+            )
         except ValidationError as exc:
             problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
             raise ConfigError(

@@ -6,11 +6,27 @@ from __future__ import annotations
 import hashlib
 import html
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from gristmill._exceptions import ProcessingError
 from gristmill.samples import Element
 
 TITLE = "Title"
+
+
+class Unsupported(ProcessingError):
+    """A file of a format gristmill reads, with nothing in it that gristmill can read (a
+    scanned PDF): ``Partition`` skips it with ``skip_unsupported``, else fails it."""
+
+
+@dataclass
+class Cell:
+    """A table cell merged across columns or rows (a plain cell is its text alone)."""
+
+    text: str
+    colspan: int = 1
+    rowspan: int = 1
 
 
 class Elements:
@@ -53,16 +69,33 @@ class Elements:
         self.add("PageBreak", "", page=page)
 
     def table(self, rows: Sequence[Sequence[Any]], *, page: int | None = None, **metadata: Any) -> None:
-        cells = [["" if c is None else str(c).strip() for c in row] for row in rows]
-        cells = [row for row in cells if any(row)]
+        """A table of ROWS of values, a merged cell a ``Cell`` (given once: not again for
+        each column or row it covers)."""
+        cells = [
+            [c if isinstance(c, Cell) else "" if c is None else str(c).strip() for c in row] for row in rows
+        ]
+        cells = [row for row in cells if any(map(_text, row))]
         if cells:
-            text = "\n".join(" ".join(c for c in row if c) for row in cells)
+            text = "\n".join(" ".join(_text(c) for c in row if _text(c)) for row in cells)
             self.add("Table", text, page=page, text_as_html=table_html(cells), **metadata)
 
 
-def table_html(rows: Sequence[Sequence[str]]) -> str:
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+def table_html(rows: Sequence[Sequence[str | Cell]]) -> str:
+    body = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in rows)
     return f"<table>{body}</table>"
+
+
+def _text(cell: str | Cell) -> str:
+    return cell.text.strip() if isinstance(cell, Cell) else cell
+
+
+def _td(cell: str | Cell) -> str:
+    if isinstance(cell, str):
+        return f"<td>{html.escape(cell)}</td>"
+    spans = "".join(
+        f' {name}="{n}"' for name, n in (("colspan", cell.colspan), ("rowspan", cell.rowspan)) if n > 1
+    )
+    return f"<td{spans}>{html.escape(_text(cell))}</td>"
 
 
 def _element_id(source_id: str, index: int, type_: str, text: str) -> str:

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from gristmill._exceptions import ConfigError, ProcessingError, SkipItem
 from gristmill.documents import IMPORTS, data, mail, markup, office, pdf, text
-from gristmill.documents.detect import MIME, detect
-from gristmill.documents.elements import Elements
+from gristmill.documents.detect import MIME, describe, detect
+from gristmill.documents.elements import Elements, Unsupported
 from gristmill.processors import Processor
 from gristmill.samples import Document, Element
 
@@ -63,20 +63,27 @@ class Partition(Processor):
             raise ProcessingError("the file is empty: nothing to extract")
         kind = detect(sample.content, filename)
         if kind is None:
-            reason = "not a supported document format (binary content of an unknown type)"
-            if self.skip_unsupported:
-                raise SkipItem(reason)
-            raise ProcessingError(f"{reason}; pass --skip-unsupported to skip such files")
+            reason = f"not a supported document format: {describe(sample.content)}"
+            raise self._unsupported(reason)
         found: dict[str, object] = {}  # what the document says of itself (METS metadata)
         if self.backend == "unstructured":
             elements = _unstructured(sample.content, filename)
         else:
             folder = sample.id.rpartition("/")[0] or None  # the file's folder within the source
             out = Elements(filename, MIME[kind], sample.id, file_directory=folder)
-            PARSERS[kind](sample.content, out)
+            try:
+                PARSERS[kind](sample.content, out)
+            except Unsupported as exc:  # a known format, but nothing gristmill can read in it
+                raise self._unsupported(exc.message) from None
             elements, found = out.items, out.document
         metadata = {**sample.metadata, **found, "filetype": MIME[kind]}
         return sample.model_copy(update={"content": None, "elements": elements, "metadata": metadata})
+
+    def _unsupported(self, reason: str) -> SkipItem | ProcessingError:
+        """The item skipped with ``skip_unsupported``, else failed with a word on skipping."""
+        if self.skip_unsupported:
+            return SkipItem(reason)
+        return ProcessingError(f"{reason}; pass --skip-unsupported to skip such files")
 
 
 def _unstructured(content: bytes, filename: str) -> list[Element]:

@@ -15,6 +15,7 @@ WESTERN = ("cp1252", "latin_1", "iso8859_15")
 NEAR_TIE = 0.1
 UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")  # before UTF-16's: the first begins alike
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})")  # a Markdown code fence: ``` or ~~~, perhaps indented
 
 
 def decode(data: bytes) -> str:
@@ -25,6 +26,9 @@ def decode(data: bytes) -> str:
         return data.decode("utf-16", errors="replace")
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="replace")
+    utf16 = utf16_without_bom(data)
+    if utf16:
+        return data.decode(utf16, errors="replace")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -42,16 +46,42 @@ def decode(data: bytes) -> str:
     return str(best)
 
 
-def looks_binary(data: bytes) -> bool:
-    """NUL bytes or many control characters in the first 4 KB (UTF-16 and UTF-32 have a
-    BOM; the escape of terminal colours is text)."""
-    head = data[:4096]
-    if head.startswith(UTF32_BOMS + UTF16_BOMS):
-        return False
-    if b"\0" in head:
-        return True
+def utf16_without_bom(data: bytes) -> str | None:
+    """The encoding ("utf-16-le" or "utf-16-be") of UTF-16 text that has no BOM, as some
+    Windows tools write it; None for other data. Text in a Latin script is ASCII-like bytes with a NUL beside
+    each: at odd offsets in little-endian, at even ones in big-endian. UTF-8 decoding would
+    take it (NUL is valid UTF-8) and charset-normalizer is never asked (the NULs look binary)."""
+    head = data[: 4096 & ~1]
+    if len(head) < 4 or b"\0" not in head:
+        return None
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    half = len(head) // 2
+    if odd > half / 2 and even < half / 100:  # a few even NULs: U+0100, U+2000...
+        encoding = "utf-16-le"
+    elif even > half / 2 and odd < half / 100:
+        encoding = "utf-16-be"
+    else:
+        return None
+    try:
+        text = head.decode(encoding)
+    except UnicodeDecodeError:  # a lone surrogate: not UTF-16 after all
+        return None
+    return encoding if not _controls(text.encode()) else None
+
+
+def _controls(head: bytes) -> bool:
+    """Many control characters (the escape of terminal colours is text)."""
     controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
     return controls > len(head) * 0.05
+
+
+def looks_binary(data: bytes) -> bool:
+    """NUL bytes or many control characters in the first 4 KB (UTF-16 and UTF-32 have a
+    BOM, or the look of UTF-16 without one)."""
+    head = data[:4096]
+    if head.startswith(UTF32_BOMS + UTF16_BOMS) or utf16_without_bom(head):
+        return False
+    return b"\0" in head or _controls(head)
 
 
 def paragraphs(text: str, out: Elements, *, page: int | None = None, leading_titles: bool = False) -> None:
@@ -83,9 +113,11 @@ def partition_text(data: bytes, out: Elements) -> None:
 
 def partition_markdown(data: bytes, out: Elements) -> None:
     text = COMMENT.sub("", decode(data).replace("\r\n", "\n"))  # <!-- notes --> are not text
+    outline = Outline(out)
     block: list[str] = []
     table: list[list[str]] = []
-    fenced = False
+    code: list[str] = []
+    fence: re.Match[str] | None = None  # the open code fence: its indentation and marker
 
     def flush() -> None:
         if block:
@@ -96,21 +128,23 @@ def partition_markdown(data: bytes, out: Elements) -> None:
             table.clear()
 
     for line in text.split("\n"):
-        if line.strip().startswith("```"):
-            flush()
-            fenced = not fenced
+        if fence is not None:  # a code block is one element, its lines and indentation kept
+            if line.strip().startswith(fence[2]):
+                out.add("NarrativeText", "\n".join(code).rstrip())
+                code.clear()
+                fence = None
+            else:
+                indent = fence[1]  # the fence's own indentation is not the code's
+                code.append(line[len(indent) :] if line.startswith(indent) else line.lstrip())
             continue
-        if fenced:
-            if line.strip():
-                out.add("NarrativeText", line)
-            continue
-        heading, underline = HEADING.match(line), UNDERLINE.match(line)
-        if heading:
+        heading, underline, fence = HEADING.match(line), UNDERLINE.match(line), FENCE.match(line)
+        if fence:
             flush()
-            out.add("Title", heading.group(2), category_depth=len(heading.group(1)) - 1)
+        elif heading:
+            flush()
+            outline.heading(heading.group(2), len(heading.group(1)) - 1)
         elif underline and block:  # the paragraph above is a heading
-            depth = 0 if underline[1][0] == "=" else 1
-            out.add("Title", " ".join(part.strip() for part in block), category_depth=depth)
+            outline.heading(" ".join(part.strip() for part in block), 0 if underline[1][0] == "=" else 1)
             block.clear()
         elif line.strip().startswith("|"):
             if block:
@@ -127,4 +161,23 @@ def partition_markdown(data: bytes, out: Elements) -> None:
             if table:
                 flush()
             block.append(line)
+    out.add("NarrativeText", "\n".join(code).rstrip())  # a fence never closed runs to the end
     flush()
+
+
+class Outline:
+    """Headings by depth, each under the nearest heading above it of lesser depth (an h3
+    under its h2, as unstructured nests them); ``Elements`` alone makes the last title of
+    any depth the parent."""
+
+    def __init__(self, out: Elements) -> None:
+        self.out = out
+        self.open: list[tuple[int, str]] = []  # the depth and element id of each heading still open
+
+    def heading(self, text: str, depth: int) -> None:
+        while self.open and self.open[-1][0] >= depth:
+            self.open.pop()
+        parent = self.open[-1][1] if self.open else None
+        element = self.out.add("Title", text, category_depth=depth, parent_id=parent)
+        if element is not None:
+            self.open.append((depth, element.element_id))
