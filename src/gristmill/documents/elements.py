@@ -29,6 +29,9 @@ class Cell:
     rowspan: int = 1
 
 
+UNDER_NO_TITLE = ("PageBreak", "Header", "Footer")  # the page's furniture, not the section's
+
+
 class Elements:
     """The elements of one document, in reading order.
 
@@ -42,7 +45,9 @@ class Elements:
         self.metadata = {k: v for k, v in metadata.items() if v is not None}  # on every element
         self.document: dict[str, Any] = {}  # for the document's own metadata
         self.items: list[Element] = []
-        self._title: str | None = None  # the id of the title the next elements fall under
+        # the titles still open, by depth: a title falls under the nearest one of lesser depth
+        # (an h3 under its h2, as unstructured nests them), other elements under the last
+        self._open: list[tuple[int, str]] = []
 
     def add(self, type_: str, text: str, *, page: int | None = None, **metadata: Any) -> Element | None:
         text = text.strip()
@@ -51,19 +56,23 @@ class Elements:
         meta: dict[str, Any] = {"filename": self.filename, "filetype": self.filetype, **self.metadata}
         if page is not None:
             meta["page_number"] = page
-        if type_ not in (TITLE, "PageBreak") and self._title is not None:
-            meta["parent_id"] = self._title
+        depth = metadata.get("category_depth") or 0
+        if type_ == TITLE:
+            while self._open and self._open[-1][0] >= depth:
+                self._open.pop()
+        if type_ not in UNDER_NO_TITLE and self._open:
+            meta["parent_id"] = self._open[-1][1]
         meta.update({k: v for k, v in metadata.items() if v is not None})
         element_id = _element_id(self.source_id, len(self.items), type_, text)
         element = Element(type=type_, element_id=element_id, text=text, metadata=meta)
         self.items.append(element)
         if type_ == TITLE:
-            self._title = element_id
+            self._open.append((depth, element_id))
         return element
 
     def end_section(self) -> None:
         """The elements from here on fall under no title (a new slide: a title never spans two)."""
-        self._title = None
+        self._open.clear()
 
     def page_break(self, page: int) -> None:
         self.add("PageBreak", "", page=page)

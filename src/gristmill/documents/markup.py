@@ -15,7 +15,7 @@ from xml.etree.ElementTree import ParseError
 
 from gristmill._exceptions import ProcessingError
 from gristmill.documents.elements import Elements
-from gristmill.documents.text import Outline, decode, paragraphs
+from gristmill.documents.text import decode, paragraphs
 
 BLOCKS = {"p", "div", "section", "article", "blockquote", "pre", "dd", "dt", "figcaption", "address"}
 HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
@@ -46,7 +46,6 @@ class _Html(HTMLParser):
     def __init__(self, out: Elements) -> None:
         super().__init__(convert_charrefs=True)
         self.out = out
-        self.outline = Outline(out)
         self.lines: list[str] = []  # the lines of the block being read before a <br>, tidied
         self.text: list[str] = []  # the text of the block (of its line) being read
         self.kind = "NarrativeText"
@@ -187,7 +186,7 @@ class _Html(HTMLParser):
         if self.region:
             kind = "Header" if self.region[-1] == "header" else "Footer"
         if kind == "Title":
-            self.outline.heading(text, self.depth)
+            self.out.add("Title", text, category_depth=self.depth)
         else:
             self.out.add(kind, text)
 

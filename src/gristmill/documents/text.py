@@ -113,7 +113,6 @@ def partition_text(data: bytes, out: Elements) -> None:
 
 def partition_markdown(data: bytes, out: Elements) -> None:
     text = COMMENT.sub("", decode(data).replace("\r\n", "\n"))  # <!-- notes --> are not text
-    outline = Outline(out)
     block: list[str] = []
     table: list[list[str]] = []
     code: list[str] = []
@@ -142,9 +141,10 @@ def partition_markdown(data: bytes, out: Elements) -> None:
             flush()
         elif heading:
             flush()
-            outline.heading(heading.group(2), len(heading.group(1)) - 1)
+            out.add("Title", heading.group(2), category_depth=len(heading.group(1)) - 1)
         elif underline and block:  # the paragraph above is a heading
-            outline.heading(" ".join(part.strip() for part in block), 0 if underline[1][0] == "=" else 1)
+            depth = 0 if underline[1][0] == "=" else 1
+            out.add("Title", " ".join(part.strip() for part in block), category_depth=depth)
             block.clear()
         elif line.strip().startswith("|"):
             if block:
@@ -163,21 +163,3 @@ def partition_markdown(data: bytes, out: Elements) -> None:
             block.append(line)
     out.add("NarrativeText", "\n".join(code).rstrip())  # a fence never closed runs to the end
     flush()
-
-
-class Outline:
-    """Headings by depth, each under the nearest heading above it of lesser depth (an h3
-    under its h2, as unstructured nests them); ``Elements`` alone makes the last title of
-    any depth the parent."""
-
-    def __init__(self, out: Elements) -> None:
-        self.out = out
-        self.open: list[tuple[int, str]] = []  # the depth and element id of each heading still open
-
-    def heading(self, text: str, depth: int) -> None:
-        while self.open and self.open[-1][0] >= depth:
-            self.open.pop()
-        parent = self.open[-1][1] if self.open else None
-        element = self.out.add("Title", text, category_depth=depth, parent_id=parent)
-        if element is not None:
-            self.open.append((depth, element.element_id))
