@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, ClassVar
 
 import orjson
 import pytest
 
 from conftest import ray_executor
-from gristmill import BaseSample, Compose, Pipeline
+from gristmill import BaseSample, Compose, Pipeline, Processor, TransientError
 from gristmill.executors import Executor, PoolExecutor
 from gristmill.ledger import MemoryLedger, SqliteLedger, Status
+from gristmill.manifest import Item
 from gristmill.sinks import ListSink
 from gristmill.sources import Range
 from helpers import AddLock, BatchSquare, NeedsModel, Square, squares
@@ -236,6 +238,64 @@ def test_vectorised_processors_get_batches_and_a_bad_item_fails_alone(make_execu
     (failed,) = ledger.records(status=Status.FAILED)
     assert failed.id == "13"
     assert failed.message == "13 is unlucky"
+
+
+class Miscounts(Processor):
+    """Vectorised only, and wrong: one result short (and yields them, which is allowed)."""
+
+    batch_size: ClassVar[int | None] = 4
+
+    def process_batch(self, samples: Sequence[BaseSample]) -> Iterator[BaseSample]:
+        yield from samples[1:]
+
+
+class FlakyBatches(Processor):
+    """Vectorised; each batch is refused once, as a rate-limited API would."""
+
+    batch_size: ClassVar[int | None] = 5
+    marks: str
+
+    def process_batch(self, samples: Sequence[BaseSample]) -> list[BaseSample]:
+        mark = Path(self.marks) / samples[0].id
+        if not mark.exists():
+            mark.touch()
+            raise TransientError("throttled", retry_after=0.01)
+        return list(samples)
+
+
+def test_a_wrong_batch_result_is_the_recorded_reason() -> None:
+    ledger = MemoryLedger()
+    result = Pipeline(Range(count=6), [Miscounts()], ListSink()).run(
+        executor="inline", ledger=ledger, progress=False
+    )
+    assert result.failed == 6
+    assert {r.message for r in ledger.records()} == {
+        "Miscounts.process_batch returned 0 results for 1 samples; "
+        "it must return one result (a sample, None or several) per sample"
+    }
+
+
+def test_retries_of_a_batch_count_as_attempts(tmp_path: Path) -> None:
+    ledger = MemoryLedger()
+    result = Pipeline(Range(count=10), [FlakyBatches(marks=str(tmp_path))], ListSink()).run(
+        executor="inline", ledger=ledger, progress=False
+    )
+    assert result.done == 10
+    assert {r.attempts for r in ledger.records()} == {2}
+
+
+class Dicts(Range):
+    def open(self, item: Item) -> Any:
+        return {"id": item.id}
+
+
+def test_a_source_that_opens_no_sample_fails_its_items_clearly() -> None:
+    ledger = MemoryLedger()
+    result = Pipeline(Dicts(count=2), [], ListSink()).run(executor="inline", ledger=ledger, progress=False)
+    assert result.failed == 2
+    assert (
+        next(ledger.records()).message == "Dicts.open returned dict; it must return a sample (a BaseSample)"
+    )
 
 
 def test_a_failing_setup_stops_the_run_before_any_item(make_executor, tmp_path: Path) -> None:

@@ -66,10 +66,10 @@ class Processor(BaseModel):
     def setup(self) -> None:
         """Runs once per worker before the first item."""
 
-    def process(self, sample: BaseSample) -> Result:
+    def process(self, sample: Any) -> Result:
         raise NotImplementedError(f"{self.name} must implement process(sample)")
 
-    def process_batch(self, samples: Sequence[BaseSample]) -> Sequence[Result]:
+    def process_batch(self, samples: Sequence[Any]) -> Sequence[Result]:
         """The vectorised form: one result per sample, in order (a sample, None or several).
 
         Override it and set ``batch_size`` to have workers hand it that many samples at a
@@ -101,24 +101,27 @@ class Processor(BaseModel):
         """Run ``process`` and stamp the history of every sample it returns."""
         stamp = self.stamp
         if type(self).process is Processor.process:  # one sample for a processor of batches only
-            result = self.process_batch([sample])[0]
+            (result,) = self._batch_results([sample])
         else:
             result = self.process(sample)
         outputs = _as_list(result, self.name)
         _stamp(outputs, stamp)
         return outputs
 
-    def call_batch(self, samples: Sequence[BaseSample]) -> list[list[BaseSample]]:
-        """Run ``process_batch``: the stamped outputs of each sample, in order."""
-        if self.preferred_batch() is None:
-            return [self(sample) for sample in samples]
-        results = self.process_batch(samples)
+    def _batch_results(self, samples: Sequence[BaseSample]) -> list[Result]:
+        results = list(self.process_batch(samples))  # a generator does too
         if len(results) != len(samples):
             raise TypeError(
                 f"{self.name}.process_batch returned {len(results)} results for {len(samples)} samples; "
                 "it must return one result (a sample, None or several) per sample"
             )
-        outputs = [_as_list(result, self.name) for result in results]
+        return results
+
+    def call_batch(self, samples: Sequence[BaseSample]) -> list[list[BaseSample]]:
+        """Run ``process_batch``: the stamped outputs of each sample, in order."""
+        if self.preferred_batch() is None:
+            return [self(sample) for sample in samples]
+        outputs = [_as_list(result, self.name) for result in self._batch_results(samples)]
         for group in outputs:
             _stamp(group, self.stamp)
         return outputs

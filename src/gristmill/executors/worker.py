@@ -67,7 +67,13 @@ class Worker:
             self._prefetch.expect([Item(t[1], t[2], t[3]) for t in tasks])
 
     def _open(self, item: Item) -> BaseSample:
-        return self._source.open(item) if self._prefetch is None else self._prefetch.take(item)
+        sample = self._source.open(item) if self._prefetch is None else self._prefetch.take(item)
+        if not isinstance(sample, BaseSample):  # it would reach the sink as it is
+            raise TypeError(
+                f"{type(self._source).__name__}.open returned {type(sample).__name__}; "
+                "it must return a sample (a BaseSample)"
+            )
+        return sample
 
     def close(self) -> None:
         if self._prefetch is not None:
@@ -115,7 +121,7 @@ class Worker:
         clock = time.perf_counter()
         try:
             items = [Item(t[1], t[2], t[3]) for t in tasks]
-            outputs = self._with_retries(
+            outputs, attempts = self._with_retries(
                 lambda: self._processor.call_batch([self._open(i) for i in items])  # type: ignore[union-attr]
             )
         except self._errors:  # find the bad item(s): the unit's items again, one by one
@@ -124,7 +130,9 @@ class Worker:
         started = time.time() - share * len(tasks)
         results = []
         for task, item, samples in zip(tasks, items, outputs, strict=True):
-            results.append(self._finish(task[0], item, samples, 1, started, time.perf_counter() - share))
+            results.append(
+                self._finish(task[0], item, samples, attempts, started, time.perf_counter() - share)
+            )
             self._source.release(item)
         return results
 
@@ -174,12 +182,13 @@ class Worker:
         duration = time.perf_counter() - clock
         return (seq, DONE, attempt, None, None, None, outputs, started, duration, self.name), payload
 
-    def _with_retries(self, call: Any) -> Any:
+    def _with_retries(self, call: Any) -> tuple[Any, int]:
+        """CALL's result, and the attempts it took."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                return call()
+                return call(), attempt
             except TransientError as exc:
                 if attempt > self.bundle.retries:
                     raise

@@ -103,10 +103,11 @@ class ListSink(Sink):
         for item, samples in batch:
             self._by_item[item.id] = samples
 
+    # typed Any: the caller knows which samples its steps make (``sink.samples[0].words``)
     @property
-    def by_item(self) -> dict[str, list[BaseSample]]:
+    def by_item(self) -> dict[str, list[Any]]:
         return self._by_item
 
     @property
-    def samples(self) -> list[BaseSample]:
+    def samples(self) -> list[Any]:
         return [s for samples in self._by_item.values() for s in samples]
