@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -16,12 +18,12 @@ import fsspec
 import orjson
 import pytest
 
-from gristmill import BaseSample, ConfigError, Item, Pipeline, SinkError, SourceError
+from gristmill import BaseSample, ConfigError, Item, Pipeline, Processor, SinkError, SourceError
 from gristmill.executors import RayExecutor
 from gristmill.ledger import MemoryLedger
 from gristmill.sinks import CsvFiles, JsonFiles, JsonlFiles
 from gristmill.sources import Files, Range
-from helpers import FlushWatched, FlushWatchedLedger, Square
+from helpers import FlushWatched, FlushWatchedLedger, Numbered, Square
 
 
 def test_local_files_ids_fingerprints_and_patterns(corpus: Path) -> None:
@@ -190,6 +192,72 @@ def test_csv_merge_has_one_header(tmp_path: Path) -> None:
     assert lines[0] == "id,name,tags"
     assert lines[1] == 'r0,"name, 0","[""x""]"'
     assert len(lines) == 5
+
+
+class DropFirst(Processor):
+    """Item 0 has no rows; the others one each."""
+
+    def process(self, sample: BaseSample) -> Numbered | None:
+        return None if sample.id == "0" else Numbered(id=sample.id, value=int(sample.id))
+
+
+def test_merged_files_are_whole_when_the_first_item_has_no_rows(tmp_path: Path) -> None:
+    csv_sink = CsvFiles(folder=tmp_path / "csv", merged=tmp_path / "all.csv")
+    json_sink = JsonFiles(folder=tmp_path / "json", merged=tmp_path / "all.json")
+    for sink in (csv_sink, json_sink):
+        Pipeline(Range(count=4), [DropFirst()], sink).run(
+            executor="inline", ledger=MemoryLedger(), progress=False
+        )
+    assert list(csv.DictReader((tmp_path / "all.csv").read_text().splitlines())) == [
+        {"id": str(n), "value": str(n)} for n in (1, 2, 3)
+    ]
+    merged = orjson.loads((tmp_path / "all.json").read_bytes())  # one JSON array, not JSON Lines
+    assert merged == [
+        {"id": str(n), "processing_history": merged[0]["processing_history"], "value": n} for n in (1, 2, 3)
+    ]
+
+
+def test_a_merged_json_file_of_no_samples_is_an_empty_array(tmp_path: Path) -> None:
+    sink = JsonFiles(folder=tmp_path / "json", merged=tmp_path / "all.json")
+    assert orjson.loads(sink.merge([b"[]", b"[\n]"])) == []
+    assert orjson.loads(sink.merge([b'[{"a":1},{"a":2}]', b"[]", b'[\n  {\n    "a": 3\n  }\n]'])) == [
+        {"a": 1},
+        {"a": 2},
+        {"a": 3},
+    ]
+
+
+def test_a_run_removes_the_temporary_files_killed_runs_left_and_only_those(tmp_path: Path) -> None:
+    def made(path: Path, age: float = 100.0) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"part")
+        os.utime(path, (time.time() - age, time.time() - age))
+        return path
+
+    stale = [
+        made(tmp_path / "out" / "deep" / ".doc.txt.jsonl.ab12_z9q.tmp"),  # an item's, killed mid-write
+        made(tmp_path / "out" / "..gristmill-write-check.6r5p2_be.tmp"),
+        made(tmp_path / "copies" / ".3.jsonl.qrfcthwr.tmp"),
+        made(tmp_path / ".all.jsonl.qrfcthwr.tmp"),  # the merged file's
+    ]
+    kept = [
+        made(tmp_path / "out" / ".fresh.jsonl.abcdefgh.tmp", age=-100),  # written since the run began
+        made(tmp_path / ".other.csv.abcdefgh.tmp"),  # beside the merged file, but not its
+        made(tmp_path / "out" / "notes.tmp"),
+        made(tmp_path / "out" / ".x.tmp"),
+    ]
+    live = made(tmp_path / "out" / ".2.jsonl.livewrit.tmp")
+    with live.open("rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a writer that is still going holds it
+        sink = JsonlFiles(
+            folder=tmp_path / "out", merged=tmp_path / "all.jsonl", keep_local=tmp_path / "copies"
+        )
+        result = Pipeline(Range(count=4), [Square()], sink).run(
+            executor="inline", ledger=MemoryLedger(), progress=False
+        )
+    assert result.done == 4
+    assert [path.exists() for path in stale] == [False] * len(stale)
+    assert [path.exists() for path in [*kept, live]] == [True] * (len(kept) + 1)
 
 
 def test_unsafe_item_ids_are_refused(tmp_path: Path) -> None:

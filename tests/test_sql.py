@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -911,3 +912,52 @@ def test_sql_sink_refuses_a_table_name_the_database_would_cut_or_misread(tmp_pat
     for table in ("a" * 64, "a.b.c"):
         with pytest.raises(ConfigError, match="is not a usable table name"):
             SqlSink(db=f"sqlite:///{tmp_path / 'x.db'}", table=table).check()
+
+
+class Dropping(Processor):
+    """Drops item 0 (no rows), gives the others one row."""
+
+    def process(self, sample: BaseSample) -> Payment | None:
+        return None if sample.id == "0" else Pay().process(sample)
+
+
+def test_sql_sink_makes_its_table_only_from_a_batch_with_rows(target: tuple[str, str]) -> None:
+    url, table = target
+    pipeline = Pipeline(Range(count=5), [Dropping()], SqlSink(db=url, table=table))
+    ledger = MemoryLedger()
+    first = pipeline.run(executor="inline", ledger=ledger, progress=False, max_items=1)
+    assert first.done == 1 and columns_of(url, table) is None  # item 0 has no rows to make it from
+    rest = pipeline.run(executor="inline", ledger=ledger, progress=False)
+    assert (rest.done, rest.failed) == (4, 0)
+    assert list(columns_of(url, table) or ()) == ["item_id", "id", "order", "amount", "note"]
+    assert [r[:2] for r in rows(url, table)] == [("1", "1"), ("2", "2"), ("3", "3"), ("4", "4")]
+
+
+class Vector(BaseSample):
+    vec: Any
+    count: Any
+    blob: bytes
+
+
+class MakeVector(Processor):
+    def process(self, sample: BaseSample) -> Vector:
+        import numpy as np
+
+        return Vector(id=sample.id, vec=np.arange(2000, dtype=float), count=np.int64(7), blob=b"\x00\xff")
+
+
+def test_sql_sink_writes_arrays_as_json_as_the_file_sinks_do(target: tuple[str, str]) -> None:
+    url, table = target
+    Pipeline(Range(count=1), [MakeVector()], SqlSink(db=url, table=table)).run(
+        executor="inline", ledger=MemoryLedger(), progress=False
+    )
+    [(_, _, vec, count, blob)] = rows(url, table)
+    assert json.loads(str(vec)) == list(range(2000))
+    assert (count, blob) == (7, "AP8=")  # a NumPy integer is an integer; bytes are base64, as in JSON
+    assert columns_of(url, table) == {
+        "item_id": SqlType.TEXT,
+        "id": SqlType.TEXT,
+        "vec": SqlType.TEXT,
+        "count": SqlType.INTEGER,
+        "blob": SqlType.TEXT,
+    }

@@ -5,31 +5,83 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+# The temporary names atomic_write_bytes makes: ".<name>.<mkstemp's 8 characters>.tmp"
+TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = False) -> None:
     """Write ``data`` to a temporary name beside ``path``, then rename it over ``path``.
 
     ``durable`` flushes the data to disk before the rename, so a power cut after the
-    ledger marks the item done cannot leave an empty file behind.
+    ledger marks the item done cannot leave an empty file behind. The temporary file is
+    locked until renamed: one left unlocked was left by a process that died (see
+    `remove_stale_temporaries`).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:40]}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
             os.fchmod(fd, file_mode())  # mkstemp's files are private; outputs are for others to read
             fh.write(data)
+            fh.flush()
             if durable:
-                fh.flush()
                 os.fsync(fh.fileno())
-        os.replace(tmp, target)
+            if fcntl is not None:  # renamed before closing unlocks it (Windows renames no open file)
+                os.replace(tmp, target)
+        if fcntl is None:
+            os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str], before: float, *, of: str | None = None) -> int:
+    """Delete the temporary files of `atomic_write_bytes` under FOLDER that a process killed
+    mid-write left: those older than BEFORE (a `time.time()`, the start of the run that
+    asks) and locked by no live writer. ``of``: only those of the file of that name in
+    FOLDER itself. Returns how many. Where files cannot be locked (Windows), none is
+    deleted: a live writer's could not be told apart."""
+    if fcntl is None or not os.path.isdir(folder):
+        return 0
+    removed = 0
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            if TEMPORARY.fullmatch(name) and (of is None or name.startswith(f".{of[:40]}.")):
+                removed += _remove_if_stale(os.path.join(parent, name), before)
+        if of is not None:
+            break
+    return removed
+
+
+def _remove_if_stale(path: str, before: float) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # renamed or removed meanwhile
+        return False
+    try:
+        if os.fstat(fd).st_mtime >= before:
+            return False  # written since the run began: perhaps by another run still going
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(path)
+        return True
+    except OSError:  # locked: a live writer's
+        return False
+    finally:
+        os.close(fd)
 
 
 @functools.cache

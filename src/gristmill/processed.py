@@ -19,6 +19,7 @@ import orjson
 
 from gristmill._exceptions import ConfigError
 from gristmill.ledger.base import Outcome, Status
+from gristmill.sinks.files import PROCESSED_STEM, FileSink
 from gristmill.storage import Folder, Storage
 from gristmill.storage.errors import MISSING, explain, kind
 from gristmill.storage.urls import parent_and_name
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gristmill")
 
-PROCESSED_NAME = "processed.manifest.jsonl"
+PROCESSED_NAME = f"{PROCESSED_STEM}.jsonl"  # no item's output may have this name (FileSink.key_for)
 SYNC_SECONDS = 30.0  # how often a run rewrites it: a machine lost redoes at most this much
 WORKER = "processed manifest"  # the ledger's worker column for items it marked done
 CHUNK = 10_000
@@ -59,8 +60,6 @@ class ProcessedManifest:
         Each shard keeps its own (``processed.manifest.shard-2-of-3.jsonl``): machines that
         split a corpus would otherwise overwrite each other's.
         """
-        from gristmill.sinks.files import FileSink
-
         storage = sink if isinstance(sink, FileSink) else Storage()
         if url:
             parent, name = parent_and_name(url)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import sys
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -41,3 +43,20 @@ def dumps(value: Any, *, indent: bool = False) -> bytes:
     numpy = orjson.OPT_SERIALIZE_NUMPY if "numpy" in sys.modules else 0
     option = orjson.OPT_NON_STR_KEYS | numpy | (orjson.OPT_INDENT_2 if indent else 0)
     return orjson.dumps(value, default=_default, option=option)
+
+
+PLAIN = (str, int, float, bool)  # what a CSV writer or a database driver takes as it is
+
+
+def cell(value: Any, keep: tuple[type, ...] = PLAIN) -> Any:
+    """VALUE as one cell of a table (CSV, SQL): None and KEEP's types as they are; a value
+    JSON writes as a string or a number (a date, a UUID, a NumPy number) as that string or
+    number; anything else (a list, a dict, an array) as JSON text, as the other sinks write it."""
+    if value is None or isinstance(value, keep):
+        return value
+    encoded = dumps(value)
+    return encoded.decode() if encoded[:1] in (b"[", b"{") else orjson.loads(encoded)
+
+
+# What a database column types itself (sql.types): kept as they are for it
+SQL_PLAIN = (*PLAIN, Decimal, dt.date)

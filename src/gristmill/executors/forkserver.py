@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from multiprocessing import forkserver
+from multiprocessing import forkserver, resource_tracker
 from typing import Any
 
 # The worker's own code, and what unpickling a file pipeline's source and sink imports (a
@@ -35,7 +35,27 @@ def start(imports: Sequence[str] = ()) -> None:
         return
     forkserver.set_forkserver_preload([*PRELOAD, *imports])
     with main_module_hidden():
-        forkserver.ensure_running()
+        resource_tracker.ensure_running()  # first: starting, it unblocks Ctrl-C (see below)
+        with _ctrl_c_held():
+            forkserver.ensure_running()
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Start the server with Ctrl-C blocked: it ignores Ctrl-C only once its imports are
+    done, and one sent to the process group meanwhile would end it (the coordinator then
+    failing to start workers, instead of stopping as asked). The server and the workers
+    forked from it keep it blocked (they ignore it anyway); this process gets a Ctrl-C sent
+    while the server started as soon as it has, not losing it as ignoring it would. (The
+    standard library starts its resource tracker so, for the same reason: bpo-33613.)"""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no fork server either
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def stop() -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import cloudpickle
 from pydantic import BaseModel, ConfigDict, Field
 
-from gristmill._exceptions import ConfigError, GristmillError, ItemTimeout, WorkerDied
+from gristmill._exceptions import ConfigError, ExecutorError, GristmillError, ItemTimeout, WorkerDied
 from gristmill.executors import forkserver
 from gristmill.executors.base import (
     ATTEMPTS_SPENT,
@@ -146,11 +146,14 @@ class _Slot:
             self.process.start()
         task_r.close()
         result_w.close()
-        self.tasks.send_bytes(bundle_bytes)
         self.held: deque[Todo] = deque()  # sent and not yet reported, in processing order
         self.batches = 0  # batches sent and not finished
         self.room = recycle if recycle is not None else sys.maxsize  # items it may still be sent
         self.leaving = False
+        try:
+            self.tasks.send_bytes(bundle_bytes)
+        except OSError:
+            self.leaving = True  # it died as it started; its sentinel says so next
 
     def send(self, batch: list[Todo]) -> None:
         self.held.extend(batch)  # before sending: if the worker dies now, they come back
@@ -223,7 +226,13 @@ class _Pool:
     def _start(self, index: int) -> _Slot:
         generation = self.generations[index]
         self.generations[index] += 1
-        return _Slot(self.ctx, index, generation, self.bundle_bytes, self.options.max_items_per_worker)
+        try:
+            return _Slot(self.ctx, index, generation, self.bundle_bytes, self.options.max_items_per_worker)
+        except (EOFError, OSError) as exc:  # multiprocessing's words for a fork server gone
+            raise ExecutorError(
+                f"a worker process could not be started ({type(exc).__name__}: {exc}): the fork server "
+                "may have been killed; what was done is kept: run the same command again to continue"
+            ) from exc
 
     def run(self, todo: Iterator[Todo], stop: threading.Event) -> Iterator[Results]:
         stopped_at = 0.0

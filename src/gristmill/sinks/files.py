@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import logging
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -14,10 +16,15 @@ from pydantic import PrivateAttr, field_validator
 
 from gristmill._exceptions import SinkError
 from gristmill._lazy import optional
-from gristmill.atomic import atomic_write_bytes, can_sync_filesystem, sync_filesystem
+from gristmill.atomic import (
+    atomic_write_bytes,
+    can_sync_filesystem,
+    remove_stale_temporaries,
+    sync_filesystem,
+)
 from gristmill.manifest import Item, Shard
 from gristmill.samples import BaseSample
-from gristmill.serialize import dumps, to_record
+from gristmill.serialize import cell, dumps, to_record
 from gristmill.sinks.base import Sink
 from gristmill.storage import Folder, Storage, is_remote
 from gristmill.storage.errors import explain
@@ -26,7 +33,12 @@ from gristmill.storage.urls import parent_and_name
 if TYPE_CHECKING:
     from gristmill.ledger.base import Ledger
 
+log = logging.getLogger("gristmill")
+
 UPLOADS = 16  # items a worker writes at once to a store: enough to hide ~50 ms per request
+# The run keeps its processed manifest (gristmill.processed) at the top of the output folder,
+# named this and a suffix (a shard's own too): no item's output may take such a name.
+PROCESSED_STEM = "processed.manifest"
 
 
 class FileSink(Sink, Storage):
@@ -50,6 +62,7 @@ class FileSink(Sink, Storage):
 
     _out: Folder | None = PrivateAttr(default=None)
     _flush_later: bool = PrivateAttr(default=False)
+    _started: float | None = PrivateAttr(default=None)
 
     @field_validator("folder", "merged", mode="before")
     @classmethod
@@ -76,6 +89,7 @@ class FileSink(Sink, Storage):
             sync_filesystem(self.folder)
 
     def check(self) -> None:
+        self._started = time.time()  # what an earlier run left is older (see finish)
         self.output.check()
         if self.merged is not None:  # checked now, not found missing after all the work
             Folder(parent_and_name(str(self.merged))[0], self).check()
@@ -102,7 +116,14 @@ class FileSink(Sink, Storage):
 
     def key_for(self, item_id: str) -> str:
         """The output's path relative to ``folder``, ``/``-separated."""
-        return mirrored(item_id, self.suffix)
+        key = mirrored(item_id, self.suffix)
+        if key.startswith(f"{PROCESSED_STEM}.") and "/" not in key:
+            raise SinkError(
+                f"the item's output would be {key}, a name gristmill keeps for the run's processed "
+                "manifest in the output folder; rename the item's file or move it into a folder",
+                item_id=item_id,
+            )
+        return key
 
     def path_for(self, item_id: str) -> Path:
         """The output's local path (local folders only)."""
@@ -154,8 +175,24 @@ class FileSink(Sink, Storage):
             raise SinkError(f"the outputs of items no longer listed could not be removed: {message}") from exc
 
     def finish(self, ledger: Ledger) -> None:
-        if self.merged is None:
-            return
+        if self.merged is not None:
+            self._merge(ledger)
+        if self._started is not None:
+            self._remove_stale_temporaries(self._started)
+
+    def _remove_stale_temporaries(self, started: float) -> None:
+        """Remove the temporary files that runs killed mid-write left where this sink writes
+        locally (outputs, copies, the merged file); those of runs still going are kept."""
+        places: list[tuple[Path | str | None, str | None]] = [(self.folder, None), (self.keep_local, None)]
+        if self.merged is not None:  # a folder of other files, perhaps: only the merged file's
+            places.append(parent_and_name(str(self.merged)))
+        for place, of in places:
+            if place is not None and not is_remote(str(place)):
+                removed = remove_stale_temporaries(place, started, of=of)
+                if removed:
+                    log.info("removed %d temporary files left in %s by a run that was killed", removed, place)
+
+    def _merge(self, ledger: Ledger) -> None:
         refs = (ref for _, outputs in ledger.output_refs() for ref in orjson.loads(outputs))
         data = self.merge(self.output.read_many(refs))
         parent, name = parent_and_name(str(self.merged))
@@ -166,17 +203,12 @@ class FileSink(Sink, Storage):
 
     def merge(self, outputs: Iterable[bytes]) -> bytes:
         """The merged file of every item's output, in manifest order."""
-        out = io.BytesIO()
-        for index, data in enumerate(outputs):
-            self.merge_into(out, data, first=index == 0)
-        return out.getvalue()
-
-    def merge_into(self, out: io.BytesIO, data: bytes, *, first: bool) -> None:
-        out.write(data)
+        return b"".join(outputs)
 
 
 class JsonFiles(FileSink):
-    """``<item id>.json``: a JSON array of the item's output samples.
+    """``<item id>.json``: a JSON array of the item's output samples; ``merged``, one JSON
+    array of every item's samples.
 
     ``field`` writes only that field of each sample (concatenated when it is a list), as
     ``gristmill extract`` does with ``elements``.
@@ -196,10 +228,18 @@ class JsonFiles(FileSink):
             values.extend(value if isinstance(value, list) else [value])
         return dumps(values, indent=self.indent)
 
-    def merge_into(self, out: io.BytesIO, data: bytes, *, first: bool) -> None:
-        # The merged file is JSON Lines: one line per sample of every item.
-        for record in orjson.loads(data):
-            out.write(dumps(record) + b"\n")
+    def merge(self, outputs: Iterable[bytes]) -> bytes:
+        """One JSON array of every item's samples, made from the items' arrays without
+        parsing them: each one's brackets taken off, the rest joined with commas."""
+        out = io.BytesIO()
+        out.write(b"[")
+        for data in outputs:
+            inner = data.strip()[1:-1].strip()
+            if inner:  # an item without samples wrote []
+                out.write(b",\n" if out.tell() > 1 else b"")
+                out.write(inner)
+        out.write(b"]\n")
+        return out.getvalue()
 
 
 class JsonlFiles(FileSink):
@@ -229,14 +269,19 @@ class CsvFiles(FileSink):
         writer = csv.DictWriter(text, columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for record in records:
-            writer.writerow({k: _cell(v) for k, v in record.items()})
+            writer.writerow({k: cell(v) for k, v in record.items()})
         return text.getvalue().encode("utf-8")
 
-    def merge_into(self, out: io.BytesIO, data: bytes, *, first: bool) -> None:
-        header, _, rows = data.partition(b"\n")
-        if first:
-            out.write(header + b"\n")
-        out.write(rows)
+    def merge(self, outputs: Iterable[bytes]) -> bytes:
+        """The header of the first item with rows, then every item's rows: an item without
+        rows (its samples dropped) wrote an empty header, which would head the file."""
+        out = io.BytesIO()
+        for data in outputs:
+            header, _, rows = data.partition(b"\n")
+            if rows:
+                out.write(b"" if out.tell() else header + b"\n")
+                out.write(rows)
+        return out.getvalue()
 
 
 class ParquetFiles(FileSink):
@@ -282,12 +327,3 @@ def mirrored(item_id: str, suffix: str) -> str:
     if not parts or any(p in ("..", "") for p in parts) or PurePosixPath(item_id).is_absolute():
         raise SinkError("the item id is not a safe relative path for an output file", item_id=item_id)
     return "/".join([*parts[:-1], parts[-1] + suffix])
-
-
-def _cell(value: Any) -> Any:
-    """A CSV cell: plain values as they are, others as JSON, without the quotes of a JSON
-    string (a date, a UUID, a Decimal, base64 bytes are text)."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    encoded = dumps(value)
-    return orjson.loads(encoded) if encoded.startswith(b'"') else encoded.decode()

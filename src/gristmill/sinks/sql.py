@@ -12,6 +12,7 @@ from pydantic import PrivateAttr
 from gristmill._exceptions import ConfigError, SinkError
 from gristmill.manifest import Item
 from gristmill.samples import BaseSample
+from gristmill.serialize import SQL_PLAIN, cell
 from gristmill.sinks.base import Sink
 from gristmill.sql.database import Database, check_table, connect, quote, quote_column, reason
 from gristmill.sql.types import COERCE, SqlType
@@ -42,11 +43,13 @@ class SqlSink(Sink):
     """Each sample becomes a row of TABLE in DB (``postgresql://...`` or ``sqlite:///path``).
 
     ``columns`` picks the sample fields to store (default: all but ``processing_history``);
-    dicts and lists are stored as JSON text. Every row also carries the id of the item it
-    came from (``item_column``). The coordinator writes rows in batches; a batch deletes its
+    dicts, lists, NumPy arrays and other values without a column type are stored as JSON
+    text, as the file sinks write them. Every row also carries the id of the item it came
+    from (``item_column``). The coordinator writes rows in batches; a batch deletes its
     items' earlier rows and inserts the new ones in one transaction, so an item redone after
-    a crash never leaves its rows twice. The table is made on the first write if absent,
-    its column types taken from the values (PostgreSQL: binary COPY; SQLite: executemany).
+    a crash never leaves its rows twice. The table is made, if absent, by the first write
+    that has rows, its column types taken from the values (PostgreSQL: binary COPY; SQLite:
+    executemany).
     """
 
     batched: ClassVar[bool] = True
@@ -79,7 +82,11 @@ class SqlSink(Sink):
 
     def encode(self, item: Item, samples: Sequence[BaseSample]) -> Any:
         fields = set(self.columns) if self.columns else None
-        rows = [s.model_dump(include=fields, exclude={"processing_history"}) for s in samples]
+        # an array, a list or a dict becomes JSON text here, as every file sink writes it
+        rows = [
+            {name: cell(value, SQL_PLAIN) for name, value in dumped.items()}
+            for dumped in (s.model_dump(include=fields, exclude={"processing_history"}) for s in samples)
+        ]
         if self.columns:
             missing = [c for c in self.columns if rows and c not in rows[0]]
             if missing:
@@ -105,7 +112,10 @@ class SqlSink(Sink):
         """Replace the rows of the batch's items, in one transaction."""
         try:
             with db.transaction():
-                names, kinds = self._table(db, batch)
+                table = self._table(db, batch)
+                if table is None:  # no table yet, and no row to make it from: nothing to replace
+                    return
+                names, kinds = table
                 self._delete(db, [item for item, _ in batch])
                 convert = list(zip([COERCE[k] for k in kinds], names, strict=True))
                 rows = (
@@ -135,11 +145,17 @@ class SqlSink(Sink):
         where = f"{quote_column(self.item_column)} IN (SELECT id FROM {quote(ITEMS)})"
         db.execute(f"DELETE FROM {quote(self.table)} WHERE {where}")
 
-    def _table(self, db: Database, batch: Sequence[tuple[Item, Any]]) -> tuple[list[str], list[SqlType]]:
-        """The columns written and their types; makes the table on the first write."""
-        names = self.columns or next((list(row) for _, payload in batch for row in payload), [])
+    def _table(
+        self, db: Database, batch: Sequence[tuple[Item, Any]]
+    ) -> tuple[list[str], list[SqlType]] | None:
+        """The columns written and their types; makes the table on the first write that has a
+        row (its columns and their types come from the rows). None: no table and no row."""
+        first = next((row for _, payload in batch for row in payload), None)
+        names = self.columns or list(first or [])
         if self._kinds is None:
             existing = db.columns(self.table)
+            if existing is None and first is None:
+                return None
             if existing is None:
                 kinds = [
                     _kind(next((r[n] for _, p in batch for r in p if r.get(n) is not None), None))
