@@ -41,11 +41,13 @@ class ApiServer:
         throttle_first: int = 0,
         retry_after: float = 0.2,
         api_key: str | None = None,
+        echo_key: bool = False,
     ) -> None:
         self.throttle_every = throttle_every
         self.throttle_first = throttle_first
         self.retry_after = retry_after
         self.api_key = api_key
+        self.echo_key = echo_key  # a wrong key's 401 repeats it in full, as some proxies do
         self.log: list[Request] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -98,7 +100,9 @@ class ApiServer:
                 bedrock = self.path.startswith("/model/")
                 status = server._record(self.path, self.headers.get("Authorization"))
                 if status == 401:
-                    self._send(401, {"error": {"message": "Incorrect API key provided: sk-w***"}})
+                    given = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                    shown = given if server.echo_key else "sk-w***"
+                    self._send(401, {"error": {"message": f"Incorrect API key provided: {shown}"}})
                 elif status == 429 and bedrock:
                     headers = {"x-amzn-ErrorType": "ThrottlingException"}
                     self._send(429, {"message": "Too many requests, please wait"}, headers)

@@ -201,6 +201,61 @@ BAD_INPUT = [
         "failed: Connection refused; Is the server running",
         id="ledger-database-not-there",
     ),
+    pytest.param(
+        ["run", "cubes.py", "--source", "."],
+        "--source applies to a pipeline whose source has a url (Files, Tables); this one's is Range",
+        id="source-of-a-source-without-url",
+    ),
+    pytest.param(
+        ["run", "files.py", "--manifest", "listed.txt"],
+        "--manifest listed.txt: no such file",
+        id="manifest-missing",
+    ),
+    pytest.param(
+        ["run", "cubes.py", "--keep-local", "afile/keep"],
+        "cannot write to the --keep-local folder afile/keep",
+        id="keep-local-unwritable",
+    ),
+    pytest.param(["run", "cubes.py", "--timeout", "nan"], "not nan", id="timeout-nan"),
+    pytest.param(
+        ["run", "files.py", "--download-dir", "dl"],
+        "--download-dir applies to a source in a store; . is a local folder",
+        id="download-dir-of-a-local-source",
+    ),
+    pytest.param(
+        ["run", "files.py", "--source", "sftp://h/x"], 'requires "paramiko"', id="sftp-needs-a-package"
+    ),
+    pytest.param(["run", "/tmp"], "'/tmp' is a folder; give the pipeline's file", id="pipeline-is-a-folder"),
+    pytest.param(
+        ["run", "files.py", "--source", "bogus://x/y"],
+        "does not know bogus:// URLs; give a local",
+        id="unknown-scheme",
+    ),
+    pytest.param(
+        ["run", "files.py", "--source", "http://127.0.0.1:1/x"],
+        "does not answer (Cannot connect to host 127.0.0.1:1",  # and no word of AWS
+        id="http-source-not-there",
+    ),
+    pytest.param(
+        ["import", "rows.csv", "--table", "t", "--db", "sqlite:///t.db", "--bad-rows", "nofolder/bad.csv"],
+        "cannot write --bad-rows nofolder/bad.csv: the folder nofolder does not exist",
+        id="bad-rows-in-a-missing-folder",
+    ),
+    pytest.param(
+        ["import", "rows.csv", "--table", "t", "--db", "sqlite:///t.db", "--bad-rows", "."],
+        "cannot write --bad-rows .: it is a folder",
+        id="bad-rows-on-a-folder",
+    ),
+    pytest.param(
+        ["import", "rows.csv", "--table", "t", "--db", "sqlite:///afile"],
+        "file is not a database",
+        id="import-into-a-file-that-is-no-database",
+    ),
+    pytest.param(
+        ["import", "rows.csv", "--table", "t", "--delimiter", ""],
+        "--delimiter is empty",
+        id="empty-delimiter",
+    ),
 ]
 
 
@@ -210,6 +265,7 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path, args: list[str],
     (tmp_path / "empty.py").write_text("x = 1\n")
     (tmp_path / "broken.py").write_text("def (:\n")
     (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "rows.csv").write_text("a,b\n1,2\n")
     (tmp_path / "files.py").write_text(
         "from gristmill import Pipeline\nfrom gristmill.sources import Files\n"
         "pipeline = Pipeline(Files(url='.'))\n"
@@ -274,6 +330,66 @@ def test_a_signal_exits_130_quickly_and_a_rerun_completes(
     assert rerun.returncode == 0, rerun.stderr
     ids = merged(tmp_path)
     assert len(ids) == 400 == len(set(ids))
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert path.exists(), proc.communicate(timeout=30)
+
+
+def test_sigterm_before_the_run_starts_exits_130(tmp_path: Path) -> None:
+    """The run's own handler is not there yet while the pipeline file loads."""
+    write_pipeline(tmp_path, count=10)
+    slow = "import pathlib, time\npathlib.Path('loading').touch()\ntime.sleep(30)\n"
+    (tmp_path / "cubes.py").write_text(slow + (tmp_path / "cubes.py").read_text())
+    proc = subprocess.Popen(
+        [*GRISTMILL, "run", "cubes.py", "--no-progress"], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    _wait_for(tmp_path / "loading", proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err.strip().endswith("gristmill: error: interrupted")
+
+
+def test_ctrl_c_while_the_fork_server_imports_exits_130(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C goes to the whole process group, the fork server too, which may
+    still be importing what the workers need; it ended it, and the run with an EOFError."""
+    (tmp_path / "slow_import.py").write_text(
+        "import pathlib, time\npathlib.Path('importing').touch()\ntime.sleep(2)\n"
+    )
+    pipeline = PIPELINE.format(count=50, sleep=0.0, bad="none").replace(
+        "class Cube(Processor):", "class Cube(Processor):\n    imports = ('slow_import',)"
+    )
+    (tmp_path / "cubes.py").write_text(pipeline)
+    proc = subprocess.Popen(
+        [*GRISTMILL, "run", "cubes.py", "--workers", "2", "--start-method", "forkserver", "--no-progress"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    _wait_for(tmp_path / "importing", proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "EOFError" not in err
+
+
+def test_a_fork_server_that_dies_is_said_plainly(tmp_path: Path) -> None:
+    (tmp_path / "fatal_import.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    pipeline = PIPELINE.format(count=5, sleep=0.0, bad="none").replace(
+        "class Cube(Processor):", "class Cube(Processor):\n    imports = ('fatal_import',)"
+    )
+    (tmp_path / "cubes.py").write_text(pipeline)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    ran = gristmill("run", "cubes.py", "--start-method", "forkserver", "--no-progress", cwd=tmp_path, env=env)
+    assert ran.returncode == 1, ran.stderr
+    assert "gristmill: error: a worker process could not be started" in ran.stderr
+    assert "run the same command again to continue" in ran.stderr
 
 
 def test_coordinator_killed_at_random_points_loses_and_duplicates_nothing(
@@ -449,3 +565,166 @@ def test_a_processed_manifest_url_that_names_no_file_is_refused(tmp_path: Path) 
     write_pipeline(tmp_path, count=3)
     refused = gristmill("run", "cubes.py", "--processed-manifest", "out/", "--no-progress", cwd=tmp_path)
     assert refused.returncode == 2 and "names a folder, not a file" in refused.stderr, refused.stderr
+
+
+SECRET = "Secr3tPw"
+LEAKY_INPUT = [
+    pytest.param(
+        ["run", "cubes.py", "--state", f"postgresql://u:{SECRET}/x@127.0.0.1:5432/test"],
+        "postgresql://u:***@127.0.0.1:5432/test is not a valid URL: its password holds a raw '/' or '@'; "
+        "percent-encode them",
+        id="state-password-with-a-slash",
+    ),
+    pytest.param(
+        ["run", "cubes.py", "--state", f"postgresql://:{SECRET}@127.0.0.1:5999/test"],
+        "postgresql://:***@127.0.0.1:5999/test: connection failed",
+        id="state-with-an-empty-user-name",
+    ),
+    pytest.param(
+        ["run", "cubes.py", "--state", f"host=127.0.0.1 password={SECRET}"],
+        "--state takes a folder or a postgresql:// URL",
+        id="state-as-a-libpq-string",
+    ),
+    pytest.param(
+        ["status", "cubes.py", "--state", f"mysql://u:{SECRET}@127.0.0.1/db"],
+        "--state takes a folder or a postgresql:// URL, not 'mysql://u:***@127.0.0.1/db'",
+        id="state-as-another-database",
+    ),
+    pytest.param(
+        ["run", "files.py", "--source", f"s3://AKIAKEY:{SECRET}/x@corpus/letters"],
+        "--source s3://AKIAKEY:***@corpus/letters: credentials do not go in the URL",
+        id="source-with-credentials",
+    ),
+    pytest.param(
+        ["run", "cubes.py", "--endpoint-url", f"http://admin:{SECRET}@127.0.0.1:1"],
+        "credentials do not go in the endpoint",
+        id="endpoint-with-credentials",
+    ),
+    pytest.param(
+        ["import", "rows.csv", "--table", "t", "--db", f"postgresql://u:{SECRET}@x@127.0.0.1:5432/test"],
+        "percent-encode them",
+        id="import-password-with-an-at",
+    ),
+    pytest.param(
+        ["index", "docs", "--index", "b", "--opensearch", f"http://admin:{SECRET}/x@127.0.0.1:9200"],
+        "--opensearch http://admin:***@127.0.0.1:9200 is not a valid URL",
+        id="opensearch-password-with-a-slash",
+    ),
+    pytest.param(
+        ["index", "docs", "--index", "b", "--opensearch", f"admin:{SECRET}@127.0.0.1:9200"],
+        "found 'admin:***@127.0.0.1:9200'",
+        id="opensearch-url-without-a-scheme",
+    ),
+    pytest.param(
+        ["status"], ".env:2: expected GRISTMILL_OPENSEARCH_API_KEY=VALUE", id="dotenv-line-without-equals"
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), LEAKY_INPUT)
+def test_a_refusal_never_shows_the_secret(tmp_path: Path, args: list[str], message: str) -> None:
+    write_pipeline(tmp_path, count=3)
+    (tmp_path / "rows.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "files.py").write_text(
+        "from gristmill import Pipeline\nfrom gristmill.sources import Files\n"
+        "pipeline = Pipeline(Files(url='.'))\n"
+    )
+    if args == ["status"]:
+        (tmp_path / ".env").write_text(f"OTHER_TOOL {SECRET}\nGRISTMILL_OPENSEARCH_API_KEY: {SECRET}\n")
+    result = gristmill(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert SECRET not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+    assert not [path for path in tmp_path.rglob("*") if SECRET in path.name]  # no folder named after a URL
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        pytest.param(".env", b"\xff\xfeGRISTMILL_WORKERS=2\n", ".env is not UTF-8 text", id="dotenv"),
+        pytest.param("gristmill.toml", b"\xff\xfe[run]", "gristmill.toml is not UTF-8 text", id="toml"),
+    ],
+)
+def test_a_settings_file_that_is_not_utf8_is_refused(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    (tmp_path / name).write_bytes(content)
+    refused = gristmill("status", cwd=tmp_path)
+    assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_dotenv_lines_of_other_tools_are_left_alone(tmp_path: Path) -> None:
+    """A .env is often shared: a PEM key over several lines, or another tool's syntax."""
+    write_pipeline(tmp_path, count=5)
+    (tmp_path / ".env").write_text(
+        'TLS_KEY="-----BEGIN PRIVATE KEY-----\nGRISTMILL_MAX_ITEMS=1\nMIIEvQIBADANBg\n'
+        '-----END PRIVATE KEY-----"\n'
+        "OTHER_TOOL sk-not-ours\nexport GRISTMILL_MAX_ITEMS=2\n"
+    )
+    ran = gristmill("run", "cubes.py", "--no-progress", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert "this run: 2 done" in ran.stdout
+
+
+def test_help_does_not_show_secrets_from_gristmill_toml(tmp_path: Path) -> None:
+    (tmp_path / "gristmill.toml").write_text(
+        f'[index]\napi-key = "{SECRET}"\nopensearch = "http://admin:{SECRET}@127.0.0.1:1"\n'
+        f'[run]\nstate = "postgresql://u:{SECRET}@127.0.0.1:5432/test"\n'
+    )
+    env = {**os.environ, "COLUMNS": "300"}
+    for command in ("index", "run"):
+        shown = gristmill(command, "--help", cwd=tmp_path, env=env)
+        assert shown.returncode == 0 and SECRET not in shown.stdout, shown.stdout
+    assert (
+        "[default: http://admin:***@127.0.0.1:1]"
+        in gristmill("index", "--help", cwd=tmp_path, env=env).stdout
+    )
+
+
+def test_usage_lines_name_the_arguments_in_capitals(tmp_path: Path) -> None:
+    for command, argument in (
+        ("run", "PIPELINE"),
+        ("status", "PIPELINE"),
+        ("import", "FILE"),
+        ("index", "SOURCE"),
+    ):
+        usage = gristmill(command, "--help", cwd=tmp_path).stdout
+        assert f"gristmill {command} [OPTIONS] " in usage and argument in usage.split("\n\n")[0], usage
+
+
+def test_a_processor_logging_a_password_in_a_worker_is_masked(tmp_path: Path) -> None:
+    """Spawned workers do not inherit the coordinator's logging: each sets up its own."""
+    (tmp_path / "talk.py").write_text(
+        textwrap.dedent(
+            f"""
+            import logging
+            from gristmill import Pipeline, Processor
+            from gristmill.sources import Range
+
+            class Talk(Processor):
+                def process(self, sample):
+                    logging.getLogger("gristmill.user").warning("to postgresql://u:{SECRET}@db/x")
+                    return sample
+
+            pipeline = Pipeline(Range(count=2), [Talk()])
+            """
+        )
+    )
+    ran = gristmill(
+        "run", "talk.py", "--workers", "1", "--start-method", "spawn", "--no-progress", cwd=tmp_path
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "WARNING to postgresql://u:***@db/x" in ran.stderr and SECRET not in ran.stderr
+
+
+def test_a_database_state_as_sqlalchemy_writes_it_and_names_the_failures_command(
+    tmp_path: Path, pg_schema: str
+) -> None:
+    write_pipeline(tmp_path, count=3, bad="1")
+    state = pg_schema.replace("postgresql://", "postgresql+psycopg://")
+    ran = gristmill("run", "cubes.py", "--state", state, "--no-progress", cwd=tmp_path)
+    assert ran.returncode == 1, ran.stderr
+    assert "see the failures with: gristmill failures PIPELINE --state <your database URL>" in ran.stderr
+    assert "bad input in 1" in gristmill("failures", "cubes.py", "--state", state, cwd=tmp_path).stdout
+    assert not (tmp_path / "postgresql+psycopg:").exists()  # in the database, not in a folder

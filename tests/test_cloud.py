@@ -55,10 +55,8 @@ class Shout(BaseSample):
 
 
 class Upper(Processor):
-    delay: float = 0.0
-
     def process(self, doc: Document) -> Shout:
-        time.sleep(self.delay)
+        time.sleep(float(os.environ.get("DELAY", "0")))  # no setting: a resumed run may be quicker
         if "local_path" in doc.metadata:  # --download-dir: the file is there while it is processed
             assert open(doc.metadata["local_path"], "rb").read() == doc.content
         return Shout(id=doc.id, text=doc.content.decode().upper())
@@ -66,7 +64,7 @@ class Upper(Processor):
 
 pipeline = Pipeline(
     Files(url="unused"),
-    [Upper(delay=float(os.environ.get("DELAY", "0")))],
+    [Upper()],
     JsonlFiles(folder="unused", merged=os.environ["MERGED"]),
     name="cloud",
 )
@@ -263,6 +261,22 @@ def test_an_object_deleted_after_listing_fails_alone(s3: Store, tmp_path: Path) 
     failures = json.loads(_gristmill("failures", "cloud.py", "--json", cwd=tmp_path, env=env).stdout)
     assert [f["id"] for f in failures] == ["part1/doc004.txt"]
     assert "listed but is gone now" in failures[0]["message"]
+
+
+def test_an_item_named_as_the_processed_manifest_fails_alone_and_the_manifest_is_kept(
+    s3: Store, tmp_path: Path
+) -> None:
+    docs = {"a.txt": b"a", "processed.manifest": b"not a manifest"}
+    for path, data in docs.items():
+        s3.put(f"corpus/{path}", data)
+    args, env = _setup_run(tmp_path, s3, s3)
+    ran = _gristmill(*args, cwd=tmp_path, env=env)
+    assert ran.returncode == 1, ran.stderr
+    failures = json.loads(_gristmill("failures", "cloud.py", "--json", cwd=tmp_path, env=env).stdout)
+    assert [f["id"] for f in failures] == ["processed.manifest"]
+    assert "a name gristmill keeps for the run's processed manifest" in failures[0]["message"]
+    listed = [orjson.loads(line)["id"] for line in s3.read("out/processed.manifest.jsonl").splitlines()]
+    assert listed == ["a.txt"]  # the manifest, not the item's output
 
 
 @pytest.mark.parametrize(

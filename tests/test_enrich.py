@@ -222,6 +222,15 @@ def test_the_api_key_never_shows(monkeypatch: pytest.MonkeyPatch) -> None:
         OpenAIEmbedder().setup()
 
 
+def test_a_key_that_the_service_repeats_is_masked() -> None:
+    """The error goes to the ledger and the reports: a key a server repeats must not."""
+    with ApiServer(api_key=KEY, echo_key=True) as server:
+        client = OpenAIEmbedder(base_url=f"{server.url}/v1", api_key="sk-wrong-secret-key")
+        with pytest.raises(ProcessingError, match=r"HTTP 401: Incorrect API key provided: \*\*\*") as caught:
+            client.embed(["a text"])
+        assert "sk-wrong-secret" not in str(caught.value)
+
+
 def test_the_token_limit_spaces_requests() -> None:
     with ApiServer() as server:
         texts = ["x" * 396] * 5  # 100 tokens each, by the estimate

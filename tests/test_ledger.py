@@ -61,6 +61,7 @@ def test_record_and_counts_add_up(ledger: Ledger) -> None:
         "bad",
         "tb",
     )
+    assert [r.id for r in ledger.records(status="failed")] == ["b"]  # type: ignore[arg-type]
     ledger.redo_all()  # --reprocess
     assert ledger.counts() == (4, 0, 0, 0)
     assert len(list(ledger.todo())) == 4

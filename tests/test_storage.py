@@ -43,6 +43,19 @@ SECRETS = [
         "deadbeef",
         id="presigned",
     ),
+    pytest.param("postgresql://u:S3cr/3tPass@h:5432/db", "3tPass", id="password-with-a-slash"),
+    pytest.param("postgresql://u:S3cr@3tPass@h:5432/db", "3tPass", id="password-with-an-at"),
+    pytest.param("at postgresql://:S3cr3tPass@h/db", "S3cr3tPass", id="empty-user-name"),
+    pytest.param("found 'admin:S3cr3tPass@127.0.0.1:9200'", "S3cr3tPass", id="url-without-scheme"),
+    pytest.param("listing AKIAKEY:S3cr/3tPass@corpus/letters", "S3cr", id="bucket-with-credentials"),
+    pytest.param("input_value='postgresql://u:TruncSec....example.com:5432'", "TruncSec", id="cut-short"),
+    pytest.param("{'X-Amz-Security-Token': b'SessToken1'}", "SessToken1", id="session-token-header"),
+    pytest.param("GET\nhost:h\nx-amz-security-token:SessToken1\n", "SessToken1", id="session-token-line"),
+    pytest.param("export AWS_SECRET_ACCESS_KEY=wJalr/XUtnF", "wJalr", id="secret-variable"),
+    pytest.param("https://maps.example.com/x?key=AIzaSecret&x=1", "AIzaSecret", id="key-query"),
+    pytest.param("https://h/v1?api_key=Sekrit", "Sekrit", id="api-key-query"),
+    pytest.param("HTTP 401: Incorrect API key provided: Bearer sk-Key0001", "sk-Key0001", id="bearer"),
+    pytest.param("X-Api-Key: Sekrit", "Sekrit", id="api-key-header"),
 ]
 
 
@@ -320,6 +333,13 @@ def test_masking_keeps_the_colon_that_ends_a_clause() -> None:
     assert redact("password=a:b rest") == "password=*** rest"
 
 
+def test_masking_keeps_what_is_not_a_secret() -> None:
+    kept = "19:23:33 WARNING f1.txt: RuntimeError: see http://host:9200/x and AWS_ACCESS_KEY_ID=AKIA1"
+    assert redact(kept) == kept
+    assert redact("postgresql://u:p/w@h/db x") == "postgresql://u:***@h/db x"
+    assert redact("at postgresql://nobody@h:5432/db") == "at postgresql://nobody@h:5432/db"
+
+
 def test_anonymous_azure_sends_no_credential_from_the_environment() -> None:
     """adlfs takes the environment's connection string (and its key) over ``anon``: a private
     container read with --anonymous would pass for a public one."""
@@ -342,3 +362,14 @@ def test_a_store_that_refuses_an_anonymous_reader_is_said_not_public() -> None:
     )
     assert said.endswith("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE")
     assert "pass --anonymous for a public bucket" in explain(refused, "s3://bucket/x.txt", "read")
+
+
+def test_a_stores_error_gets_the_advice_of_its_kind_of_url() -> None:
+    refused = ConnectionRefusedError(111, "Connection refused")
+    assert "AWS_ENDPOINT_URL" in explain(refused, "s3://b/x", "list")
+    for url in ("http://h/x", "ftp://h/x"):  # the address is the URL's own: no word of AWS
+        assert explain(refused, url, "list").endswith("check the URL's host name and port, and the network")
+    missing = FileNotFoundError(2, "No such file or directory", "//listed.txt")
+    assert explain(missing, "/listed.txt", "read").endswith("it does not exist; check the path")
+    unknown = explain(ValueError("Protocol not known: bogus"), "bogus://x", "open")
+    assert "does not know bogus:// URLs; give a local path or one of s3://" in unknown

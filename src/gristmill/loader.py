@@ -8,10 +8,14 @@ import types
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from gristmill._exceptions import ConfigError
 from gristmill.pipeline import Pipeline
+from gristmill.storage.urls import redact
 
 DEFAULT_NAMES = ("pipeline", "main")
+SHOWN = 100  # characters of a wrong value that a message shows
 
 
 def load_pipeline(spec: str) -> Pipeline:
@@ -42,6 +46,8 @@ def load_pipeline(spec: str) -> Pipeline:
 
 def _run_file(path: Path) -> dict[str, Any]:
     """Run the file as a fresh module that cloudpickle ships to workers by value."""
+    if path.is_dir():
+        raise ConfigError(f"{str(path)!r} is a folder; give the pipeline's file (path/to/file.py)")
     if not path.is_file():
         raise ConfigError(f"pipeline file {str(path)!r} does not exist")
     import cloudpickle
@@ -57,9 +63,23 @@ def _run_file(path: Path) -> dict[str, Any]:
         exec(code, module.__dict__)
     except ConfigError:
         raise
+    except ValidationError as exc:
+        raise ConfigError(f"pipeline file {str(path)!r} failed to load: {_invalid(exc)}") from exc
     except Exception as exc:
         raise ConfigError(f"pipeline file {str(path)!r} failed to load: {type(exc).__name__}: {exc}") from exc
     return module.__dict__
+
+
+def _invalid(exc: ValidationError) -> str:
+    """EXC's errors, each input masked then shortened: pydantic's own message shortens a long
+    input first, which can cut a URL's ``user:password@`` apart and so keep it from masking."""
+    said = []
+    for error in exc.errors(include_url=False):
+        place = ".".join(map(str, (exc.title, *error["loc"])))
+        shown = redact(repr(error["input"]))
+        shown = shown if len(shown) <= SHOWN else shown[: SHOWN - 3] + "..."
+        said.append(f"{place}: {error['msg']} (found {shown})")
+    return f"ValidationError: {'; '.join(said)}"
 
 
 def _import(module: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ variables, then a ``.env`` file, then ``gristmill.toml``, all in the current fol
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,19 +22,39 @@ PREFIX = "GRISTMILL_"
 
 
 def load_dotenv(path: Path = Path(".env")) -> None:
-    """Export the file's ``GRISTMILL_*`` settings that the environment does not already set."""
+    """Export the file's ``GRISTMILL_*`` settings that the environment does not already set.
+
+    The file is often shared with other tools: their lines are skipped whatever their syntax,
+    a quoted value over several lines (a PEM key) included. A message about a line names its
+    file, number and key, never its content: the line may hold a secret.
+    """
     if not path.is_file():
         return
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = raw.strip()
+    lines = enumerate(_read_text(path).splitlines(), 1)
+    for number, raw in lines:
+        line = raw.strip().removeprefix("export ").lstrip()
         if not line or line.startswith("#"):
             continue
-        key, sep, value = line.removeprefix("export ").partition("=")
-        if not sep:
-            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, found {line!r}")
-        key, value = key.strip(), value.strip().strip("'\"")
-        if key.startswith(PREFIX):
-            os.environ.setdefault(key, value)
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if value[:1] in ("'", '"') and (len(value) == 1 or not value.endswith(value[0])):
+            quote = value[0]
+            for _, more in lines:  # the value goes on to the line that closes its quote
+                value += "\n" + more
+                if more.rstrip().endswith(quote):
+                    break
+            else:
+                if key.startswith(PREFIX):
+                    raise ConfigError(f"{path}:{number}: the quoted value of {key} is never closed")
+        if not key.startswith(PREFIX):
+            continue
+        if not sep or not key.isidentifier():
+            name = re.split(r"\W", line, maxsplit=1)[0]
+            raise ConfigError(
+                f"{path}:{number}: expected {name}=VALUE; the line is not in that form (not shown: "
+                "it may hold a secret)"
+            )
+        os.environ.setdefault(key, value.strip().strip("'\""))
 
 
 def load_toml(path: Path = Path("gristmill.toml")) -> dict[str, Any]:
@@ -45,7 +66,7 @@ def load_toml(path: Path = Path("gristmill.toml")) -> dict[str, Any]:
     else:  # pragma: no cover
         import tomli as tomllib
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(_read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
     loose = [key for key, value in data.items() if not isinstance(value, dict)]
@@ -66,3 +87,12 @@ def _parameters(table: dict[str, Any]) -> dict[str, Any]:
         else value
         for key, value in table.items()
     }
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.start} cannot be read); save it as UTF-8"
+        ) from None

@@ -6,6 +6,8 @@ Each module of this package registers its commands on the one ``app`` of ``commo
 from __future__ import annotations
 
 import gc
+import re
+import signal
 import sys
 from typing import Any
 
@@ -19,6 +21,21 @@ EARLY_IMPORTS = {"extract": "gristmill.documents"}
 
 
 def main() -> None:
+    # Until a run installs its own handler (drain, then stop), SIGTERM stops the command as
+    # Ctrl-C does, with 130 and a word, instead of killing it outright.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        _main()
+    except KeyboardInterrupt:  # before a command's own handling of it (loading, parsing)
+        print("gristmill: error: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _main() -> None:
     from gristmill._exceptions import ConfigError
     from gristmill.settings import load_dotenv, load_toml
 
@@ -41,6 +58,8 @@ def main() -> None:
         except ConfigError as exc:
             print(f"gristmill: error: {exc}", file=sys.stderr)
             raise SystemExit(2) from exc
+    if {"-h", "--help"} & set(sys.argv[1:]):  # help shows gristmill.toml's values as defaults
+        defaults = masked(defaults)
     try:
         app(default_map=defaults)
     finally:
@@ -100,6 +119,26 @@ def check_settings(command: Any, settings: dict[str, Any], where: str = "") -> N
             )
         if isinstance(value, dict):
             check_settings(children[key], value, name)
+
+
+# A setting whose value is a secret as a whole (api-key, password...), not a URL holding one.
+_SECRET_SETTING = re.compile(r"(?i)(key|password|secret|token)$")
+
+
+def masked(settings: dict[str, Any]) -> dict[str, Any]:
+    """SETTINGS with their secrets masked, as --help may show them."""
+    from gristmill.storage.urls import MASK, redact
+
+    return {
+        key: masked(value)
+        if isinstance(value, dict)
+        else MASK
+        if _SECRET_SETTING.search(key)
+        else redact(value)
+        if isinstance(value, str)
+        else value
+        for key, value in settings.items()
+    }
 
 
 def _given(option: str, args: list[str], default: Any) -> Any:

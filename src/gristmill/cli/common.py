@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -13,6 +15,7 @@ from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 
+from gristmill import logs
 from gristmill._exceptions import ConfigError, GristmillError, SourceError
 from gristmill.ledger.base import Ledger
 from gristmill.ledger.sqlite import LEDGER_FILE, SqliteLedger
@@ -21,8 +24,9 @@ from gristmill.pipeline import Pipeline, RunResult, is_database_url
 from gristmill.sinks.files import FileSink, JsonFiles
 from gristmill.sources.files import Files
 from gristmill.sources.tables import Tables
+from gristmill.storage.folder import Folder
 from gristmill.storage.options import GCS, S3
-from gristmill.storage.urls import is_remote, protocol, redact
+from gristmill.storage.urls import LOCAL_PROTOCOLS, check_password, is_remote, protocol, redact
 from gristmill.telemetry import describe_counts
 
 app = typer.Typer(
@@ -37,9 +41,12 @@ app.add_typer(manifest_app, name="manifest")
 log = logging.getLogger("gristmill")
 F = TypeVar("F", bound=Callable[..., Any])
 
-PipelineArg = Annotated[str, typer.Argument(help="path/to/file.py[:name] or package.module:name")]
+PipelineArg = Annotated[
+    str, typer.Argument(metavar="PIPELINE", help="path/to/file.py[:name] or package.module:name")
+]
 OptionalPipeline = Annotated[
-    str | None, typer.Argument(help="the pipeline (to find its state folder); or give --state")
+    str | None,
+    typer.Argument(metavar="PIPELINE", help="the pipeline (to find its state folder); or give --state"),
 ]
 StateOpt = Annotated[
     str | None,
@@ -119,9 +126,23 @@ RetriesOpt = Annotated[
         "--retries", min=0, envvar="GRISTMILL_RETRIES", help="retries of transient errors and dead workers"
     ),
 ]
+
+
+MIN_TIMEOUT = 0.001
+
+
+def _seconds(value: float | None) -> float | None:
+    """A --timeout, checked here: a range check would say of nan that it is too small."""
+    if value is not None and (math.isnan(value) or value < MIN_TIMEOUT):
+        raise typer.BadParameter(f"give a number of seconds, at least {MIN_TIMEOUT}, not {value}")
+    return value
+
+
 TimeoutOpt = Annotated[
     float | None,
-    typer.Option("--timeout", min=0.001, envvar="GRISTMILL_TIMEOUT", help="seconds one item may take"),
+    typer.Option(
+        "--timeout", envvar="GRISTMILL_TIMEOUT", callback=_seconds, help="seconds one item may take"
+    ),
 ]
 FailFastOpt = Annotated[bool, typer.Option("--fail-fast", help="stop at the first failed item")]
 ProgressOpt = Annotated[
@@ -242,8 +263,7 @@ def fail(message: str, code: int) -> None:
 
 def setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Redacting("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    handler = logs.handler()
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
@@ -253,13 +273,6 @@ def setup_logging(verbose: int) -> None:
         for name in STORE_LOGGERS:
             logging.getLogger(name).addHandler(handler)
             logging.getLogger(name).setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
-
-
-class _Redacting(logging.Formatter):
-    """Log lines (tracebacks included) with keys, signatures and passwords masked."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
 
 
 def load(
@@ -281,10 +294,14 @@ def load(
 
     pipeline = load_pipeline(spec)
     if source is not None:
+        check_source(source)
         if "url" in type(pipeline.source).model_fields:
             pipeline.source = pipeline.source.model_copy(update={"url": source})
-        else:
-            pipeline.source = Files(url=source)
+        else:  # a source of the user's own: what would --source change in it?
+            raise ConfigError(
+                "--source applies to a pipeline whose source has a url (Files, Tables); "
+                f"this one's is {type(pipeline.source).__name__}"
+            )
     if output is not None:
         folder: str | Path = output if is_remote(output) else Path(output)
         if isinstance(pipeline.sink, FileSink):
@@ -294,23 +311,67 @@ def load(
         else:
             raise ConfigError(f"--output does not apply: this pipeline writes to {pipeline.sink!r}")
     given = {name: value for name, value in files.items() if value not in (None, False)}
+    manifest = given.get("manifest")
+    if manifest is not None and not is_remote(manifest) and not Path(manifest).is_file():
+        # said now: found missing later, it would pass for a changed manifest or a bucket's fault
+        raise ConfigError(f"--manifest {manifest}: no such file")
     if given:
         foreign = [name for name in given if name not in type(pipeline.source).model_fields]
         if foreign:
             flags = ", ".join("--" + name.replace("_", "-") for name in foreign)
             raise ConfigError(f"{flags} apply to files, not to {pipeline.source!r}")
         pipeline.source = pipeline.source.model_copy(update=given)
+        url = str(getattr(pipeline.source, "url", ""))
+        if "download_dir" in given and not is_remote(url):  # else left unused without a word
+            raise ConfigError(f"--download-dir applies to a source in a store; {url} is a local folder")
     if endpoint_url is not None:
         set_endpoint(pipeline, endpoint_url)
     if keep_local is not None:
         if not isinstance(pipeline.sink, FileSink):
             raise ConfigError(f"--keep-local applies to file outputs, not to {pipeline.sink!r}")
         pipeline.sink = pipeline.sink.model_copy(update={"keep_local": keep_local})
+        # checked before any work, as --output is: found unwritable later, every item would fail
+        Folder(keep_local, pipeline.sink).check(flag="--keep-local", what="the --keep-local folder")
     return pipeline
+
+
+def check_source(url: str) -> None:
+    """Refuse a --source URL with credentials in it: stores take them from their settings,
+    and a bucket named ``KEY:SECRET@bucket`` only fails later, in a store's own words."""
+    bucket = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
+    if protocol(url) in S3 | GCS and re.search("[:@]", bucket):  # never in a bucket's name
+        raise ConfigError(
+            f"--source {redact(url)}: credentials do not go in the URL; give them in the store's "
+            "settings (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS)"
+        )
+    check_password(url, "--source")
+
+
+# A libpq keyword string: `host=... password=...`.
+_LIBPQ_KEYWORDS = re.compile(r"(?i)(?:^|\s)(?:host|hostaddr|dbname|user|password|port|sslmode|service)\s*=")
+
+
+def check_state(state: str | None) -> str | None:
+    """--state as the ledger takes it: a folder, or a PostgreSQL URL (SQLAlchemy's
+    ``postgresql+psycopg://`` too). Another URL or a libpq keyword string is refused: taken
+    for a folder, it would make a local ledger named after the password."""
+    if state is None:
+        return None
+    scheme = protocol(state)
+    if scheme.partition("+")[0] in ("postgresql", "postgres"):
+        check_password(state, "--state")
+        return "postgresql://" + state.partition("://")[2]  # psycopg takes no +driver
+    if scheme not in LOCAL_PROTOCOLS or _LIBPQ_KEYWORDS.search(state):
+        raise ConfigError(
+            f"--state takes a folder or a postgresql:// URL, not {redact(state)!r} (a libpq "
+            "'host=... dbname=...' string goes in the URL's form)"
+        )
+    return state
 
 
 def open_ledger(pipeline: str | None, state: str | None) -> tuple[str, Ledger]:
     """The ledger of a finished or running run, and where it is (for messages)."""
+    state = check_state(state)
     if is_database_url(state):
         assert state is not None
         if pipeline is None:
@@ -322,6 +383,7 @@ def open_ledger(pipeline: str | None, state: str | None) -> tuple[str, Ledger]:
 
 def ledger_for(pipeline: Pipeline, state: str | None, shard: Shard | None) -> Ledger:
     """The ledger a run of PIPELINE uses: in a database, or in its state folder."""
+    state = check_state(state)
     if is_database_url(state):
         from gristmill.ledger.postgres import PostgresLedger
 
@@ -332,6 +394,11 @@ def ledger_for(pipeline: Pipeline, state: str | None, shard: Shard | None) -> Le
 
 def set_endpoint(pipeline: Pipeline, endpoint_url: str) -> None:
     """The endpoint goes to the source and the output that are in an S3-compatible store."""
+    if "@" in endpoint_url.partition("://")[2].split("/", 1)[0]:
+        raise ConfigError(
+            f"--endpoint-url {redact(endpoint_url)}: credentials do not go in the endpoint; "
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) instead"
+        )
     used = False
     if isinstance(pipeline.source, Files | Tables) and protocol(pipeline.source.url) in S3 | GCS:
         pipeline.source = pipeline.source.model_copy(update={"endpoint_url": endpoint_url})
@@ -380,7 +447,9 @@ def parse_shard(text: str | None) -> Shard | None:
     return None if text is None else Shard.parse(text)
 
 
-def print_summary(result: RunResult, state: str, *, reprocess: bool = False) -> None:
+def print_summary(result: RunResult, state: str, *, reprocess: bool = False, database: bool = False) -> None:
+    """The run's counts; DATABASE: STATE is a (masked) database URL, which the user must give
+    again in full to see the failures."""
     seconds = max(result.seconds, 1e-9)
     finished = result.done + result.failed + result.skipped
     changes = result.changes
@@ -395,7 +464,8 @@ def print_summary(result: RunResult, state: str, *, reprocess: bool = False) -> 
         again = "the same command again, without --reprocess," if reprocess else "the same command again"
         typer.echo(f"interrupted: run {again} to continue", err=True)
     elif result.counts.failed:
-        typer.echo(f"see the failures with: gristmill failures --state {state}", err=True)
+        where = "PIPELINE --state <your database URL>" if database else f"--state {state}"
+        typer.echo(f"see the failures with: gristmill failures {where}", err=True)
 
 
 # Every option of a run, as a command's parameter: (annotation, default). `run_command`
@@ -442,6 +512,7 @@ def run_command(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         run = {name: kwargs.pop(name) for name in RUN_OPTIONS}
         setup_logging(run.pop("verbose"))
+        run["state"] = check_state(run["state"])
         return command(*args, run=run, **kwargs)
 
     parameters = own + added
@@ -458,9 +529,10 @@ def execute(pipeline: Pipeline, run: dict[str, Any], **changes: Any) -> None:
     options["refresh"] = options.pop("force_refresh")
     part = parse_shard(shard)
     result = pipeline.run(state=state, shard=part, **options)
-    if state is not None and is_database_url(state):
+    database = is_database_url(state)
+    if database:
         where = redact(state)
     else:
         where = str(pipeline.state_folder(None if state is None else Path(state), part))
-    print_summary(result, where, reprocess=options["reprocess"])
+    print_summary(result, where, reprocess=options["reprocess"], database=database)
     raise typer.Exit(result.exit_code)

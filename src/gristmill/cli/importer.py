@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gristmill._exceptions import ConfigError
 from gristmill.cli.common import JsonOpt, ProgressOpt, VerboseOpt, app, handle_errors, setup_logging
 
 DEFAULT_DB = "sqlite:///gristmill.db"
@@ -17,7 +18,9 @@ TAB = {"\\t": "\t", "tab": "\t"}  # --delimiter '\t' as a shell passes it
 @app.command("import")
 @handle_errors
 def import_(
-    file: Annotated[Path, typer.Argument(help="a .csv, .tsv, .jsonl, .parquet or .xlsx file")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="a .csv, .tsv, .jsonl, .parquet or .xlsx file")
+    ],
     table: Annotated[str, typer.Option("--table", "-t", help="the table to import into (made if absent)")],
     db: Annotated[
         str,
@@ -67,6 +70,8 @@ def import_(
     from gristmill.sql import AlreadyImported, import_file
 
     setup_logging(verbose)
+    if delimiter == "":
+        raise ConfigError("--delimiter is empty; give one character, such as ';' or '\\t'")
     try:
         report = import_file(
             file,

@@ -19,6 +19,7 @@ from gristmill.pipeline import Pipeline
 from gristmill.records import ReadRecords
 from gristmill.sinks.opensearch import MAX_BYTES, OpenSearchSink
 from gristmill.sources.files import Files
+from gristmill.storage.urls import check_password
 
 
 @app.command()
@@ -26,7 +27,10 @@ from gristmill.sources.files import Files
 @run_command
 def index(
     source: Annotated[
-        str, typer.Argument(help="folder or URL of .json / .jsonl files (an earlier run's output)")
+        str,
+        typer.Argument(
+            metavar="SOURCE", help="folder or URL of .json / .jsonl files (an earlier run's output)"
+        ),
     ],
     opensearch: Annotated[
         str,
@@ -44,7 +48,10 @@ def index(
         Path | None, typer.Option("--mapping", help="JSON file of the index's settings and mappings")
     ] = None,
     api_key: Annotated[
-        str | None, typer.Option("--api-key", envvar="GRISTMILL_OPENSEARCH_API_KEY", help="API key (secret)")
+        str | None,
+        typer.Option(
+            "--api-key", envvar="GRISTMILL_OPENSEARCH_API_KEY", show_default=False, help="API key (secret)"
+        ),
     ] = None,
     aws_region: Annotated[
         str | None,
@@ -70,6 +77,7 @@ def index(
     run: dict[str, Any],
 ) -> None:
     """Bulk-index the documents of every JSON/JSONL file under SOURCE; rerun to resume."""
+    check_password(opensearch, "--opensearch")  # else a part of the password is read as the port
     try:
         sink = OpenSearchSink(
             url=opensearch,

@@ -27,6 +27,7 @@ from gristmill.cli.common import (
     SourceOpt,
     StateOpt,
     app,
+    check_state,
     execute,
     handle_errors,
     ledger_for,
@@ -213,7 +214,7 @@ def manifest_generate(
     The listing is also written as corpus.manifest.txt (one item path per line) in the
     state folder and, for a source in a store, at its top, unless --skip-upload.
     """
-    part = parse_shard(shard)
+    part, state = parse_shard(shard), check_state(state)
     loaded = load(pipeline, source, None, anonymous=anonymous, endpoint_url=endpoint_url, manifest=manifest)
     ledger = ledger_for(loaded, state, part)
     existed = ledger.manifest_info() is not None

@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
 from gristmill._exceptions import TransientError
 from gristmill.ratelimit import RateLimit, backoff_delay
+from gristmill.storage.urls import MASK, redact
 
 T = TypeVar("T")
 CHARS_PER_TOKEN = 4  # a common rough rule for English; only budgets a token limit
@@ -79,6 +80,14 @@ class ApiClient(Client):
     timeout: float = Field(default=60.0, gt=0)
 
     _sleep: Callable[[float], None] = PrivateAttr(default=time.sleep)
+
+    def scrub(self, text: str) -> str:
+        """TEXT, a service's answer, without this client's secrets: a service or a proxy may
+        repeat the key in its error, which would go to the ledger and the reports."""
+        for value in self.__dict__.values():
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                text = text.replace(value.get_secret_value(), MASK)
+        return redact(text)
 
     def call(self, what: str, send: Callable[[], T], *, tokens: int = 0) -> T:
         """``send()`` under the rate limits, retried while throttled."""

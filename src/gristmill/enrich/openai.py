@@ -73,7 +73,7 @@ class OpenAIClient(ApiClient):
                 with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                     return json.loads(answer.read())
             except urllib.error.HTTPError as exc:
-                reason = _reason(exc)
+                reason = self.scrub(_reason(exc))
                 if exc.code in RETRY_STATUS:
                     wait = parse_retry_after(exc.headers.get("Retry-After"))
                     raise Throttled(f"HTTP {exc.code}: {reason}", wait) from None

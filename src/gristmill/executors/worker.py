@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from gristmill import logs
 from gristmill._exceptions import ConfigError, SkipItem, TransientError
 from gristmill.executors.base import Bundle
 from gristmill.executors.prefetch import Prefetcher
@@ -41,6 +42,8 @@ class Worker:
     """
 
     def __init__(self, bundle: Bundle, name: str, *, own_process: bool = False) -> None:
+        if own_process:
+            logs.setup_worker()  # a processor's log lines masked, as in the coordinator
         self.bundle = bundle
         self.name = name
         self._errors: tuple[type[BaseException], ...] = (

@@ -22,6 +22,11 @@ class Status(IntEnum):
     def __str__(self) -> str:
         return self.name.lower()
 
+    @classmethod
+    def _missing_(cls, value: object) -> Status | None:
+        """A status by its name too: ``Status("failed")``."""
+        return cls.__members__.get(value.upper()) if isinstance(value, str) else None
+
 
 # Items and outcomes cross process boundaries by the hundred thousand, so they are plain
 # tuples (cheapest to pickle and to bind in SQL); the index names below say what is where.

@@ -96,7 +96,7 @@ class MemoryLedger:
         rows = (
             Record(self._items[seq].id, Status(row[0]), *row[1:])  # type: ignore[arg-type]
             for seq, row in sorted(self._rows.items())
-            if status is None or row[0] == status
+            if status is None or row[0] == Status(status)
         )
         return islice(rows, limit)
 

@@ -325,7 +325,7 @@ class PostgresLedger:
         params: list[Any] = [self.run]
         if status is not None:
             query += " AND status = %s"
-            params.append(int(status))
+            params.append(int(Status(status)))
         query += " ORDER BY seq"
         if limit is not None:
             query += f" LIMIT {int(limit)}"

@@ -251,7 +251,7 @@ class SqliteLedger:
         params: tuple[int, ...] = ()
         if status is not None:
             query += " WHERE status = ?"
-            params = (int(status),)
+            params = (int(Status(status)),)
         query += " ORDER BY seq"
         if limit is not None:
             query += f" LIMIT {int(limit)}"

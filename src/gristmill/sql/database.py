@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from gristmill._exceptions import ConfigError
 from gristmill.sql.types import SqlType
-from gristmill.storage.urls import redact
+from gristmill.storage.urls import check_password, redact
 
 sqlite3.register_adapter(Decimal, str)
 
@@ -70,6 +70,19 @@ def reason(exc: Exception) -> str:
     context = getattr(getattr(exc, "diag", None), "context", None) or ""
     column = re.search(r"^COPY .*?, line \d+, (column .*)$", context, re.MULTILINE)
     return f"{first} ({column[1]})" if column else first
+
+
+# Errors the database's setup causes, not the file's rows: PostgreSQL's SQLSTATE classes of
+# connections (08), authorization (28), missing database (3D) and a privilege (42501);
+# SQLite's words for a file it cannot use.
+_SETUP_STATES = ("08", "28", "3D", "42501")
+_SETUP_WORDS = ("file is not a database", "readonly database", "unable to open database", "permission denied")
+
+
+def is_setup_error(exc: Exception) -> bool:
+    """Whether EXC is the database's setup to fix (a permission, a file that is no database)."""
+    state = getattr(exc, "sqlstate", None) or ""
+    return state.startswith(_SETUP_STATES) or any(word in str(exc) for word in _SETUP_WORDS)
 
 
 def connection_failure(exc: Exception) -> str:
@@ -151,6 +164,7 @@ class Database:
 
 def connect(url: str) -> Database:
     """A database from a URL: ``postgresql://user:password@host:port/db`` or ``sqlite:///path``."""
+    check_password(url, "the database URL")
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
         return Postgres(url)

@@ -14,6 +14,7 @@ import datetime as dt
 import gc
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +24,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gristmill._exceptions import ConfigError, DuplicateDataError, SinkError, SourceError
-from gristmill.sql.database import NAME_BYTES, Database, check_table, connect, quote, quote_column, reason
+from gristmill.sql.database import (
+    NAME_BYTES,
+    Database,
+    check_table,
+    connect,
+    is_setup_error,
+    quote,
+    quote_column,
+    reason,
+)
 from gristmill.sql.readers import Chunk, RowProblem, Table, read_table
 from gristmill.sql.types import COERCE, DESCRIBED, SqlType, infer, row_converter
 from gristmill.storage.urls import redact
@@ -95,6 +105,8 @@ def import_file(
     if chunk_size < 1:
         raise ConfigError("--chunk-size must be at least 1")
     check_table(table)
+    if bad_rows is not None:
+        _check_writable(Path(bad_rows), "--bad-rows")
     started = time.monotonic()
     digest = _sha256(path)
     report = ImportReport(str(path), table, dry_run=dry_run)
@@ -113,7 +125,8 @@ def import_file(
     except _Rollback:
         pass
     except database.errors as exc:
-        raise SinkError(
+        refused = ConfigError if is_setup_error(exc) else SinkError  # a setup to fix: as a wrong URL
+        raise refused(
             f"{redact(database.url)} refused the import of {path} into {table}: {reason(exc)}; "
             "nothing was written"
         ) from None
@@ -135,6 +148,21 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def _check_writable(path: Path, flag: str) -> None:
+    """Refuse now a file that could only be found unwritable at the end, after all the work."""
+    problem = (
+        "it is a folder; give a file's path"
+        if path.is_dir()
+        else f"the folder {path.parent} does not exist"
+        if not path.parent.is_dir()
+        else f"the folder {path.parent} is not writable"
+        if not os.access(path.parent, os.W_OK)
+        else ""
+    )
+    if problem:
+        raise ConfigError(f"cannot write {flag} {path}: {problem}")
 
 
 def _sha256(path: Path) -> str:

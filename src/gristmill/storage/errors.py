@@ -13,6 +13,7 @@ from gristmill.storage.options import AZURE, GCS, S3
 from gristmill.storage.urls import is_remote, protocol, redact
 
 MISSING, DENIED, UNREACHABLE = "missing", "denied", "unreachable"
+KNOWN_URLS = "s3://, gs://, az:// (abfs://), an Azure SAS https:// URL, http(s)://, or memory://"
 
 _NAMES = {
     MISSING: ("NoSuchBucket", "ContainerNotFound", "ResourceNotFoundError", "NotFound"),
@@ -34,6 +35,7 @@ _NAMES = {
         "ConnectionRefusedError",
         "ConnectionError",
         "ServerDisconnectedError",
+        "gaierror",  # a host name that does not resolve
     ),
 }
 _WORDS = {
@@ -86,6 +88,13 @@ def explain(exc: BaseException, url: str, doing: str, *, anonymous: bool = False
     place = redact(url)
     if isinstance(exc, OSError) and exc.errno in LOCAL_ADVICE and not is_remote(url):
         return f"cannot {doing} {place}: {exc.strerror}; {LOCAL_ADVICE[exc.errno]}"
+    if "Protocol not known" in detail:  # fsspec's word for a scheme it has no backend for
+        return (
+            f"cannot {doing} {place}: gristmill does not know {protocol(url)}:// URLs; give a local "
+            f"path or one of {KNOWN_URLS}"
+        )
+    if what == MISSING and not is_remote(url):
+        return f"cannot {doing} {place}: it does not exist; check the path"
     if what == MISSING:
         return f"cannot {doing} {place}: it does not exist ({detail}); check the bucket or container name"
     if what == DENIED and not is_remote(url):
@@ -100,20 +109,22 @@ def explain(exc: BaseException, url: str, doing: str, *, anonymous: bool = False
             _credentials_advice(protocol(url))
         )
     if what == UNREACHABLE:
-        return (
-            f"cannot {doing} {place}: the store does not answer ({detail}); "
-            f"check the endpoint ({_endpoint_settings(protocol(url))}) and the network"
-        )
+        advice = _endpoint_advice(protocol(url))
+        return f"cannot {doing} {place}: the store does not answer ({detail}); {advice}"
     return f"cannot {doing} {place}: {type(exc).__name__}: {detail}"
 
 
-def _endpoint_settings(proto: str) -> str:
-    """Where a store's address comes from."""
+def _endpoint_advice(proto: str) -> str:
+    """What to check when a store does not answer: where its address comes from."""
     if proto in AZURE:
-        return "the connection string or SAS URL"
-    if proto in GCS:
-        return "--endpoint-url, STORAGE_EMULATOR_HOST"
-    return "--endpoint-url, AWS_ENDPOINT_URL"
+        where = "the connection string or SAS URL"
+    elif proto in GCS:
+        where = "--endpoint-url, STORAGE_EMULATOR_HOST"
+    elif proto in S3:
+        where = "--endpoint-url, AWS_ENDPOINT_URL"
+    else:  # http://, ftp://...: the address is the URL's own
+        return "check the URL's host name and port, and the network"
+    return f"check the endpoint ({where}) and the network"
 
 
 # Where each store's credentials come from; and what a public bucket or container is called.

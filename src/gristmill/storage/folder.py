@@ -38,30 +38,31 @@ class Folder:
         return f"Folder({redact(self.location)!r})"
 
     def path(self, key: str) -> str:
-        return f"{self._root}/{key}" if self._root else key
+        return f"{self._root.rstrip('/')}/{key}" if self._root else key  # a root "/": not "//key"
 
     def url(self, key: str) -> str:
         """Where ``key`` is, for messages."""
         return redact(f"{self.location.rstrip('/')}/{key}")
 
-    def check(self) -> None:
-        """Raise `ConfigError` unless a file can be written here."""
+    def check(self, *, flag: str = "--output", what: str = "the output folder") -> None:
+        """Raise `ConfigError` unless a file can be written here; the message names WHAT this
+        folder is, and the FLAG that chooses another."""
         try:
             self.write(PROBE, b"")
         except Exception as exc:
-            raise ConfigError(self._cannot_write(exc)) from exc
+            raise ConfigError(self._cannot_write(exc, flag, what)) from exc
         with contextlib.suppress(Exception):  # writing is what a run needs; deleting is not
             self.delete(PROBE)
 
-    def _cannot_write(self, exc: Exception) -> str:
+    def _cannot_write(self, exc: Exception, flag: str, what: str) -> str:
         if self.remote:
             from gristmill.storage.errors import explain
 
-            return explain(exc, self.location, "write to") + "; or choose another --output"
+            return explain(exc, self.location, "write to") + f"; or choose another {flag}"
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         return (
-            f"cannot write to the output folder {self.location}: {reason}; "
-            "make it writable or choose another with --output"
+            f"cannot write to {what} {self.location}: {reason}; make it writable or choose another with "
+            + flag
         )
 
     def write(self, key: str, data: bytes) -> None:

@@ -42,7 +42,8 @@ class Storage(BaseModel):
             fs, path = url_to_fs(target.url, **target.options)
         except ImportError as exc:
             extra = EXTRAS.get(protocol(target.url))
-            hint = f": pip install 'gristmill[{extra}]'" if extra else ""
+            # fsspec's message names the package: 'SFTPFileSystem requires "paramiko" ...'
+            hint = f": pip install 'gristmill[{extra}]'" if extra else f" ({exc})"
             raise ConfigError(f"{protocol(url)}:// URLs need a package that is not installed{hint}") from exc
         except Exception as exc:
             from gristmill.storage.errors import explain
