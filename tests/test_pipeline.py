@@ -337,3 +337,30 @@ def test_a_few_long_items_are_shared_out_evenly() -> None:
     for record in ledger.records():
         per_worker[record.worker or "?"] = per_worker.get(record.worker or "?", 0) + 1
     assert sorted(per_worker.values()) in ([6, 6], [5, 7])
+
+
+def test_the_python_api_checks_state_and_database_urls_as_the_command_line_does(tmp_path: Path) -> None:
+    from gristmill import ConfigError
+    from gristmill.ledger.postgres import PostgresLedger
+    from gristmill.pipeline import RunOptions
+    from gristmill.sinks import JsonlFiles
+    from gristmill.sinks.search_client import SearchClient
+
+    options = RunOptions(state="postgresql+psycopg://someone@127.0.0.1/test")  # type: ignore[arg-type]
+    assert (options.state, options.database) == (None, "postgresql://someone@127.0.0.1/test")
+    for wrong in ("host=db password=S3cret", "s3://bucket/state"):
+        with pytest.raises(ConfigError, match="takes a folder or a postgresql:// URL") as refused:
+            RunOptions(state=wrong)  # type: ignore[arg-type]
+        assert "S3cret" not in str(refused.value)
+    for build in (
+        lambda: PostgresLedger("postgresql://someone:Pass/Word@127.0.0.1/test", "r"),
+        lambda: SearchClient("http://admin:Pass/Word@127.0.0.1:9200"),
+    ):
+        with pytest.raises(ConfigError, match="percent-encode") as refused:
+            build()
+        assert "Word" not in str(refused.value)
+    blocker = tmp_path / "a-file"
+    blocker.touch()
+    sink = JsonlFiles(folder=tmp_path / "out", keep_local=blocker / "copies")
+    with pytest.raises(ConfigError, match="--keep-local folder"):
+        sink.check()

@@ -44,6 +44,7 @@ from gristmill.processed import ProcessedManifest
 from gristmill.processors import Compose, Processor
 from gristmill.sinks.base import Sink
 from gristmill.sources.base import Source
+from gristmill.storage.urls import LOCAL_PROTOCOLS, check_password, protocol, redact
 from gristmill.telemetry import Metrics, Progress, make_progress, run_span
 
 log = logging.getLogger("gristmill")
@@ -53,6 +54,28 @@ FLUSH_ITEMS = 20_000  # outcomes buffered before the ledger is written…
 FLUSH_SECONDS = 1.0  # …or this long after the last write, whichever comes first
 LIST_CHUNK = 5_000  # items listed, stored and handed to workers at a time on a first run
 DONE, FAILED = int(Status.DONE), int(Status.FAILED)
+
+
+# A libpq keyword string: `host=... password=...`.
+_LIBPQ_KEYWORDS = re.compile(r"(?i)(?:^|\s)(?:host|hostaddr|dbname|user|password|port|sslmode|service)\s*=")
+
+
+def check_state(state: str | None) -> str | None:
+    """--state as the ledger takes it: a folder, or a PostgreSQL URL (SQLAlchemy's
+    ``postgresql+psycopg://`` too). Another URL or a libpq keyword string is refused: taken
+    for a folder, it would make a local ledger named after the password."""
+    if state is None:
+        return None
+    scheme = protocol(state)
+    if scheme.partition("+")[0] in ("postgresql", "postgres"):
+        check_password(state, "--state")
+        return "postgresql://" + state.partition("://")[2]  # psycopg takes no +driver
+    if scheme not in LOCAL_PROTOCOLS or _LIBPQ_KEYWORDS.search(state):
+        raise ConfigError(
+            f"--state takes a folder or a postgresql:// URL, not {redact(state)!r} (a libpq "
+            "'host=... dbname=...' string goes in the URL's form)"
+        )
+    return state
 
 
 def is_database_url(state: str | Path | None) -> bool:
@@ -90,9 +113,17 @@ class RunOptions(BaseModel):
     @classmethod
     def _state_in_a_database(cls, data: Any) -> Any:
         # ``state="postgresql://..."`` (``--state``) names a shared ledger, not a folder
-        state = data.get("state") if isinstance(data, dict) else None
-        if isinstance(state, str) and is_database_url(state):
-            return {**data, "state": None, "database": state}
+        if not isinstance(data, dict):
+            return data
+        state, database = data.get("state"), data.get("database")
+        if isinstance(state, str):
+            data = {**data, "state": check_state(state)}
+            if is_database_url(data["state"]):
+                data = {**data, "state": None, "database": data["state"]}
+        if isinstance(database, str):
+            data = {**data, "database": check_state(database)}
+            if not is_database_url(data["database"]):
+                raise ConfigError(f"database= takes a postgresql:// URL, not {redact(database)!r}")
         return data
 
     @field_validator("shard", mode="before")

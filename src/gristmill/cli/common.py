@@ -20,13 +20,12 @@ from gristmill._exceptions import ConfigError, GristmillError, SourceError
 from gristmill.ledger.base import Ledger
 from gristmill.ledger.sqlite import LEDGER_FILE, SqliteLedger
 from gristmill.manifest import Shard
-from gristmill.pipeline import Pipeline, RunResult, is_database_url
+from gristmill.pipeline import Pipeline, RunResult, check_state, is_database_url
 from gristmill.sinks.files import FileSink, JsonFiles
 from gristmill.sources.files import Files
 from gristmill.sources.tables import Tables
-from gristmill.storage.folder import Folder
 from gristmill.storage.options import GCS, S3
-from gristmill.storage.urls import LOCAL_PROTOCOLS, check_password, is_remote, protocol, redact
+from gristmill.storage.urls import check_password, is_remote, protocol, redact
 from gristmill.telemetry import describe_counts
 
 app = typer.Typer(
@@ -330,8 +329,6 @@ def load(
         if not isinstance(pipeline.sink, FileSink):
             raise ConfigError(f"--keep-local applies to file outputs, not to {pipeline.sink!r}")
         pipeline.sink = pipeline.sink.model_copy(update={"keep_local": keep_local})
-        # checked before any work, as --output is: found unwritable later, every item would fail
-        Folder(keep_local, pipeline.sink).check(flag="--keep-local", what="the --keep-local folder")
     return pipeline
 
 
@@ -345,28 +342,6 @@ def check_source(url: str) -> None:
             "settings (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS)"
         )
     check_password(url, "--source")
-
-
-# A libpq keyword string: `host=... password=...`.
-_LIBPQ_KEYWORDS = re.compile(r"(?i)(?:^|\s)(?:host|hostaddr|dbname|user|password|port|sslmode|service)\s*=")
-
-
-def check_state(state: str | None) -> str | None:
-    """--state as the ledger takes it: a folder, or a PostgreSQL URL (SQLAlchemy's
-    ``postgresql+psycopg://`` too). Another URL or a libpq keyword string is refused: taken
-    for a folder, it would make a local ledger named after the password."""
-    if state is None:
-        return None
-    scheme = protocol(state)
-    if scheme.partition("+")[0] in ("postgresql", "postgres"):
-        check_password(state, "--state")
-        return "postgresql://" + state.partition("://")[2]  # psycopg takes no +driver
-    if scheme not in LOCAL_PROTOCOLS or _LIBPQ_KEYWORDS.search(state):
-        raise ConfigError(
-            f"--state takes a folder or a postgresql:// URL, not {redact(state)!r} (a libpq "
-            "'host=... dbname=...' string goes in the URL's form)"
-        )
-    return state
 
 
 def open_ledger(pipeline: str | None, state: str | None) -> tuple[str, Ledger]:

@@ -38,7 +38,9 @@ def parse_size(text: str) -> int:
 @handle_errors
 @run_command
 def extract(
-    source: Annotated[str, typer.Argument(help="a folder or URL of documents, or one file")],
+    source: Annotated[
+        str, typer.Argument(metavar="SOURCE", help="a folder or URL of documents, or one file")
+    ],
     output: Annotated[str, typer.Option("--output", "-o", help="folder for one <file>.json per document")],
     chunk: Annotated[bool, typer.Option("--chunk/--no-chunk", help="gather elements into chunks")] = False,
     strategy: Annotated[str, typer.Option("--strategy", help="chunking: basic or by_title")] = "basic",

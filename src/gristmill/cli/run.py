@@ -27,7 +27,6 @@ from gristmill.cli.common import (
     SourceOpt,
     StateOpt,
     app,
-    check_state,
     execute,
     handle_errors,
     ledger_for,
@@ -38,7 +37,7 @@ from gristmill.cli.common import (
     run_command,
 )
 from gristmill.ledger.base import Counts, Record, Status
-from gristmill.pipeline import is_database_url
+from gristmill.pipeline import check_state, is_database_url
 from gristmill.sources.files import Files
 from gristmill.telemetry import describe_counts
 

@@ -98,11 +98,12 @@ class PostgresLedger:
             raise ConfigError(
                 "a PostgreSQL ledger needs psycopg: pip install 'gristmill[postgres]'"
             ) from None
-        from gristmill.storage.urls import redact
+        from gristmill.storage.urls import check_password, redact
 
         self.url, self.run, self.lease, self.claim = url, run, lease, claim
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._errors = psycopg.Error
+        check_password(url, "the ledger URL")
         try:
             self._db = psycopg.connect(url, autocommit=True, connect_timeout=10)
             with self._db.transaction():

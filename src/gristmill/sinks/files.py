@@ -90,8 +90,11 @@ class FileSink(Sink, Storage):
 
     def check(self) -> None:
         self._started = time.time()  # what an earlier run left is older (see finish)
+        # each place is checked now, not found unwritable after all the work
+        if self.keep_local is not None:
+            Folder(self.keep_local, self).check(flag="--keep-local", what="the --keep-local folder")
         self.output.check()
-        if self.merged is not None:  # checked now, not found missing after all the work
+        if self.merged is not None:
             Folder(parent_and_name(str(self.merged))[0], self).check()
 
     def moved_to(self, folder: Path | str) -> FileSink:

@@ -15,7 +15,8 @@ from gristmill.ratelimit import RateLimit, backoff_delay
 from gristmill.samples import BaseSample
 from gristmill.sinks.base import Sink
 from gristmill.sinks.bulk import BulkOutcome, Docs, bodies, encode_docs
-from gristmill.sinks.search_client import SearchClient, redact
+from gristmill.sinks.search_client import SearchClient
+from gristmill.storage.urls import redact
 
 if TYPE_CHECKING:
     from gristmill.ledger.base import Ledger

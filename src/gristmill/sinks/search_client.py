@@ -17,12 +17,13 @@ import ssl
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import orjson
 
 from gristmill._exceptions import ConfigError, SinkError
 from gristmill.ratelimit import RateLimit, backoff_delay, parse_retry_after
+from gristmill.storage.urls import check_password, redact
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 TIMEOUT = 60.0
@@ -53,16 +54,6 @@ def describe_error(error: Any) -> str:
     return str(error)
 
 
-def redact(url: str) -> str:
-    """URL without a password (``user:***@host``); safe to print and to store."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 class SearchClient:
     """One connection to a cluster at ``url`` (``http(s)://[user:password@]host:port``)."""
 
@@ -79,12 +70,17 @@ class SearchClient:
         rate_limit: RateLimit | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        check_password(url, "the OpenSearch URL")
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
             raise ConfigError(f"an OpenSearch URL looks like https://host:9200; found {redact(url)!r}")
         self.url = redact(url)
         self.scheme, self.host = parts.scheme, parts.hostname
-        self.port = parts.port or (443 if parts.scheme == "https" else 9200)
+        self.port = port or (443 if parts.scheme == "https" else 9200)
         self.prefix = parts.path.rstrip("/")
         self.retries, self.backoff, self.timeout = retries, backoff, timeout
         self.rate_limit, self.sleep = rate_limit, sleep
