@@ -41,7 +41,7 @@ class Partition(Processor):
     hands the file to the unstructured library instead, where it is installed.
     """
 
-    version = "1"
+    version = "2"  # 2: paragraphs of PDFs, Word text boxes and notes, heading depths (outputs differ)
     imports = IMPORTS
     backend: Literal["gristmill", "unstructured"] = "gristmill"
     skip_unsupported: bool = False
