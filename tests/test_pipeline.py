@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -364,3 +365,61 @@ def test_the_python_api_checks_state_and_database_urls_as_the_command_line_does(
     sink = JsonlFiles(folder=tmp_path / "out", keep_local=blocker / "copies")
     with pytest.raises(ConfigError, match="--keep-local folder"):
         sink.check()
+
+
+class Stopwords(Processor):
+    words: frozenset[str] = frozenset({"the", "a", "of", "and", "to", "in", "mill"})
+
+    def process(self, sample: BaseSample) -> BaseSample:
+        return sample
+
+
+def test_a_configuration_hash_is_the_same_in_every_process() -> None:
+    import subprocess
+    import sys
+
+    code = "from test_pipeline import Stopwords; print(Stopwords().config_hash())"
+    hashes = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+        ).stdout
+        for seed in range(4)  # a set's order follows the seed
+    }
+    assert len(hashes) == 1, hashes
+
+
+def test_how_a_step_works_is_no_setting() -> None:
+    from gristmill.documents import Partition
+    from gristmill.enrich import Embed
+    from gristmill.enrich.openai import OpenAIEmbedder
+    from gristmill.ratelimit import RateLimit
+
+    assert Partition().config_hash() == Partition(skip_unsupported=True).config_hash()
+    plain = Embed(client=OpenAIEmbedder(api_key="k"))
+    limited = Embed(client=OpenAIEmbedder(api_key="k", rate_limit=RateLimit("1/s"), timeout=5, retries=1))
+    assert plain.config_hash() == limited.config_hash()
+    assert plain.config_hash() != Embed(client=OpenAIEmbedder(api_key="k", model="other")).config_hash()
+
+
+def test_a_reprocess_that_cannot_start_leaves_the_configuration_as_it_was(tmp_path: Path) -> None:
+    from gristmill import ConfigError
+    from gristmill.sources import Files
+
+    (tmp_path / "letters").mkdir()
+    (tmp_path / "letters" / "a.txt").write_text("dear miller")
+    state = tmp_path / "state"
+    Pipeline(Files(url=str(tmp_path / "letters")), [Stopwords()], ListSink(), name="p").run(
+        executor="inline", state=state, progress=False
+    )
+    other = Stopwords(words=frozenset({"miller"}))
+    changed = Pipeline(Files(url=str(tmp_path / "letterz")), [other], ListSink(), name="p")
+    with pytest.raises(ConfigError, match="letterz"):
+        changed.run(executor="inline", state=state, progress=False, reprocess=True, refresh=True)
+    again = Pipeline(Files(url=str(tmp_path / "letters")), [other], ListSink(), name="p")
+    with pytest.raises(ConfigError, match="with another configuration"):
+        again.run(executor="inline", state=state, progress=False)

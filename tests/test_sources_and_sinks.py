@@ -217,6 +217,65 @@ def test_merged_files_are_whole_when_the_first_item_has_no_rows(tmp_path: Path) 
     ]
 
 
+class Sized(BaseSample):
+    kind: str
+    size: int
+
+
+class Coloured(BaseSample):
+    kind: str
+    colour: str
+    weight: float
+
+
+class Mixed(Processor):
+    """Samples of different fields: item 0 Sized, item 1 Coloured, item 2 one of each."""
+
+    def process(self, sample: BaseSample) -> list[BaseSample]:
+        sized = Sized(id=f"{sample.id}#1", kind="a", size=2)
+        coloured = Coloured(id=f"{sample.id}#2", kind="b\nc", colour="red, dark", weight=1.5)
+        return [[sized], [coloured], [sized, coloured]][int(sample.id)]
+
+
+def test_csv_columns_are_the_union_of_the_samples_fields_per_item_and_merged(tmp_path: Path) -> None:
+    sink = CsvFiles(folder=tmp_path / "out", merged=tmp_path / "all.csv")
+    Pipeline(Range(count=3), [Mixed()], sink).run(executor="inline", ledger=MemoryLedger(), progress=False)
+    union = ["id", "kind", "size", "colour", "weight"]
+    sized = {"kind": "a", "size": "2", "colour": "", "weight": ""}
+    coloured = {"kind": "b\nc", "size": "", "colour": "red, dark", "weight": "1.5"}
+    with (tmp_path / "out" / "2.csv").open(newline="") as item:  # a later sample's fields are kept
+        assert list(csv.DictReader(item)) == [{"id": "2#1", **sized}, {"id": "2#2", **coloured}]
+    with (tmp_path / "all.csv").open(newline="") as merged:
+        table = list(csv.reader(merged))
+    assert table[0] == union and all(len(row) == len(union) for row in table)
+    assert [dict(zip(union, row, strict=True)) for row in table[1:]] == [
+        {"id": "0#1", **sized},
+        {"id": "1#2", **coloured},
+        {"id": "2#1", **sized},
+        {"id": "2#2", **coloured},
+    ]
+
+
+def test_csv_merge_reads_each_header_and_keeps_rows_that_need_no_change(tmp_path: Path) -> None:
+    sink = CsvFiles(folder=tmp_path / "out")
+    outputs = [b"a,b\n1,2\n", b"\n", b"a,b,c\n3,,4\n", b"c,a\n5,6\n", b'a\n"x\ny"\n']
+    assert sink.merge(outputs) == b'a,b,c\n1,2,\n3,,4\n6,,5\n"x\ny",,\n'
+    assert sink.merge([b"\n", b"\n"]) == b""  # no item with rows: no header either
+
+
+def test_a_parquet_file_has_every_field_of_its_samples(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    from gristmill.sinks import ParquetFiles
+
+    sink = ParquetFiles(folder=tmp_path / "out", merged=tmp_path / "all.parquet")
+    Pipeline(Range(count=3), [Mixed()], sink).run(executor="inline", ledger=MemoryLedger(), progress=False)
+    assert pq.read_table(tmp_path / "out" / "2.parquet").to_pylist() == [
+        {"id": "2#1", "kind": "a", "size": 2, "colour": None, "weight": None},
+        {"id": "2#2", "kind": "b\nc", "size": None, "colour": "red, dark", "weight": 1.5},
+    ]
+    assert pq.read_table(tmp_path / "all.parquet").column_names == ["id", "kind", "size", "colour", "weight"]
+
+
 def test_a_merged_json_file_of_no_samples_is_an_empty_array(tmp_path: Path) -> None:
     sink = JsonFiles(folder=tmp_path / "json", merged=tmp_path / "all.json")
     assert orjson.loads(sink.merge([b"[]", b"[\n]"])) == []
@@ -235,18 +294,20 @@ def test_a_run_removes_the_temporary_files_killed_runs_left_and_only_those(tmp_p
         return path
 
     stale = [
-        made(tmp_path / "out" / "deep" / ".doc.txt.jsonl.ab12_z9q.tmp"),  # an item's, killed mid-write
-        made(tmp_path / "out" / "..gristmill-write-check.6r5p2_be.tmp"),
-        made(tmp_path / "copies" / ".3.jsonl.qrfcthwr.tmp"),
-        made(tmp_path / ".all.jsonl.qrfcthwr.tmp"),  # the merged file's
+        made(tmp_path / "out" / "deep" / ".doc.txt.jsonl.ab12_z9q.gristmill.tmp"),  # killed mid-write
+        made(tmp_path / "out" / "..gristmill-write-check.6r5p2_be.gristmill.tmp"),
+        made(tmp_path / "copies" / ".3.jsonl.qrfcthwr.gristmill.tmp"),
+        made(tmp_path / ".all.jsonl.qrfcthwr.gristmill.tmp"),  # the merged file's
     ]
     kept = [
-        made(tmp_path / "out" / ".fresh.jsonl.abcdefgh.tmp", age=-100),  # written since the run began
-        made(tmp_path / ".other.csv.abcdefgh.tmp"),  # beside the merged file, but not its
+        made(tmp_path / "out" / ".fresh.jsonl.abcdefgh.gristmill.tmp", age=-100),  # since the run began
+        made(tmp_path / ".other.csv.abcdefgh.gristmill.tmp"),  # beside the merged file, but not its
         made(tmp_path / "out" / "notes.tmp"),
         made(tmp_path / "out" / ".x.tmp"),
+        made(tmp_path / "out" / ".backup.20240101.tmp"),  # a user's own, named as ours once were
+        made(tmp_path / "out" / "sub" / ".notes.draft_v2.tmp"),
     ]
-    live = made(tmp_path / "out" / ".2.jsonl.livewrit.tmp")
+    live = made(tmp_path / "out" / ".2.jsonl.livewrit.gristmill.tmp")
     with live.open("rb") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # as a writer that is still going holds it
         sink = JsonlFiles(

@@ -56,6 +56,13 @@ SECRETS = [
     pytest.param("https://h/v1?api_key=Sekrit", "Sekrit", id="api-key-query"),
     pytest.param("HTTP 401: Incorrect API key provided: Bearer sk-Key0001", "sk-Key0001", id="bearer"),
     pytest.param("X-Api-Key: Sekrit", "Sekrit", id="api-key-header"),
+    pytest.param("{'api_key': 'sk-Sekrit', 'n': 1}", "Sekrit", id="dict-key"),
+    pytest.param('{"password": "hunter22"}', "hunter22", id="json-key"),
+    pytest.param("password: hunter22", "hunter22", id="label"),
+    pytest.param('client(api_key="sk-Sekrit")', "Sekrit", id="quoted-argument"),
+    pytest.param("aws_secret_access_key = wJalr", "wJalr", id="ini-line"),
+    pytest.param("PGPASSWORD=hunter22 psql", "hunter22", id="prefixed-variable"),
+    pytest.param("{'Authorization': 'Basic dXNlcjpw'}", "dXNlcjpw", id="basic-auth-header"),
 ]
 
 
@@ -338,6 +345,15 @@ def test_masking_keeps_what_is_not_a_secret() -> None:
     assert redact(kept) == kept
     assert redact("postgresql://u:p/w@h/db x") == "postgresql://u:***@h/db x"
     assert redact("at postgresql://nobody@h:5432/db") == "at postgresql://nobody@h:5432/db"
+    for prose in (
+        "took 10:20... then",
+        "C:\\Users\\bob@corp\\docs\\report.pdf",
+        "mailto:bob@corp.com",
+        "sender: bob@corp.com",
+        "unexpected token: '}'",
+        "token_limit=5",
+    ):
+        assert redact(prose) == prose
 
 
 def test_anonymous_azure_sends_no_credential_from_the_environment() -> None:

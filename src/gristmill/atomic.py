@@ -16,8 +16,10 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 
-# The temporary names atomic_write_bytes makes: ".<name>.<mkstemp's 8 characters>.tmp"
-TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+# The temporary names atomic_write_bytes makes, ".<name>.<mkstemp's 8 characters>.gristmill.tmp":
+# gristmill's own by their suffix, so that cleaning up never takes a user's ".notes.draft_v2.tmp"
+SUFFIX = ".gristmill.tmp"
+TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}" + re.escape(SUFFIX))
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = False) -> None:
@@ -30,7 +32,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bo
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:40]}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:40]}.", suffix=SUFFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
             if fcntl is not None:

@@ -307,7 +307,7 @@ class Pipeline:
 
     def _run(self, ledger: Ledger, executor: Executor, opts: RunOptions) -> RunResult:
         start = time.monotonic()
-        self._check_configuration(ledger, opts.reprocess)
+        configuration = self._configuration(ledger, opts.reprocess)
         downloads = opts.downloads if opts.downloads is not None else self.source.downloads()
         local = isinstance(executor, PoolExecutor | InlineExecutor)
         bundle = Bundle(self.source, self.processor, self.sink, opts.retries, opts.backoff, downloads, local)
@@ -341,6 +341,8 @@ class Pipeline:
                 todo = islice(todo, opts.max_items)
                 planned = min(planned, opts.max_items)
             progress.set_total(planned)
+        if configuration is not None:  # recorded once the run is sure to start (and redo)
+            ledger.set_configuration(configuration)
         stop = threading.Event()
         recorder = _Recorder(
             ledger, self.sink, progress, processed, flush_sink=local, metrics=Metrics(self.name)
@@ -379,14 +381,15 @@ class Pipeline:
             changes,
         )
 
-    def _check_configuration(self, ledger: Ledger, reprocess: bool) -> None:
-        """Refuse to carry on items done by other processors, or by these configured otherwise:
-        their outputs would be kept as if this configuration had made them."""
+    def _configuration(self, ledger: Ledger, reprocess: bool) -> str | None:
+        """This pipeline's processors (names and configuration hash), where the ledger's
+        differ: refused if its items were finished by those, unless they are all to be redone
+        (their outputs would be kept as if these had made them); None where they are the same."""
         steps = self.processor
         now = f"{steps.name} {steps.checked_hash()}" if steps is not None else "(no processors) -"
         before = ledger.configuration()
         if before == now:
-            return
+            return None
         counts = ledger.counts()
         finished = counts.done + counts.skipped
         if before is not None and finished and not reprocess:
@@ -397,10 +400,10 @@ class Pipeline:
                 how = f"by {then_name}, not {now_name}"
             raise ConfigError(
                 f"the {finished} items finished at this state were done {how}: add --reprocess "
-                "(reprocess=True) to redo them all with these processors, or give this pipeline "
-                "another name (or --state) to keep both"
+                "(reprocess=True) to redo them all with these processors, or run this pipeline "
+                "under another name (or --state) and into another output to keep both"
             )
-        ledger.set_configuration(now)
+        return now
 
     def _redo_lost_outputs(self, ledger: Ledger) -> None:
         """Done items whose outputs were deleted since go back to pending: nothing is lost."""

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import cloudpickle
 import orjson
 from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic_core import to_jsonable_python
 
 from gristmill._exceptions import ConfigError
 from gristmill.samples import BaseSample
@@ -36,6 +37,11 @@ class Processor(BaseModel):
     #: Bump when ``process`` changes in a way that invalidates cached outputs.
     version: ClassVar[str] = "1"
 
+    #: Fields that change how the step works, not what it makes (a rate limit, a timeout, a
+    #: device): left out of its configuration, so that changing them redoes nothing. A model
+    #: held in a field (an API client) may name its own.
+    not_settings: ClassVar[frozenset[str]] = frozenset()
+
     @property
     def name(self) -> str:
         return type(self).__name__
@@ -47,12 +53,7 @@ class Processor(BaseModel):
 
     def config_hash(self) -> str:
         """A short, stable hash of the class, its version and its configuration."""
-        payload = orjson.dumps(
-            # as any: a step held as a Processor field is dumped with its own fields, not as a
-            # bare Processor (Compose(Square(n=2)) and Compose(Square(n=3)) would hash alike)
-            [self.name, self.version, self.model_dump(mode="json", serialize_as_any=True)],
-            option=orjson.OPT_SORT_KEYS,
-        )
+        payload = orjson.dumps([self.name, self.version, _setting(self)], option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(payload).hexdigest()[:16]
 
     def checked_hash(self) -> str:
@@ -127,22 +128,31 @@ class Processor(BaseModel):
         return outputs
 
 
+def _setting(value: Any) -> Any:
+    """VALUE as JSON for a configuration hash, the same in every process: a model (a step, a
+    client) by its fields but its ``not_settings``, a set sorted (its order is the process's)."""
+    if isinstance(value, BaseModel):
+        skip: frozenset[str] = getattr(type(value), "not_settings", frozenset())
+        return {f: _setting(getattr(value, f)) for f in type(value).model_fields if f not in skip}
+    if isinstance(value, Mapping):
+        return {str(key): _setting(item) for key, item in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted((_setting(item) for item in value), key=orjson.dumps)
+    if isinstance(value, list | tuple):
+        return [_setting(item) for item in value]
+    return to_jsonable_python(value)  # a path, a date, an enum…; a function or a lock raises
+
+
 def _not_a_setting(processor: Processor) -> str:
     """Why PROCESSOR's configuration cannot be hashed, naming the field (in a nested step too)."""
     for field in type(processor).model_fields:
         value = getattr(processor, field)
-        values = value if isinstance(value, tuple | list) else (value,)
-        steps = [step for step in values if isinstance(step, Processor)]
-        for step in steps:
-            try:
-                step.config_hash()
-            except Exception:
-                return _not_a_setting(step)
-        if steps:
-            continue
         try:
-            processor.model_dump(mode="json", include={field}, serialize_as_any=True)
+            _setting(value)
         except Exception:
+            for step in value if isinstance(value, tuple | list) else (value,):
+                if isinstance(step, Processor) and not _hashes(step):
+                    return _not_a_setting(step)
             return (
                 f"{processor.name}.{field} holds a {type(value).__name__}, which cannot be a setting: a "
                 "processor's fields are its configuration (written down, compared between runs, sent "
@@ -150,6 +160,14 @@ def _not_a_setting(processor: Processor) -> str:
                 "(_client: Any = None) instead"
             )
     return f"{processor.name}'s configuration cannot be written down as JSON"
+
+
+def _hashes(step: Processor) -> bool:
+    try:
+        step.config_hash()
+    except Exception:
+        return False
+    return True
 
 
 def _stamp(outputs: list[BaseSample], stamp: tuple[str, str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from gristmill._exceptions import ConfigError, ProcessingError, SkipItem
 from gristmill.documents import IMPORTS, data, mail, markup, office, pdf, text
@@ -45,6 +45,8 @@ class Partition(Processor):
     imports = IMPORTS
     backend: Literal["gristmill", "unstructured"] = "gristmill"
     skip_unsupported: bool = False
+    # whether an unsupported file fails or is skipped: no document's elements change
+    not_settings: ClassVar[frozenset[str]] = frozenset({"skip_unsupported"})
 
     def setup(self) -> None:
         if self.backend == "unstructured":

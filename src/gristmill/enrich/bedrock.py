@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field, PrivateAttr
 
@@ -39,6 +39,7 @@ class BedrockClient(ApiClient):
     model_id: str
     region: str | None = None
     endpoint_url: str | None = None  # a VPC endpoint, or a test server
+    not_settings: ClassVar[frozenset[str]] = ApiClient.not_settings | {"region", "endpoint_url"}
 
     _runtime: Any = PrivateAttr(default=None)
 

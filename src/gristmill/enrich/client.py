@@ -39,6 +39,9 @@ class Client(BaseModel):
     #: what its workers import from the start (see `gristmill.Processor.imports`)
     imports: ClassVar[tuple[str, ...]] = ()
 
+    #: fields that change how it works, not what it returns (see `gristmill.Processor.not_settings`)
+    not_settings: ClassVar[frozenset[str]] = frozenset({"batch_size"})
+
     def setup(self) -> None:
         """Load a model, open a session: once per worker, before the first item."""
 
@@ -78,6 +81,14 @@ class ApiClient(Client):
     retries: int = Field(default=6, ge=0)
     backoff: float = Field(default=1.0, ge=0)
     timeout: float = Field(default=60.0, gt=0)
+
+    not_settings: ClassVar[frozenset[str]] = Client.not_settings | {
+        "rate_limit",
+        "token_limit",
+        "retries",
+        "backoff",
+        "timeout",
+    }
 
     _sleep: Callable[[float], None] = PrivateAttr(default=time.sleep)
 

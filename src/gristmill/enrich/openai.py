@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -112,6 +112,7 @@ class OpenAISummarizer(OpenAIClient, Summarizer):
     max_tokens: int = Field(default=200, ge=1)
     temperature: float = 0.0
     concurrency: int = Field(default=4, ge=1)
+    not_settings: ClassVar[frozenset[str]] = OpenAIClient.not_settings | {"concurrency"}
 
     def summarize(self, texts: Sequence[str]) -> list[str]:
         if self.concurrency == 1 or len(texts) < 2:

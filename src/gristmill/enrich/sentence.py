@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import PrivateAttr
 
@@ -34,6 +34,7 @@ class SentenceTransformerEmbedder(Embedder):
 
     model: str = "all-MiniLM-L6-v2"
     device: str | None = None
+    not_settings: ClassVar[frozenset[str]] = Embedder.not_settings | {"device"}
     normalize: bool = True
 
     _model: Any = PrivateAttr(default=None)

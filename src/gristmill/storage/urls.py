@@ -7,26 +7,38 @@ import re
 LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
 MASK = "***"
 
-# Query parameters, connection-string fields and variables that carry a secret, in any
-# store's syntax; a variable's name may have a prefix (AWS_SECRET_ACCESS_KEY=...).
+# Query parameters, connection-string fields, variables and dict keys that carry a secret, in
+# any syntax: a name (with a prefix: AWS_SECRET_ACCESS_KEY, PGPASSWORD, client_secret), then =
+# (or, quoted as a dict's key, a colon), then the value, perhaps quoted (or bytes: b'...').
+_SECRET_NAMES = (
+    r"sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature"
+    r"|x-goog-credential|sharedaccesssignature|accountkey|access_token|token|secret|password|passwd"
+    r"|api_?key|(?:access|secret|private|account)_key"
+)
+_QUOTE = r"(?:b(?=['\"]))?['\"]?"
 _SECRET_PARAMS = re.compile(
-    r"(?i)\b((?:[a-z0-9]+_)*(?:sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token"
-    r"|x-goog-signature|x-goog-credential|sharedaccesssignature|accountkey|access_token|token|secret"
-    r"|password|passwd|api_?key|(?:access|secret|private|account)_key)"
-    r"|(?<=[?&])key)"  # a Google-style ?key=... query value
-    r"=([^&;\s'\"]+?)(?=:?(?:[&;\s'\"]|$))"  # a colon that ends a message's clause is not the secret's
+    rf"(?i)(\b[a-z0-9_]*(?:{_SECRET_NAMES})|(?<=[?&])key)"  # ?key=: a Google-style query value
+    rf"(\s*=\s*{_QUOTE}|['\"]\s*[:=]\s*{_QUOTE})(?!\*\*\*|b['\"])"
+    r"([^&;,\s'\"]+?)(?=:?(?:[&;,\s'\"]|$))"  # a colon that ends a message's clause is not the secret's
 )
-# Secrets in HTTP headers, as botocore's -vv lines show them: a header dict's repr
-# ('X-Amz-Security-Token': b'...'), a canonical request's line (x-amz-security-token:...).
+# "password: hunter2", as a config file or a log line says it (only names no prose uses so)
+_SECRET_LABELS = re.compile(r"(?i)(\b[a-z0-9_]*(?:password|passwd|secret|api_?key)\s*:\s+)([^\s'\",;]+)")
+# Secrets in HTTP headers: a header dict's repr ('X-Amz-Security-Token': b'...',
+# 'Authorization': 'Basic ...'), a canonical request's line (x-amz-security-token:...).
 _SECRET_HEADERS = re.compile(
-    r"(?i)(\b(?:x-amz-security-token|x-api-key|api-key)['\"]?\s*:\s*b?['\"]?|\bbearer\s+)([^\s'\",]+)"
+    rf"(?i)(\b(?:x-amz-security-token|x-api-key|api-key|authorization)['\"]?\s*:\s*{_QUOTE}"
+    r"(?:basic\s+|bearer\s+)?|\bbearer\s+)([^\s'\",]+)"
 )
-# user:password@ in a URL, with or without its scheme (s3fs logs a bucket without one). The
-# user may be empty (libpq takes postgresql://:pw@host), and the password runs to the last @ of
-# the word: it may hold a raw / or @.
-_USERINFO = re.compile(
-    r"(?i)(\b[a-z][a-z0-9+.\-]*://|(?<![^\s'\"(\[{<=,]))([^\s'\"/@:]*):(?!//)"  # not a scheme's colon
-    r"(?:[^\s'\"]*(@)|[^\s'\"@]*?(\.\.\.))"  # "...": the rest was cut off (pydantic shortens inputs)
+# user:password@ in a URL. The user may be empty (libpq takes postgresql://:pw@host), and the
+# password runs to the last @ of the word: it may hold a raw / or @; "..." ends it where
+# pydantic cut a long input short.
+_URL_USERINFO = re.compile(
+    r"(?i)(\b[a-z][a-z0-9+.\-]*://)([^\s'\"/@:]*):(?:[^\s'\"]*(@)|[^\s'\"@]*?(\.\.\.))"
+)
+# The same without a scheme, as s3fs logs a bucket (KEY:SECRET@bucket): a word of its own,
+# not an address (mailto:, sip:) nor a Windows path (C:\Users\bob@corp).
+_BARE_USERINFO = re.compile(
+    r"(?i)(?<![^\s'\"(\[{<=,])(?!(?:mailto|urn|tel|sip|sips|news|xmpp):)([^\s'\"/@:\\]+):(?!//)[^\s'\"\\]*@"
 )
 
 
@@ -47,9 +59,11 @@ def redact(text: str) -> str:
     Applied to every message that may quote a URL or a connection string: errors, the
     manifest's description of its source, the ledger's failure messages and tracebacks.
     """
-    text = _USERINFO.sub(rf"\1\2:{MASK}\3\4", text)
+    text = _URL_USERINFO.sub(rf"\1\2:{MASK}\3\4", text)
+    text = _BARE_USERINFO.sub(rf"\1:{MASK}@", text)
     text = _SECRET_HEADERS.sub(rf"\1{MASK}", text)
-    return _SECRET_PARAMS.sub(rf"\1={MASK}", text)
+    text = _SECRET_LABELS.sub(rf"\1{MASK}", text)
+    return _SECRET_PARAMS.sub(rf"\1\2{MASK}", text)
 
 
 def check_password(url: str, what: str) -> None:
