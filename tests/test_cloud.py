@@ -599,3 +599,24 @@ def test_a_missing_gcs_bucket_stops_the_run_before_any_work(gcs: Store, tmp_path
         assert "does not exist" in ran.stderr and missing in ran.stderr
         assert "Traceback" not in ran.stderr
     assert not any((tmp_path / "out").rglob("*.jsonl"))  # checked writable, nothing written
+
+
+def test_a_processed_manifest_counts_only_what_these_processors_did(s3: Store, tmp_path: Path) -> None:
+    from gristmill import Pipeline
+    from gristmill.executors import InlineExecutor
+    from gristmill.sinks import JsonlFiles
+    from gristmill.sources import Range
+    from helpers import Square
+
+    def run(steps: list[Square], state: str) -> int:
+        sink = JsonlFiles(
+            folder=s3.url("out"),
+            endpoint_url=s3.env["AWS_ENDPOINT_URL"],
+            storage_options={"key": "testing", "secret": "testing"},
+        )
+        pipeline = Pipeline(Range(count=6), steps, sink, name="p")
+        return pipeline.run(executor=InlineExecutor(), state=tmp_path / state, progress=False).done
+
+    assert run([Square()], "first") == 6
+    assert run([Square()], "second") == 0  # a fresh state carries on from the processed manifest
+    assert run([Square(sleep=0.001)], "third") == 6  # other processors: their outputs are not these

@@ -231,3 +231,23 @@ def test_items_gone_are_handed_over_before_they_are_forgotten(url: str) -> None:
     assert [r.id for r in later.records()] == ["0", "1"]
     assert later.plan(items(1), source="five").removed == 1  # refreshed again by the same one
     later.close()
+
+
+def test_no_coordinator_changes_the_configuration_or_redoes_all_while_others_work(url: str) -> None:
+    from gristmill import ConfigError
+    from gristmill.sinks import ListSink
+    from helpers import Square
+
+    at_work = PostgresLedger(url, "shared")
+    Pipeline(Range(count=10), [Square()], name="shared").plan(at_work)
+    at_work.set_configuration(f"Square {Square().config_hash()}")
+    claimed = at_work.todo()
+    next(claimed)  # holds a claim, as a coordinator in the middle of its items does
+    for steps, options in (([Square(sleep=0.01)], {}), ([Square()], {"reprocess": True})):
+        joining = PostgresLedger(url, "shared")
+        with pytest.raises(ConfigError, match="other coordinators are processing this run's items"):
+            Pipeline(Range(count=10), steps, ListSink(), name="shared").run(
+                executor="inline", ledger=joining, progress=False, **options
+            )
+        joining.close()
+    at_work.close()

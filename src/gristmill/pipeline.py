@@ -321,7 +321,7 @@ class Pipeline:
         if processed is not None and fresh and (done := processed.load()):
             # Another machine (or a lost state folder) got this far: continue from there.
             changes = self.plan(ledger, shard=opts.shard)
-            marked = processed.apply(ledger, done)
+            marked = processed.apply(ledger, done, configuration)
             log.info("%s: %d items already done", processed, marked)
             fresh = False
         if fresh and opts.max_items is None and not shared:
@@ -388,6 +388,12 @@ class Pipeline:
         steps = self.processor
         now = f"{steps.name} {steps.checked_hash()}" if steps is not None else "(no processors) -"
         before = ledger.configuration()
+        if (before != now or reprocess) and ledger.others_at_work():
+            change = "--reprocess" if before == now else f"other processors than theirs ({before})"
+            raise ConfigError(
+                f"other coordinators are processing this run's items: {change} would mix their "
+                "outputs with this one's; start it when they have stopped"
+            )
         if before == now:
             return None
         counts = ledger.counts()

@@ -40,6 +40,7 @@ CHUNK = 10_000
 class Done(NamedTuple):
     fingerprint: str | None
     outputs: str | None
+    configuration: str | None  # the processors that did it (None: a manifest older than that)
 
 
 class ProcessedManifest:
@@ -88,17 +89,20 @@ class ProcessedManifest:
                 entry = orjson.loads(line)
                 outputs = entry.get("outputs")
                 refs = None if outputs is None else orjson.dumps(outputs).decode()
-                found[entry["id"]] = Done(entry.get("fingerprint"), refs)
+                found[entry["id"]] = Done(entry.get("fingerprint"), refs, entry.get("configuration"))
         return found
 
-    def apply(self, ledger: Ledger, done: dict[str, Done]) -> int:
-        """Mark the ledger's items that ``done`` lists, with the same fingerprint, done."""
+    def apply(self, ledger: Ledger, done: dict[str, Done], configuration: str | None) -> int:
+        """Mark the ledger's items that ``done`` lists, with the same fingerprint and done by
+        the same processors (CONFIGURATION), done: others are to do again."""
         now = time.time()
         marked = 0
         matches: Iterator[Outcome] = (
             (seq, DONE, 0, None, None, None, done[id_].outputs, now, 0.0, WORKER)
             for seq, id_, _, fingerprint, _ in ledger.todo()
-            if id_ in done and done[id_].fingerprint == fingerprint
+            if id_ in done
+            and done[id_].fingerprint == fingerprint
+            and done[id_].configuration in (None, configuration)
         )
         while chunk := list(islice(matches, CHUNK)):
             ledger.record(chunk)
@@ -127,7 +131,8 @@ DONE = int(Status.DONE)
 
 
 def _lines(ledger: Ledger) -> Iterator[bytes]:
+    configuration = ledger.configuration()
     for id_, fingerprint, outputs in ledger.done_items():
         refs = None if outputs is None else orjson.loads(outputs)
-        entry = {"id": id_, "fingerprint": fingerprint, "outputs": refs}
+        entry = {"id": id_, "fingerprint": fingerprint, "outputs": refs, "configuration": configuration}
         yield orjson.dumps(entry) + b"\n"

@@ -241,6 +241,9 @@ class Ledger(Protocol):
         items; True when some became this one's to take (a claim expired), False when
         nothing is left to wait for. A ledger of one coordinator returns False at once."""
 
+    def others_at_work(self) -> bool:
+        """Whether other coordinators hold live claims on the run's items (a shared ledger)."""
+
     def done_items(self) -> Iterator[tuple[str, str | None, str | None]]:
         """(id, fingerprint, outputs) of every done item, in manifest order."""
 

@@ -120,6 +120,9 @@ class MemoryLedger:
     def wait_for_others(self, stop: Event) -> bool:
         return False  # the run's only coordinator
 
+    def others_at_work(self) -> bool:
+        return False
+
     def done_items(self) -> Iterator[tuple[str, str | None, str | None]]:
         for seq, row in sorted(self._rows.items()):
             if row[0] == int(Status.DONE):

@@ -260,6 +260,9 @@ class PostgresLedger:
         )
         return sorted((seq, id_, size, fp, 0) for seq, id_, size, fp in rows)
 
+    def others_at_work(self) -> bool:
+        return self._others_hold_leases()
+
     def _others_hold_leases(self) -> bool:
         held = self._rows(
             "SELECT 1 FROM gristmill_items WHERE run = %s AND lease_until >= now() AND owner <> %s LIMIT 1",

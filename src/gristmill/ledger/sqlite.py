@@ -291,6 +291,9 @@ class SqliteLedger:
     def wait_for_others(self, stop: Event) -> bool:
         return False  # the run's only coordinator
 
+    def others_at_work(self) -> bool:
+        return False
+
     def done_items(self) -> Iterator[tuple[str, str | None, str | None]]:
         query = f"SELECT id, fingerprint, outputs FROM items WHERE status = {int(Status.DONE)} ORDER BY seq"
         yield from self._db.execute(query)
