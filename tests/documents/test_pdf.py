@@ -4,6 +4,7 @@ scanned PDFs. The PDFs are written here with fpdf2 (and Pillow for the scanned p
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import pytest
 from fpdf import FPDF
@@ -112,3 +113,104 @@ def test_an_image_made_for_the_test_is_valid() -> None:
     page = pdfium.PdfDocument(io.BytesIO(scanned()))[0]
     assert page.get_textpage().count_chars() == 0
     assert len(list(page.get_objects())) == 1
+
+
+def pages(*writers: Callable[[FPDF, int], None], count: int = 3) -> bytes:
+    """COUNT pages, each written by WRITERS in turn (given the page's number)."""
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=11)
+    for number in range(1, count + 1):
+        pdf.add_page()
+        for write in writers:
+            write(pdf, number)
+    return bytes(pdf.output())
+
+
+def numbered_first_sentence(pdf: FPDF, number: int) -> None:  # in a column: its first line is short
+    pdf.multi_cell(90, 5, f"Section {number} of the survey covers the mill at the ford. {BODY}")
+    pdf.ln(3)
+
+
+def body(pdf: FPDF, number: int) -> None:
+    pdf.multi_cell(0, 5, BODY, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+
+
+def invoice_total(pdf: FPDF, number: int) -> None:
+    pdf.multi_cell(0, 5, f"Invoice total: {100 * number} EUR", new_x="LMARGIN", new_y="NEXT")
+
+
+def actions(pdf: FPDF, number: int) -> None:
+    for item in ("Order new millstones", "Call the insurer")[number % 2 :]:
+        pdf.cell(0, 6, f"- {item}", new_x="LMARGIN", new_y="NEXT")
+
+
+def sacks(pdf: FPDF, number: int) -> None:
+    pdf.cell(0, 6, f"{(12500, 9800, 14100)[number - 1]}", new_x="LMARGIN", new_y="NEXT")
+
+
+def year(pdf: FPDF, number: int) -> None:
+    pdf.cell(0, 6, "2024", new_x="LMARGIN", new_y="NEXT")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(
+            pages(numbered_first_sentence, body),
+            [
+                ("NarrativeText", f"Section {n} of the survey covers the mill at the ford. {BODY}")
+                for n in (1, 2, 3)
+            ],
+            id="a-numbered-first-sentence",
+        ),
+        pytest.param(
+            pages(body, invoice_total),
+            [("NarrativeText", f"Invoice total: {n} EUR") for n in (100, 200, 300)],
+            id="a-total-at-the-foot",
+        ),
+        pytest.param(
+            pages(body, actions),
+            [("ListItem", "Call the insurer")] * 3,
+            id="a-last-list-item",
+        ),
+        pytest.param(
+            pages(body, sacks),
+            [("NarrativeText", f"{n}") for n in (12500, 9800, 14100)],
+            id="numbers-alone-that-do-not-count-pages",
+        ),
+        pytest.param(
+            pages(year, body, sacks, count=1),
+            [("NarrativeText", "2024"), ("NarrativeText", "12500")],
+            id="numbers-alone-on-one-page",
+        ),
+    ],
+)
+def test_body_text_repeated_at_a_page_edge_is_no_header_or_footer(
+    content: bytes, expected: list[tuple[str, str]]
+) -> None:
+    """Templated text recurs at the top or the bottom of pages too; only a short line set apart,
+    on many pages, whose numbers count the pages, runs."""
+    found = [(e.type, e.text) for e in partition(content) if e.type != "PageBreak"]
+    assert not [text for kind, text in found if kind in ("Header", "Footer")]
+    assert all(element in found for element in expected), found
+
+
+class Numbered(FPDF):
+    def footer(self) -> None:
+        self.set_y(-15)
+        self.set_font("helvetica", size=8)
+        self.cell(0, 6, f"- {self.page_no()} -", align="C")
+
+
+def test_a_number_alone_that_counts_the_pages_is_a_footer() -> None:
+    pdf = Numbered()
+    pdf.set_font("helvetica", size=11)
+    for _ in range(3):
+        pdf.add_page()
+        body(pdf, 0)
+        actions(pdf, 1)
+    found = [(e.type, e.text) for e in partition(bytes(pdf.output())) if e.type in ("Footer", "ListItem")]
+    assert found == [
+        item for n in (1, 2, 3) for item in (("ListItem", "Call the insurer"), ("Footer", f"- {n} -"))
+    ]

@@ -4,8 +4,8 @@ an encrypted one).
 PDFium gives a page's text as lines, with no blank line between paragraphs; each line's
 position and font size, read from its first, middle and last characters, tell where a
 paragraph ends (a wider gap, a change of size, an indented or a bullet line, a short line
-before a long one) and which one is a heading (a larger or bold font). A line repeated at the
-top or the bottom of many pages (page numbers aside) is a running header or footer.
+before a long one) and which one is a heading (a larger or bold font). A short line repeated at
+the top or the bottom of many pages (page numbers aside) is a running header or footer.
 """
 
 from __future__ import annotations
@@ -24,12 +24,18 @@ from gristmill.documents.elements import Elements, Unsupported
 
 # a bullet glyph (• ◦ ▪ ● ○ ■ □ ► ➢ ✓ · *, a hyphen or a dash) or a number ("1." "(2)")
 BULLET = re.compile(r"^(?:[•◦▪▫‣●○■□◆◇►▶➢➤✓✔∙·*\u2043\u2013\u2014-]|\(?\d{1,3}[.)])(?:\s+|$)")
-ROMAN = re.compile(r"^[ivxlcdm]+$", re.IGNORECASE)  # a front-matter page number: "iv"
+# a front-matter page number: "iv" (not any word of these letters: "mill", "dim")
+ROMAN = re.compile(
+    r"^(?=[ivxlcdm])m{0,3}(?:cm|cd|d?c{0,3})(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})$", re.IGNORECASE
+)
+ROMAN_VALUES = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100, "d": 500, "m": 1000}
 CONTROLS = re.compile(r"[\x00-\x1f\ufffe]")  # \x02 and \ufffe: a soft hyphen; \r: TeX's ©
 TITLE_END = ".,;:!"
 BOLD = re.compile(rb"Bold|Black|Heavy")
 HEADING_LINE = 80  # characters, at most, in a heading's first line
 MOST = 0.4  # a running line is on this share of the pages with text, or more (odd or even pages)
+RUNNING_PAGES = 3  # ... and on this many pages at least (on a two-page document: on both)
+RUNNING_LINE = 70  # characters, at most, in a running line
 SET_APART = 2.5  # a heading in the body font is followed by this many lines' space, or more
 
 
@@ -68,9 +74,9 @@ def partition_pdf(data: bytes, out: Elements) -> None:
     for line in itertools.chain.from_iterable(pages):
         sizes[round(line.size, 1)] += len(line.text)
     body_size = _mode(sizes, 10.0)
-    _mark_running_lines(pages, body_size)
     gaps = [_pitch(a, b) for lines in pages for a, b in itertools.pairwise(lines)]
     pitch = _mode([gap for gap in gaps if gap < 2.5], 1.2)  # within a paragraph: up to double spacing
+    _mark_running_lines(pages, body_size, pitch)
     for index, lines in enumerate(pages):
         if index:
             out.page_break(index + 1)
@@ -134,21 +140,42 @@ def _clean(line: str) -> str:
     return CONTROLS.sub("", line.replace("\t", " ")).strip() if CONTROLS.search(line) else line
 
 
-def _mark_running_lines(pages: list[list[Line]], body_size: float) -> None:
-    """Marks the lines at the top (bottom) of a page that recur there on many pages, their
-    numbers aside ("Page 3", "iv"), as Header (Footer); never one in large type ("Chapter 2")."""
-    needed = max(2, math.ceil(sum(1 for lines in pages if lines) * MOST))
+def _mark_running_lines(pages: list[list[Line]], body_size: float, pitch: float) -> None:
+    """Marks the lines at the top (bottom) of a page that recur there, their numbers aside
+    ("Page 3", "iv"), as Header (Footer).
+
+    Body text often recurs too (a templated first sentence, a last list item, a total), so a
+    running line is short, in the body font or smaller, set apart from the text beside it (not
+    a paragraph's first or last line), never a list item, and on RUNNING_PAGES pages and MOST of
+    them; where its numbers differ from page to page they count the pages. A number alone there
+    is a page number only among others that count the pages.
+    """
+    with_text = sum(1 for lines in pages if lines)
+    if with_text < 2:
+        return
+    needed = 2 if with_text == 2 else max(RUNNING_PAGES, math.ceil(with_text * MOST))
     for kind in ("Header", "Footer"):
         top = kind == "Header"
-        per_page = [_outermost(lines, top) for lines in pages]
-        counts = Counter(key for lines in per_page for key in {_running_key(line.text) for line in lines})
-        for lines in per_page:
-            for line in lines:
+        found: dict[str, list[tuple[int, Line]]] = {}
+        for index, lines in enumerate(pages):
+            for line in _outermost(lines, top):
                 key = _running_key(line.text)
-                if (
-                    (counts[key] >= needed or key == "#") and not line.kind and line.size <= body_size * 1.1
-                ):  # "#": a page number alone
-                    line.kind = kind
+                if not line.kind and _may_run(line, key, lines, top, body_size, pitch):
+                    found.setdefault(key, [])
+                    if not found[key] or found[key][-1][0] != index:  # once a page
+                        found[key].append((index, line))
+        for key, places in found.items():
+            indexes = [index for index, _ in places]
+            # a "#" in the text itself may leave a line short of numbers: then none are compared
+            columns = zip(*(_numbers(line.text) for _, line in places), strict=False)
+            numbering = {_numbering(indexes, values) for values in columns}
+            alone = re.search(r"\w", key) is None  # a number alone: "12", "- 12 -"
+            if "" in numbering or (alone and "pages" not in numbering):
+                continue
+            if len(places) >= (min(RUNNING_PAGES, with_text) if "pages" in numbering else needed):
+                for at, (_, line) in enumerate(places):
+                    if not alone or _in_sequence(places, at):
+                        line.kind = kind
 
 
 def _outermost(lines: list[Line], top: bool) -> list[Line]:
@@ -160,8 +187,65 @@ def _outermost(lines: list[Line], top: bool) -> list[Line]:
 
 
 def _running_key(text: str) -> str:
-    words = ["#" if ROMAN.match(word) else word for word in re.sub(r"\d+", "#", text).split()]
-    return " ".join(words)
+    """TEXT with each number as "#": "Page 3 of 9" and "Page 4 of 9" recur as "Page # of #"."""
+    return " ".join("#" if ROMAN.match(word) else re.sub(r"\d+", "#", word) for word in text.split())
+
+
+def _may_run(line: Line, key: str, lines: list[Line], top: bool, body_size: float, pitch: float) -> bool:
+    """Whether LINE, at the top (bottom) of its page, may be a running line: short, not large,
+    not a list item ("- 3 -" is a page number), not run on from (into) the line beside it."""
+    if len(line.text) > RUNNING_LINE or line.size > body_size * 1.1:
+        return False
+    if BULLET.match(line.text) and re.search(r"[^\W#]", key):
+        return False
+    inward = [other for other in lines if (other.base < line.base - 1 if top else other.base > line.base + 1)]
+    if not inward:
+        return True
+    beside = max(inward, key=lambda other: other.base) if top else min(inward, key=lambda other: other.base)
+    above, below = (line, beside) if top else (beside, line)
+    return _breaks([above], below, pitch)
+
+
+def _numbers(text: str) -> list[int]:
+    """The numbers in TEXT, in the order _running_key puts a "#" for each."""
+    values: list[int] = []
+    for word in text.split():
+        if ROMAN.match(word):
+            values.append(_roman(word))
+        else:
+            values.extend(int(digits[:9]) for digits in re.findall(r"\d+", word))
+    return values
+
+
+def _roman(word: str) -> int:
+    digits = [ROMAN_VALUES[letter] for letter in word.lower()]
+    return sum(
+        -value if value < after else value for value, after in zip(digits, [*digits[1:], 0], strict=True)
+    )
+
+
+def _numbering(indexes: list[int], values: tuple[int, ...]) -> str:
+    """What the numbers in one place of a recurring line, on the pages at INDEXES, are: "same"
+    on most pages ("© 2024", "Chapter 4"), "pages" where they go up with the pages ("Page 7"),
+    else "" (a total: "Invoice total: 300 EUR")."""
+    if len(set(values)) <= max(1, len(values) // 4):
+        return "same"
+    steps = list(zip(itertools.pairwise(indexes), itertools.pairwise(values), strict=True))
+    return "pages" if 3 * sum(b - a == y - x for (a, b), (x, y) in steps) >= 2 * len(steps) else ""
+
+
+def _in_sequence(places: list[tuple[int, Line]], at: int) -> bool:
+    """Whether the number alone at PLACES[AT] goes up with the pages from a neighbour's; a
+    roman one (front matter's) may stand alone."""
+    index, line = places[at]
+    if ROMAN.match(line.text.strip("-\u2013\u2014 ")):
+        return True
+    number = _numbers(line.text)[0]
+    return any(
+        _numbers(other.text)[0] - number == other_index - index
+        for other_index, other in places[max(at - 1, 0) : at + 2]
+        if other is not line
+    )
 
 
 def _pitch(above: Line, below: Line) -> float:
