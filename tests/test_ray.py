@@ -123,9 +123,10 @@ class Waits(Processor):
         return Crowd(id=sample.id, alongside=alongside)
 
 
-def test_threads_process_several_items_at_once_in_each_actor() -> None:
+@pytest.mark.parametrize("batch_size", [8, None], ids=["batches-of-8", "sized-by-gristmill"])
+def test_threads_process_several_items_at_once_in_each_actor(batch_size: int | None) -> None:
     sink = ListSink()
-    executor = ray_executor(workers=1, threads=4, batch_size=8)
+    executor = ray_executor(workers=1, threads=4, batch_size=batch_size)
     result = Pipeline(Range(count=24), [Waits()], sink).run(
         executor=executor, ledger=MemoryLedger(), progress=False
     )

@@ -65,11 +65,13 @@ class BatchSizer:
     MIN_PREFETCH, MAX_PREFETCH = 2, 4
     QUEUED_SECONDS = 0.03
 
-    def __init__(self, fixed: int | None, target: float, bundle: Bundle | None = None) -> None:
-        self.fixed, self.target = fixed, target
+    def __init__(
+        self, fixed: int | None, target: float, bundle: Bundle | None = None, *, minimum: int = 1
+    ) -> None:
+        self.fixed, self.target, self.minimum = fixed, target, minimum
         # a processor's own batch (process_batch): messages hold whole ones
         self.unit = (bundle.processor.preferred_batch() if bundle and bundle.processor else None) or 1
-        self.batch_size = fixed or max(self.FIRST, self.unit)
+        self.batch_size = fixed or max(self.FIRST, self.unit, minimum)
         self.prefetch = self.MIN_PREFETCH
         self.per_item = 0.0  # running mean of an item's duration
 
@@ -80,7 +82,7 @@ class BatchSizer:
         mean = seconds / count
         self.per_item = mean if self.per_item == 0 else 0.8 * self.per_item + 0.2 * mean
         ideal = int(self.target / max(self.per_item, 1e-7))
-        size = max(1, min(self.MAX, ideal, self.batch_size * 4))
+        size = max(self.minimum, min(self.MAX, ideal, self.batch_size * 4))
         self.batch_size = -(-size // self.unit) * self.unit
         # Tiny items make short batches: queue more of them. Long ones: few, for balance.
         batch_seconds = self.batch_size * self.per_item

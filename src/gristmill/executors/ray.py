@@ -231,7 +231,8 @@ class _Cluster:
         self.actor_class = ray.remote(
             num_cpus=options.cpus_per_worker, max_restarts=0, concurrency_groups={"watch": 1}
         )(_Actor)
-        self.sizer = BatchSizer(options.batch_size, TARGET_BATCH_SECONDS, bundle)
+        # a call's items run `threads` at a time: fewer would leave threads idle
+        self.sizer = BatchSizer(options.batch_size, TARGET_BATCH_SECONDS, bundle, minimum=options.threads)
         self.members: list[_Member] = []
         self.started = 0
         self.requeued: deque[Todo] = deque()  # items given back by an actor that went away

@@ -11,6 +11,7 @@ with the values sent as arrays.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -22,6 +23,8 @@ from typing import Any, ClassVar
 from gristmill._exceptions import ConfigError, LedgerError
 from gristmill.ledger.base import Counts, Gone, Outcome, Record, Run, Status, Todo, unpack
 from gristmill.manifest import Item, ManifestInfo, PlanChanges
+
+log = logging.getLogger("gristmill")
 
 CLAIM = 200  # items claimed at a time, at most
 FIRST_CLAIM = 4  # the first claims are small, doubling: a small run is shared between coordinators
@@ -231,11 +234,19 @@ class PostgresLedger:
         and they become this one's."""
         claimable = f"SELECT 1 FROM gristmill_items WHERE run = %(run)s AND {CLAIMABLE} LIMIT 1"
         params = {"run": self.run, "started": self._started}
+        said = False
         while not stop.is_set():
             if self._rows(claimable, params):
                 return True
             if not self._others_hold_leases():
                 return False
+            if not said:  # a wait of up to a lease, which would otherwise look like a hang
+                log.info(
+                    "waiting for the items other coordinators hold: those of one that stopped "
+                    "become this one's when its claims lapse (%g s)",
+                    self.lease,
+                )
+                said = True
             stop.wait(WAIT)
         return False
 
