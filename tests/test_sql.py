@@ -961,3 +961,78 @@ def test_sql_sink_writes_arrays_as_json_as_the_file_sinks_do(target: tuple[str, 
         "count": SqlType.INTEGER,
         "blob": SqlType.TEXT,
     }
+
+
+class Sized(BaseSample):
+    kind: str
+    size: int
+
+
+class Coloured(BaseSample):
+    kind: str
+    colour: str
+
+
+def made(item_id: str) -> list[BaseSample]:
+    """Samples of different fields: item 0 a Sized one, item 1 a Coloured one, item 2 one of each."""
+    return {
+        "0": [Sized(id="0", kind="a", size=2)],
+        "1": [Coloured(id="1", kind="b", colour="red")],
+        "2": [Sized(id="2.1", kind="c", size=3), Coloured(id="2.2", kind="d", colour="blue")],
+    }[item_id]
+
+
+class Mixed(Processor):
+    def process(self, sample: BaseSample) -> list[BaseSample]:
+        return made(sample.id)
+
+
+def mixed(sink: SqlSink, *ids: str) -> list[tuple[Item, Any]]:
+    """A batch of those items, encoded as a worker does."""
+    return [(Item(i), sink.encode(Item(i), made(i))) for i in ids]
+
+
+def test_sql_sink_makes_its_table_with_every_field_of_the_first_rows(target: tuple[str, str]) -> None:
+    url, table = target
+    sink = SqlSink(db=url, table=table)
+    assert sink.commit(mixed(sink, "2", "0")) == {}
+    sink.finish(MemoryLedger())
+    assert list(columns_of(url, table) or ()) == ["item_id", "id", "kind", "size", "colour"]
+    assert rows(url, table) == [
+        ("0", "0", "a", 2, None),
+        ("2", "2.1", "c", 3, None),
+        ("2", "2.2", "d", None, "blue"),  # a field a row lacks is NULL there
+    ]
+
+
+def test_sql_sink_fails_an_item_with_a_field_the_table_lacks_unless_columns_pick_the_fields(
+    target: tuple[str, str],
+) -> None:
+    url, table = target
+    sink = SqlSink(db=url, table=table)
+    assert sink.commit(mixed(sink, "0")) == {}  # the table: item_id, id, kind, size
+    refused = sink.commit(mixed(sink, "1", "2", "0"))
+    sink.finish(MemoryLedger())
+    why = (
+        f"SqlSink(db={url!r}, table={table!r}) cannot store its rows: the table {table} has no column "
+        "'colour' (its columns: item_id, id, kind, size), and a field left out would be lost; add it "
+        "(ALTER TABLE ... ADD COLUMN), choose the fields to store (SqlSink(columns=...)) or write to "
+        "another table"
+    )
+    assert refused == {"1": why, "2": why}
+    assert rows(url, table) == [("0", "0", "a", 2)]  # item 0 written, once; nothing of the others
+
+    ledger = MemoryLedger()  # in a run: those items fail with the reason, the others are done
+    result = Pipeline(Range(count=3), [Mixed()], sink).run(executor="inline", ledger=ledger, progress=False)
+    assert (result.done, result.failed) == (1, 2)
+    assert {r.id: r.message for r in ledger.records(status=Status.FAILED)} == {"1": why, "2": why}
+
+    picked = SqlSink(db=url, table=table, columns=["id", "kind"])  # only those are written
+    assert picked.commit(mixed(picked, "1", "2")) == {}
+    picked.finish(MemoryLedger())
+    assert rows(url, table) == [
+        ("0", "0", "a", 2),
+        ("1", "1", "b", None),
+        ("2", "2.1", "c", None),
+        ("2", "2.2", "d", None),
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import sys
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +33,12 @@ def _default(value: Any) -> Any:
 def to_record(sample: BaseModel, *, exclude: set[str] | None = None) -> dict[str, Any]:
     """A sample as a plain dict, fields in declaration order."""
     return sample.model_dump(mode="python", exclude=exclude)
+
+
+def fields_of(records: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Every key of RECORDS once, in the order first seen: the columns of a table of samples
+    that need not all have the same fields (a subclass's extra ones, say)."""
+    return list(dict.fromkeys(name for record in records for name in record))
 
 
 def dumps(value: Any, *, indent: bool = False) -> bytes:

@@ -24,7 +24,7 @@ from gristmill.atomic import (
 )
 from gristmill.manifest import Item, Shard
 from gristmill.samples import BaseSample
-from gristmill.serialize import cell, dumps, to_record
+from gristmill.serialize import cell, dumps, fields_of, to_record
 from gristmill.sinks.base import Sink
 from gristmill.storage import Folder, Storage, is_remote
 from gristmill.storage.errors import explain
@@ -257,8 +257,10 @@ class JsonlFiles(FileSink):
 class CsvFiles(FileSink):
     """``<item id>.csv``: a header, then one row per output sample.
 
-    ``columns`` fixes the columns and their order; by default they are the first sample's
-    fields. Nested values are written as JSON.
+    ``columns`` fixes the columns and their order (other fields are left out); by default
+    they are every field of the item's samples, in the order first seen, and a sample
+    without one leaves its cell empty. ``merged`` has every item's rows under one header,
+    the items' columns in the order first seen. Nested values are written as JSON.
     """
 
     columns: tuple[str, ...] | None = None
@@ -267,7 +269,7 @@ class CsvFiles(FileSink):
 
     def encode_samples(self, samples: Sequence[BaseSample]) -> bytes:
         records = [to_record(s, exclude={"processing_history"}) for s in samples]
-        columns = list(self.columns or (records[0] if records else ()))
+        columns = list(self.columns or fields_of(records))
         text = io.StringIO()
         writer = csv.DictWriter(text, columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
@@ -276,15 +278,58 @@ class CsvFiles(FileSink):
         return text.getvalue().encode("utf-8")
 
     def merge(self, outputs: Iterable[bytes]) -> bytes:
-        """The header of the first item with rows, then every item's rows: an item without
-        rows (its samples dropped) wrote an empty header, which would head the file."""
-        out = io.BytesIO()
+        """Every item's rows under one header: the union of the items' headers, in the order
+        first seen (an item without rows, its samples dropped, adds none). Each output is
+        read once and parsed only as far as needed: rows whose columns are the union's first
+        ones are kept as they are, an item's in another order are rewritten in the union's,
+        and rows written before a column was first seen get its empty cell at the end."""
+        header: list[str] = []  # the union
+        places: dict[str, int] = {}
+        parts: list[tuple[bytes, int]] = []  # rows, and how many of the union's columns they have
         for data in outputs:
-            header, _, rows = data.partition(b"\n")
-            if rows:
-                out.write(b"" if out.tell() else header + b"\n")
-                out.write(rows)
-        return out.getvalue()
+            lines = io.BytesIO(data)
+            reader = csv.reader(line.decode("utf-8") for line in lines)  # a value may span lines
+            names = next(reader, [])
+            rows = data[lines.tell() :]
+            if not rows:
+                continue
+            in_order = names[: len(header)] == header[: len(names)]
+            for name in names:
+                if name not in places:
+                    places[name] = len(header)
+                    header.append(name)
+            if in_order:
+                parts.append((rows if rows.endswith(b"\n") else rows + b"\n", len(names)))
+                continue
+            text = io.StringIO()
+            writer = csv.writer(text, lineterminator="\n")
+            for row in reader:
+                cells = [""] * len(header)
+                for name, value in zip(names, row, strict=False):
+                    cells[places[name]] = value
+                writer.writerow(cells)
+            parts.append((text.getvalue().encode("utf-8"), len(header)))
+        return _csv_table(header, parts)
+
+
+def _csv_table(header: list[str], parts: Iterable[tuple[bytes, int]]) -> bytes:
+    """HEADER, then PARTS' rows, each part's given the empty cells it lacks at the end."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    if header:
+        writer.writerow(header)
+    out = io.BytesIO()
+    out.write(text.getvalue().encode("utf-8"))
+    for rows, width in parts:
+        if width == len(header):
+            out.write(rows)
+            continue
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        missing = [""] * (len(header) - width)
+        writer.writerows(row + missing for row in csv.reader(io.StringIO(rows.decode("utf-8"), newline="")))
+        out.write(text.getvalue().encode("utf-8"))
+    return out.getvalue()
 
 
 class ParquetFiles(FileSink):
@@ -304,8 +349,9 @@ class ParquetFiles(FileSink):
     def encode_samples(self, samples: Sequence[BaseSample]) -> bytes:
         pa, pq = optional("pyarrow", "parquet"), optional("pyarrow.parquet", "parquet")
         records = [to_record(s, exclude={"processing_history"}) for s in samples]
+        columns = fields_of(records)  # pyarrow would take the first row's alone
         try:
-            table = pa.Table.from_pylist(records)
+            table = pa.Table.from_pylist([{name: r.get(name) for name in columns} for r in records])
             if self.columns is not None:
                 table = table.select(list(self.columns))
         except (pa.ArrowException, KeyError) as exc:

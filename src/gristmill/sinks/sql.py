@@ -12,7 +12,7 @@ from pydantic import PrivateAttr
 from gristmill._exceptions import ConfigError, SinkError
 from gristmill.manifest import Item
 from gristmill.samples import BaseSample
-from gristmill.serialize import SQL_PLAIN, cell
+from gristmill.serialize import SQL_PLAIN, cell, fields_of
 from gristmill.sinks.base import Sink
 from gristmill.sql.database import Database, check_table, connect, quote, quote_column, reason
 from gristmill.sql.types import COERCE, SqlType
@@ -48,8 +48,10 @@ class SqlSink(Sink):
     from (``item_column``). The coordinator writes rows in batches; a batch deletes its
     items' earlier rows and inserts the new ones in one transaction, so an item redone after
     a crash never leaves its rows twice. The table is made, if absent, by the first write
-    that has rows, its column types taken from the values (PostgreSQL: binary COPY; SQLite:
-    executemany).
+    that has rows: its columns are ``columns``, or else every field of that batch's rows in
+    the order first seen, their types taken from the values (PostgreSQL: binary COPY; SQLite:
+    executemany). A field missing from a row is NULL there; without ``columns``, an item with
+    a field the table has no column for fails, saying so, rather than lose it.
     """
 
     batched: ClassVar[bool] = True
@@ -60,7 +62,7 @@ class SqlSink(Sink):
     item_column: str = "item_id"
 
     _database: Database | None = PrivateAttr(default=None)
-    _kinds: list[SqlType] | None = PrivateAttr(default=None)
+    _columns: dict[str, SqlType] | None = PrivateAttr(default=None)  # the table's, once known
 
     def __repr__(self) -> str:
         return f"SqlSink(db={redact(self.db)!r}, table={self.table!r})"
@@ -68,7 +70,7 @@ class SqlSink(Sink):
     def __getstate__(self) -> dict[Any, Any]:
         # workers get the configuration, not the coordinator's connection
         state = super().__getstate__()
-        state["__pydantic_private__"] = {"_database": None, "_kinds": None}
+        state["__pydantic_private__"] = {"_database": None, "_columns": None}
         return state
 
     def check(self) -> None:
@@ -97,7 +99,7 @@ class SqlSink(Sink):
         db = self._connection()
         refusals: tuple[type[Exception], ...] = (ValueError, TypeError, ArithmeticError, *db.value_errors)
         try:
-            self._write(db, batch)
+            return self._write(db, batch)
         except refusals as exc:  # rows the database (or a column's type) refuses: whose? each
             # item alone says, and only those fail
             if len(batch) == 1:
@@ -106,27 +108,46 @@ class SqlSink(Sink):
             return {item_id: why for one in batch for item_id, why in self.commit([one]).items()}
         except db.errors as exc:  # the database itself (gone, full, ...): the run stops
             raise SinkError(f"{self!r} could not write {len(batch)} items: {reason(exc)}") from None
-        return {}
 
-    def _write(self, db: Database, batch: Sequence[tuple[Item, Any]]) -> None:
-        """Replace the rows of the batch's items, in one transaction."""
+    def _write(self, db: Database, batch: Sequence[tuple[Item, Any]]) -> dict[str, str]:
+        """Replace the rows of the batch's items, in one transaction, but for those with a
+        field the table has no column for: those fail, each with the reason."""
         try:
             with db.transaction():
                 table = self._table(db, batch)
                 if table is None:  # no table yet, and no row to make it from: nothing to replace
-                    return
-                names, kinds = table
-                self._delete(db, [item for item, _ in batch])
-                convert = list(zip([COERCE[k] for k in kinds], names, strict=True))
-                rows = (
-                    [item.id, *(None if row.get(n) is None else f(row[n]) for f, n in convert)]
-                    for item, payload in batch
-                    for row in payload
-                )
-                db.load(self.table, [self.item_column, *names], rows)
+                    return {}
+                unfit = {item.id: why for item, rows in batch if (why := self._unfit(rows, table))}
+                batch = [(item, rows) for item, rows in batch if item.id not in unfit]
+                if batch:
+                    self._delete(db, [item for item, _ in batch])
+                    names = self.columns or fields_of(row for _, rows in batch for row in rows)
+                    convert = [(COERCE[table[n]], n) for n in names]
+                    rows = (
+                        [item.id, *(None if row.get(n) is None else f(row[n]) for f, n in convert)]
+                        for item, payload in batch
+                        for row in payload
+                    )
+                    db.load(self.table, [self.item_column, *names], rows)
+                return unfit
         except BaseException:
-            self._kinds = None  # a table made in the rolled-back transaction is not there
+            self._columns = None  # a table made in the rolled-back transaction is not there
             raise
+
+    def _unfit(self, rows: Sequence[dict[str, Any]], table: dict[str, SqlType]) -> str | None:
+        """Why ROWS cannot be stored whole in TABLE (a field it has no column for), or None."""
+        if self.columns:  # the rows hold these fields alone, and the table has them all
+            return None
+        missing = [n for n in fields_of(rows) if n not in table]
+        if not missing:
+            return None
+        them = "them" if len(missing) > 1 else "it"
+        return (
+            f"{self!r} cannot store its rows: the table {self.table} has no column "
+            f"{' or '.join(map(repr, missing))} (its columns: {', '.join(table)}), and a field left out "
+            f"would be lost; add {them} (ALTER TABLE ... ADD COLUMN), choose the fields to store "
+            "(SqlSink(columns=...)) or write to another table"
+        )
 
     def forget(self, items: Sequence[Item]) -> None:
         db = self._connection()
@@ -145,31 +166,25 @@ class SqlSink(Sink):
         where = f"{quote_column(self.item_column)} IN (SELECT id FROM {quote(ITEMS)})"
         db.execute(f"DELETE FROM {quote(self.table)} WHERE {where}")
 
-    def _table(
-        self, db: Database, batch: Sequence[tuple[Item, Any]]
-    ) -> tuple[list[str], list[SqlType]] | None:
-        """The columns written and their types; makes the table on the first write that has a
-        row (its columns and their types come from the rows). None: no table and no row."""
-        first = next((row for _, payload in batch for row in payload), None)
-        names = self.columns or list(first or [])
-        if self._kinds is None:
+    def _table(self, db: Database, batch: Sequence[tuple[Item, Any]]) -> dict[str, SqlType] | None:
+        """The table's columns and their types; makes the table on the first write that has a
+        row, its columns ``columns`` or else every field of the batch's rows, in the order first
+        seen, their types taken from the values. None: no table and no row."""
+        if self._columns is None:
             existing = db.columns(self.table)
-            if existing is None and first is None:
-                return None
             if existing is None:
-                kinds = [
-                    _kind(next((r[n] for _, p in batch for r in p if r.get(n) is not None), None))
-                    for n in names
-                ]
-                declared = ", ".join(
-                    f"{quote_column(n)} {db.column_type(k)}"
-                    for n, k in zip([self.item_column, *names], [SqlType.TEXT, *kinds], strict=True)
-                )
+                rows = [row for _, payload in batch for row in payload]
+                if not rows:
+                    return None
+                names = self.columns or fields_of(rows)
+                kinds = [_kind(next((r[n] for r in rows if r.get(n) is not None), None)) for n in names]
+                existing = dict(zip([self.item_column, *names], [SqlType.TEXT, *kinds], strict=True))
+                declared = ", ".join(f"{quote_column(n)} {db.column_type(k)}" for n, k in existing.items())
                 db.execute(f"CREATE TABLE {quote(self.table)} ({declared})")
                 index = quote_column(f"{self.table.replace('.', '_')}_{self.item_column}"[:63])
                 db.execute(f"CREATE INDEX {index} ON {quote(self.table)} ({quote_column(self.item_column)})")
             else:
-                missing = [n for n in [self.item_column, *names] if n not in existing]
+                missing = [n for n in [self.item_column, *(self.columns or ())] if n not in existing]
                 if missing:
                     them = "them" if len(missing) > 1 else "it"
                     raise ConfigError(
@@ -177,12 +192,11 @@ class SqlSink(Sink):
                         f"columns: {', '.join(existing)}); add {them} (ALTER TABLE ... ADD COLUMN), leave "
                         f"{them} out (SqlSink(columns=...)) or write to another table"
                     )
-                kinds = [existing[n] for n in names]
-            self._kinds = kinds
-        return names, self._kinds
+            self._columns = existing
+        return self._columns
 
     def finish(self, ledger: Ledger) -> None:
         if self._database is not None:
             self._database.close()
             self._database = None
-            self._kinds = None
+            self._columns = None
