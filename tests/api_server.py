@@ -5,7 +5,10 @@ subset the clients use: ``POST /v1/chat/completions`` and ``POST /v1/embeddings`
 wire format), ``POST /model/<id>/converse`` and ``POST /model/<id>/invoke`` (Bedrock
 runtime's). It logs every request with its arrival time, and answers the first
 ``throttle_first`` and every ``throttle_every``-th one with 429 and ``Retry-After``
-(Bedrock's: a ``ThrottlingException``).
+(Bedrock's: a ``ThrottlingException``). It can also fail the next requests the ways a real
+service or proxy does (``faults``, taken first to last): ``"cut"`` promises a longer body
+than it sends and closes the connection, ``"slow"`` answers only after ``slow`` seconds,
+``"null"`` gives an embedding of ``null``.
 Its answers are deterministic functions of the input, so a test can check them.
 """
 
@@ -42,15 +45,19 @@ class ApiServer:
         retry_after: float = 0.2,
         api_key: str | None = None,
         echo_key: bool = False,
+        faults: list[str] | None = None,
+        slow: float = 1.0,
     ) -> None:
         self.throttle_every = throttle_every
         self.throttle_first = throttle_first
         self.retry_after = retry_after
         self.api_key = api_key
         self.echo_key = echo_key  # a wrong key's 401 repeats it in full, as some proxies do
+        self.faults = list(faults or [])
+        self.slow = slow
         self.log: list[Request] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Quiet(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -74,17 +81,20 @@ class ApiServer:
         times = sorted(r.at for r in self.log)
         return max((sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times)), default=0)
 
-    def _record(self, path: str, authorization: str | None) -> int:
+    def _record(self, path: str, authorization: str | None) -> tuple[int, str | None]:
+        """The status to answer, and the fault to answer it with (None: a proper answer)."""
         with self._lock:
             count = len(self.log) + 1
+            fault = None
             if self.api_key is not None and authorization != f"Bearer {self.api_key}":
                 status = 401
             elif count <= self.throttle_first or (self.throttle_every and count % self.throttle_every == 0):
                 status = 429
             else:
                 status = 200
+                fault = self.faults.pop(0) if self.faults else None
             self.log.append(Request(time.monotonic(), path, authorization, status))
-            return status
+            return status, fault
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -98,7 +108,18 @@ class ApiServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 bedrock = self.path.startswith("/model/")
-                status = server._record(self.path, self.headers.get("Authorization"))
+                status, fault = server._record(self.path, self.headers.get("Authorization"))
+                if fault == "slow":
+                    time.sleep(server.slow)  # past the client's timeout: it has given up
+                    return
+                if fault == "cut":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    self.wfile.write(b'{"object": "')  # 12 bytes of 1000, then the connection closes
+                    self.close_connection = True
+                    return
                 if status == 401:
                     given = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
                     shown = given if server.echo_key else "sk-w***"
@@ -115,7 +136,11 @@ class ApiServer:
                     self._send(200, {"choices": [{"index": 0, "message": message}]})
                 elif self.path == "/v1/embeddings":
                     data = [
-                        {"object": "embedding", "index": i, "embedding": vector_of(text)}
+                        {
+                            "object": "embedding",
+                            "index": i,
+                            "embedding": None if fault == "null" else vector_of(text),
+                        }
                         for i, text in enumerate(body["input"])
                     ]
                     self._send(200, {"object": "list", "data": data[::-1]})  # any order: index says
@@ -146,3 +171,10 @@ class ApiServer:
                 self.wfile.write(data)
 
         return Handler
+
+
+class _Quiet(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that gave up on a slow answer: nothing to report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
 import pickle
 import subprocess
@@ -153,6 +154,50 @@ def test_a_client_throttled_past_its_retries_asks_the_worker_to_retry_later() ->
             client.embed(["text"])
         assert caught.value.retry_after == pytest.approx(0.05)
         assert len(server.log) == 3
+
+
+def test_an_answer_cut_short_is_retried_and_then_named_with_the_url() -> None:
+    with ApiServer(faults=["cut", "cut"]) as server:
+        client = OpenAIEmbedder(base_url=f"{server.url}/v1", retries=2, backoff=0.01)
+        assert client.embed(["text"]) == [vector_of("text")]  # two answers cut short, then a whole one
+        assert len(server.log) == 3
+        server.faults = ["cut"] * 3
+        with pytest.raises(TransientError) as caught:
+            client.embed(["text"])
+    message = str(caught.value)
+    assert "OpenAIEmbedder(base_url=" in message and f"POST {server.url}/v1/embeddings" in message
+    assert "failed 3 times" in message and "IncompleteRead" in message and "throttled" not in message
+
+
+def test_a_timeout_is_retried_and_reported_as_a_timeout() -> None:
+    with ApiServer(faults=["slow", "slow"], slow=1.0) as server:
+        client = OpenAISummarizer(base_url=f"{server.url}/v1", retries=1, backoff=0.01, timeout=0.2)
+        with pytest.raises(
+            TransientError, match=r"failed 2 times \(POST .* timed out \(no answer within 0.2 s\)\)"
+        ):
+            client.summarize(["Some text."])
+        assert client.summarize(["Some text."]) == [summary_of("Some text.")]
+
+
+def test_a_null_embedding_says_what_was_wrong() -> None:
+    with ApiServer(faults=["null"]) as server:
+        client = OpenAIEmbedder(base_url=f"{server.url}/v1")
+        with pytest.raises(
+            ProcessingError, match=r"data\[0\]\.embedding should be a list of numbers; found null"
+        ):
+            client.embed(["text"])
+
+
+def test_a_retry_after_of_an_hour_waits_five_minutes_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    with ApiServer(throttle_first=2, retry_after=3600) as server:
+        client = OpenAIEmbedder(base_url=f"{server.url}/v1", backoff=0.01)
+        slept: list[float] = []
+        client._sleep = slept.append
+        with caplog.at_level(logging.WARNING, logger="gristmill"):
+            assert client.embed(["text"]) == [vector_of("text")]
+    assert slept == [300.0, 300.0]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and "asks to wait 3600 s" in warnings[0] and "OpenAIEmbedder(" in warnings[0]
 
 
 def test_an_item_throttled_past_the_clients_retries_is_retried_by_the_worker(tmp_path: Path) -> None:

@@ -178,6 +178,31 @@ def test_a_throttled_request_waits_as_long_as_retry_after_says(stand_in: StandIn
     refused.close()
 
 
+def test_a_throttled_index_probe_is_retried_and_never_taken_for_an_index(stand_in: StandInOpenSearch) -> None:
+    sink = OpenSearchSink(url=stand_in.url, index="probed", backoff=0.001)
+    stand_in.throttle_next = 3  # the start-up HEAD is answered 429 three times, then 404
+    sink.check()
+    stand_in.throttle_next = 2  # and so is the HEAD before the first write: still no index
+    refused = sink.commit([(Item(str(n)), sink.encode_records(str(n), [{"n": n}])) for n in range(3)])
+    sink.close()
+    assert refused == {}
+    assert stand_in.ids("probed") == ["0#0", "1#0", "2#0"]
+    assert sum(1 for _, method, _ in stand_in.requests if method == "HEAD") == 3 + 1 + 2 + 1
+    stand_in.throttle_requests, stand_in.retry_after = 1.0, 0.0  # busy past every retry: a clear error
+    busy = OpenSearchSink(url=stand_in.url, index="probed", backoff=0.001, retries=2)
+    with pytest.raises(ConfigError, match=r"HEAD probed: HTTP 429 \(3 tries\)"):
+        busy.check()
+    busy.close()
+
+
+def test_a_retry_after_past_the_cap_waits_the_cap(stand_in: StandInOpenSearch) -> None:
+    stand_in.throttle_next, stand_in.retry_after = 2, 3600  # a proxy asking for an hour
+    slept: list[float] = []
+    with SearchClient(stand_in.url, backoff=0.001, sleep=slept.append) as client:
+        assert client.request("PUT", "capped/_doc/1", {"n": 1}).status == 201
+    assert slept == [300.0, 300.0]
+
+
 def test_rate_limit_holds_across_four_worker_processes(stand_in: StandInOpenSearch) -> None:
     stand_in.throttle_requests = 0.5  # and still every document arrives exactly once
     limit = RateLimit("10/s")

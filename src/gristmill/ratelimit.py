@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import random
 import re
@@ -36,6 +37,11 @@ LEASE = 60.0  # a held grant whose holder died is taken back after this long
 _THREADS = threading.Lock()
 POLL = 0.02  # how often to look again while every slot is held
 MAX_BACKOFF = 30.0
+#: the longest a ``Retry-After`` is honoured: past it (an hour, a day: a quota reset) a worker
+#: would sit idle and silent; waiting this long and asking again costs one more request
+MAX_RETRY_AFTER = 300.0
+
+log = logging.getLogger("gristmill")
 
 
 def _folder() -> Path:
@@ -213,9 +219,27 @@ def _parse(spec: str) -> dict[str, float]:
 
 
 def backoff_delay(
-    base: float, attempt: int, retry_after: float | None = None, cap: float = MAX_BACKOFF
+    base: float,
+    attempt: int,
+    retry_after: float | None = None,
+    cap: float = MAX_BACKOFF,
+    *,
+    asker: str = "a server",
 ) -> float:
-    """Exponential backoff with full jitter, never shorter than the server's Retry-After."""
+    """Exponential backoff with full jitter, never shorter than the server's Retry-After.
+
+    Retry-After is honoured up to `MAX_RETRY_AFTER`, with a warning naming ``asker`` when a
+    server asks for more: every retry loop (workers, the search client, the API clients)
+    waits here, so none of them can sleep for an hour unseen.
+    """
+    if retry_after is not None and retry_after > MAX_RETRY_AFTER:
+        log.warning(
+            "%s asks to wait %g s before trying again; waiting %g s instead (the most gristmill waits)",
+            asker,
+            retry_after,
+            MAX_RETRY_AFTER,
+        )
+        retry_after = MAX_RETRY_AFTER
     return max(random.uniform(0, min(cap, base * 2 ** (attempt - 1))), retry_after or 0.0)
 
 

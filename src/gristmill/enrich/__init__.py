@@ -4,11 +4,11 @@ Offline defaults (`ExtractiveSummarizer`, `HashingEmbedder`); OpenAI-compatible 
 (`OpenAISummarizer`, `OpenAIEmbedder`); Amazon Bedrock (`BedrockSummarizer`,
 `BedrockEmbedder`; needs boto3); sentence-transformers (`SentenceTransformerEmbedder`).
 Subclass `Summarizer` or `Embedder` for another; `ApiClient` adds shared rate limits and
-throttling retries.
+retries (raise `Throttled` or `Unreachable` from a request).
 """
 
 from gristmill.enrich.bedrock import BedrockEmbedder, BedrockSummarizer
-from gristmill.enrich.client import ApiClient, Client, Embedder, Summarizer, Throttled
+from gristmill.enrich.client import ApiClient, Client, Embedder, Summarizer, Throttled, Unreachable
 from gristmill.enrich.offline import ExtractiveSummarizer, HashingEmbedder
 from gristmill.enrich.openai import OpenAIEmbedder, OpenAISummarizer
 from gristmill.enrich.sentence import SentenceTransformerEmbedder
@@ -29,4 +29,5 @@ __all__ = [
     "Summarize",
     "Summarizer",
     "Throttled",
+    "Unreachable",
 ]

@@ -16,7 +16,15 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import Field, PrivateAttr
 
 from gristmill._exceptions import ConfigError, ProcessingError
-from gristmill.enrich.client import ApiClient, Embedder, Summarizer, Throttled, estimate_tokens
+from gristmill.enrich.client import (
+    ApiClient,
+    Embedder,
+    Summarizer,
+    Throttled,
+    Unreachable,
+    estimate_tokens,
+    excerpt,
+)
 from gristmill.enrich.openai import PROMPT
 
 T = TypeVar("T")
@@ -88,8 +96,8 @@ class BedrockClient(ApiClient):
                     f"{type(self).__name__}({self.model_id}): {what}: {code}: {error.get('Message', '')}",
                     processor=type(self).__name__,
                 ) from None
-            except BotoCoreError as exc:  # the endpoint unreachable, a timeout: retried
-                raise Throttled(f"{type(exc).__name__}: {exc}") from None
+            except BotoCoreError as exc:  # the endpoint unreachable, a timeout, a broken answer: retried
+                raise Unreachable(f"{type(exc).__name__}: {exc}") from None
 
         return self.call(f"{type(self).__name__}({self.model_id}): {what}", attempt, tokens=tokens)
 
@@ -149,9 +157,13 @@ class BedrockEmbedder(BedrockClient, Embedder):
             return json.loads(answer["body"].read())
 
         answer = self.request("invoke_model", send, tokens=estimate_tokens([text]))
-        try:
-            return [float(x) for x in answer["embedding"]]
-        except (KeyError, TypeError) as exc:
+        vector = answer.get("embedding") if isinstance(answer, dict) else None
+        if not isinstance(vector, list) or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in vector
+        ):
             raise ProcessingError(
-                f"BedrockEmbedder({self.model_id}): an unexpected answer: no {exc}"
-            ) from None
+                f"BedrockEmbedder({self.model_id}): an unexpected answer: 'embedding' should be a "
+                f"list of numbers; the answer was {excerpt(answer)}",
+                processor=type(self).__name__,
+            )
+        return [float(x) for x in vector]

@@ -6,14 +6,17 @@ A client is a pydantic model (its fields are configuration, hashed into the step
 `Embedder` to bring another model or service.
 
 `ApiClient` is the part the HTTP and Bedrock clients share: a `RateLimit` on requests
-and one on tokens, both shared by every worker of a run, and retries on throttling inside
-the client (exponential backoff with jitter, never sooner than ``Retry-After``), so one
-throttled request never redoes a whole book's work. Once ``retries`` are spent it raises
-`TransientError`, and the worker tries the item again later with its own backoff.
+and one on tokens, both shared by every worker of a run, and retries inside the client on
+throttling (`Throttled`; exponential backoff with jitter, never sooner than ``Retry-After``,
+at most five minutes) and on a service briefly away (`Unreachable`: a timeout, a reset
+connection, an answer cut short), so one such request never redoes a whole book's work.
+Once ``retries`` are spent it raises `TransientError`, and the worker tries the item again
+later with its own backoff.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -68,6 +71,11 @@ class Throttled(Exception):
         self.retry_after = retry_after
 
 
+class Unreachable(Exception):
+    """Raised by a client's request when the service gave no whole answer (a timeout, a
+    refused or reset connection, an answer cut short): retried like throttling."""
+
+
 class ApiClient(Client):
     """Rate limits and throttling retries for a client that calls a remote API.
 
@@ -112,19 +120,27 @@ class ApiClient(Client):
                     return send()
                 with self.rate_limit.hold():
                     return send()
-            except Throttled as exc:
+            except (Throttled, Unreachable) as exc:
+                wait = exc.retry_after if isinstance(exc, Throttled) else None
                 if attempt > self.retries:
+                    happened = "throttled" if isinstance(exc, Throttled) else "failed"
                     raise TransientError(
-                        f"{what}: throttled {attempt} times ({exc}); the item will be tried again later",
+                        f"{what}: {happened} {attempt} times ({exc}); the item will be tried again later",
                         processor=type(self).__name__,
-                        retry_after=exc.retry_after,
+                        retry_after=wait,
                     ) from None
-                self._sleep(backoff_delay(self.backoff, attempt, exc.retry_after))
+                self._sleep(backoff_delay(self.backoff, attempt, wait, asker=what))
 
 
 def estimate_tokens(texts: Sequence[str], extra: int = 0) -> int:
     """Tokens a request will use, roughly: its texts' length, plus ``extra`` (the answer)."""
     return sum(len(text) for text in texts) // CHARS_PER_TOKEN + 1 + extra
+
+
+def excerpt(value: Any, limit: int = 120) -> str:
+    """VALUE of a service's answer as JSON (``null`` for None), cut to LIMIT characters."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def dump_type(client: Any) -> str:

@@ -9,6 +9,7 @@ the ledger. A local server (vLLM, Ollama, llama.cpp) needs no key.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import urllib.error
@@ -20,7 +21,15 @@ from typing import Any, ClassVar
 from pydantic import Field, SecretStr, field_validator
 
 from gristmill._exceptions import ConfigError, ProcessingError
-from gristmill.enrich.client import ApiClient, Embedder, Summarizer, Throttled, estimate_tokens
+from gristmill.enrich.client import (
+    ApiClient,
+    Embedder,
+    Summarizer,
+    Throttled,
+    Unreachable,
+    estimate_tokens,
+    excerpt,
+)
 from gristmill.ratelimit import parse_retry_after
 from gristmill.storage.urls import redact
 
@@ -80,13 +89,26 @@ class OpenAIClient(ApiClient):
                 raise ProcessingError(
                     f"{self!r}: POST {redact(url)}: HTTP {exc.code}: {reason}", processor=type(self).__name__
                 ) from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-                # the service briefly away: retried like throttling
-                raise Throttled(f"cannot reach {redact(url)}: {getattr(exc, 'reason', exc)}") from None
+            except (http.client.HTTPException, OSError) as exc:
+                # the service briefly away, or its answer cut short: retried like throttling
+                raise Unreachable(_unreachable(redact(url), exc, self.timeout)) from None
             except ValueError as exc:
                 raise ProcessingError(f"{self!r}: POST {redact(url)}: not JSON: {exc}") from None
 
         return self.call(f"{self!r}: POST {path}", send, tokens=tokens)
+
+
+def _unreachable(url: str, exc: BaseException, timeout: float) -> str:
+    """What went wrong with a request that got no whole answer, in words."""
+    cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(cause, TimeoutError):
+        return f"POST {url} timed out (no answer within {timeout:g} s)"
+    text, name = str(cause), type(cause).__name__
+    if isinstance(cause, BaseException) and not text.startswith(name):
+        text = f"{name}: {text}" if text else name
+    if isinstance(exc, urllib.error.URLError):
+        return f"could not reach {url}: {text}"
+    return f"POST {url}: the connection broke before the whole answer came ({text})"
 
 
 def _reason(exc: urllib.error.HTTPError) -> str:
@@ -129,9 +151,16 @@ class OpenAISummarizer(OpenAIClient, Summarizer):
         }
         answer = self.post("chat/completions", payload, tokens=estimate_tokens([text], self.max_tokens))
         try:
-            return str(answer["choices"][0]["message"]["content"]).strip()
-        except (KeyError, IndexError, TypeError) as exc:
-            raise ProcessingError(f"{self!r}: an unexpected chat completion: no {exc}") from None
+            content = answer["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            content = None
+        if not isinstance(content, str):
+            raise ProcessingError(
+                f"{self!r}: an unexpected chat completion: choices[0].message.content should be "
+                f"the summary's text; the answer was {excerpt(answer)}",
+                processor=type(self).__name__,
+            )
+        return content.strip()
 
 
 class OpenAIEmbedder(OpenAIClient, Embedder):
@@ -146,10 +175,32 @@ class OpenAIEmbedder(OpenAIClient, Embedder):
             payload["dimensions"] = self.dimensions
         answer = self.post("embeddings", payload, tokens=estimate_tokens(texts))
         try:
-            rows = sorted(answer["data"], key=lambda row: row["index"])
-            vectors = [[float(x) for x in row["embedding"]] for row in rows]
-        except (KeyError, TypeError) as exc:
-            raise ProcessingError(f"{self!r}: an unexpected embeddings answer: no {exc}") from None
+            vectors = _vectors(answer)
+        except ValueError as exc:
+            raise ProcessingError(
+                f"{self!r}: an unexpected embeddings answer: {exc}", processor=type(self).__name__
+            ) from None
         if len(vectors) != len(texts):
             raise ProcessingError(f"{self!r}: {len(vectors)} embeddings came back for {len(texts)} texts")
         return vectors
+
+
+def _vectors(answer: Any) -> list[list[float]]:
+    """The vectors of an embeddings answer, in input order; ValueError says what is amiss."""
+    data = answer.get("data") if isinstance(answer, dict) else None
+    if not isinstance(data, list):
+        raise ValueError(f"'data' should be a list of embeddings; the answer was {excerpt(answer)}")
+    rows: list[tuple[int, list[float]]] = []
+    for position, row in enumerate(data):
+        vector = row.get("embedding") if isinstance(row, dict) else None
+        index = row.get("index", position) if isinstance(row, dict) else None
+        if not isinstance(index, int):
+            raise ValueError(f"data[{position}].index should be a number; found {excerpt(index)}")
+        if not isinstance(vector, list) or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in vector
+        ):
+            raise ValueError(
+                f"data[{position}].embedding should be a list of numbers; found {excerpt(vector)}"
+            )
+        rows.append((index, [float(x) for x in vector]))
+    return [vector for _, vector in sorted(rows, key=lambda row: row[0])]

@@ -118,14 +118,12 @@ class OpenSearchSink(Sink):
     def check(self) -> None:
         """Reach the cluster (a wrong URL or password stops the run before it starts)."""
         client = self.client()
-        try:
-            answer = client.send("HEAD", self.index)
+        try:  # a busy cluster (429, 502-504) is waited for; an unreachable one stops the run now
+            answer = client.request("HEAD", self.index, ok=(200, 404, 401, 403), unreachable_retries=False)
         except SinkError as exc:
             raise ConfigError(str(exc)) from None
         if answer.status in (401, 403):
             raise ConfigError(f"OpenSearch at {client.url} refused the credentials (HTTP {answer.status})")
-        if answer.status not in (200, 404):
-            raise ConfigError(f"OpenSearch at {client.url}: HEAD {self.index}: HTTP {answer.status}")
         if self.purge and answer.status == 200:
             client.request("DELETE", self.index)
 
@@ -187,7 +185,7 @@ class OpenSearchSink(Sink):
 
     def forget(self, items: Sequence[Item]) -> None:
         client = self.client()
-        if client.send("HEAD", self.index).status == 404:
+        if not client.exists(self.index):
             return  # no index: nothing was written
         client.request("POST", f"{self.index}/_refresh")  # a killed run's documents become findable
         for start in range(0, len(items), FORGET_AT_ONCE):
@@ -220,7 +218,7 @@ class OpenSearchSink(Sink):
         if self._ready:
             return
         client = self.client()
-        if client.send("HEAD", self.index).status == 404:
+        if not client.exists(self.index):
             made = client.request("PUT", self.index, self.index_body(dims), ok=(200, 201, 400))
             if made.status in {200, 201}:
                 self._fresh, self._expected = True, 0

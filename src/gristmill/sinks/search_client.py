@@ -159,9 +159,14 @@ class SearchClient:
         *,
         content_type: str | None = None,
         ok: tuple[int, ...] = (200, 201),
+        unreachable_retries: bool = True,
     ) -> Response:
         """A request retried while the cluster throttles or is briefly away; any status
-        outside ``ok`` (after retries) raises `SinkError` with the server's reason."""
+        outside ``ok`` (after retries) raises `SinkError` with the server's reason.
+
+        ``unreachable_retries=False`` raises at once when no connection can be made (a wrong
+        URL at start-up), while statuses that mean "busy" (429, 502-504) are still retried.
+        """
         data = body if body is None or isinstance(body, bytes) else orjson.dumps(body)
         attempt = 0
         while True:
@@ -169,16 +174,23 @@ class SearchClient:
             try:
                 response = self.send(method, path, data, content_type)
             except SinkError:
-                if attempt > self.retries:
+                if attempt > self.retries or not unreachable_retries:
                     raise
                 self.sleep(backoff_delay(self.backoff, attempt, None))
                 continue
             if response.status in ok:
                 return response
             if response.status in RETRY_STATUS and attempt <= self.retries:
-                self.sleep(backoff_delay(self.backoff, attempt, retry_after(response.headers)))
+                wait = retry_after(response.headers)
+                self.sleep(backoff_delay(self.backoff, attempt, wait, asker=f"OpenSearch at {self.url}"))
                 continue
-            raise SinkError(f"OpenSearch at {self.url}: {method} {path}: {response.reason()}")
+            tries = f" ({attempt} tries)" if response.status in RETRY_STATUS else ""
+            raise SinkError(f"OpenSearch at {self.url}: {method} {path}: {response.reason()}{tries}")
+
+    def exists(self, path: str) -> bool:
+        """Whether the index (or document) at PATH is there: only 200 or 404 decide, and a
+        throttled or busy answer is retried like any request's."""
+        return self.request("HEAD", path, ok=(200, 404)).status == 200
 
 
 class _Http(http.client.HTTPConnection):

@@ -12,7 +12,8 @@ OpenSearch, ``_count`` and queries see only refreshed documents when the index's
 with a ``mapper_parsing_exception`` (400).
 
 For tests it can throttle (``throttle_docs``: the share of bulk documents answered 429;
-``throttle_requests``: the share of requests answered 429 with ``Retry-After``), ask for
+``throttle_requests``: the share of requests answered 429 with ``Retry-After``;
+``throttle_next``: how many of the next requests, whatever they are, to answer so), ask for
 credentials (``users``, ``api_keys``), answer slowly (``delay``) and records every request's arrival time
 (``requests``, ``most_in_window``). Run it in a thread (``with StandInOpenSearch() as
 server: server.url``) or in its own process: ``python -m gristmill.testing --port 9200``.
@@ -52,6 +53,7 @@ class StandInOpenSearch:
         throttle_docs: float = 0.0,
         throttle_requests: float = 0.0,
         retry_after: float = 0.0,
+        throttle_next: int = 0,
         delay: float = 0.0,
         users: dict[str, str] | None = None,
         api_keys: tuple[str, ...] = (),
@@ -62,6 +64,7 @@ class StandInOpenSearch:
         self.throttle_docs = throttle_docs
         self.throttle_requests = throttle_requests
         self.retry_after = retry_after
+        self.throttle_next = throttle_next
         self.delay = delay
         self.users = users or {}
         self.api_keys = api_keys
@@ -118,7 +121,12 @@ class StandInOpenSearch:
                     },
                     {},
                 )
-            if self.throttle_requests and self.random.random() < self.throttle_requests:
+            if self.throttle_next > 0:
+                self.throttle_next -= 1
+                throttled = True
+            else:
+                throttled = bool(self.throttle_requests) and self.random.random() < self.throttle_requests
+            if throttled:
                 error = {"type": "rejected_execution_exception", "reason": "stand-in throttled the request"}
                 return 429, {"error": error, "status": 429}, {"Retry-After": f"{self.retry_after:g}"}
             return self._route(method, [p for p in path.split("/") if p], parse_qs(parts.query), body)
