@@ -104,8 +104,8 @@ def test_cutting_at_line_ends_only_when_no_field_spans_lines(tmp_path: Path) -> 
     assert read_all(quick) == read_all(careful)
     assert read_all(quick)[1] == flat
     write_csv(tmp_path / "flat.csv", table(300))  # now with line breaks inside quotes
-    with pytest.raises(ProcessingError, match=r"fields where the header has 3"):
-        read_all(quick)
+    with pytest.raises(ProcessingError, match=r"ends inside a quoted field .* keep newlines_in_quotes=True"):
+        read_all(quick)  # a slice cut inside a quoted field fails, never ends on a value cut short
     assert read_all(careful)[1] == table(300)
 
 
@@ -249,3 +249,59 @@ def test_a_field_may_be_as_large_as_its_file(tmp_path: Path) -> None:
     (tmp_path / "huge.csv").write_text(f"id,big\n1,{big}\n2,y\n")
     source = Tables(url=str(tmp_path))
     assert read_all(source)[1] == [{"id": "1", "big": big}, {"id": "2", "big": "y"}]
+
+
+def csv_truth(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        columns = next(reader)
+        return [dict(zip(columns, values, strict=True)) for values in reader if values]
+
+
+def test_a_quote_inside_an_unquoted_field_is_text_as_csv_reads_it(tmp_path: Path) -> None:
+    with (tmp_path / "menu.csv").open("w", newline="") as f:
+        f.write('id,item,note\n0,12" pizza,plain\n1,"7"" ruler",x\n2,ab"c"d,"e ""f"""\n3,3 in,end\n')
+        csv.writer(f).writerows([i, f"item{i}", "two\nlines" if i % 10 == 0 else "x"] for i in range(4, 400))
+    expected = csv_truth(tmp_path / "menu.csv")
+    assert expected[0]["item"] == '12" pizza'
+    for size in (1, 7, 64, 500, 1 << 20):
+        assert read_all(Tables(url=str(tmp_path), slice_bytes=size))[1] == expected, size
+
+
+def test_an_unclosed_quote_reads_to_the_end_of_the_file_at_every_slice_size(tmp_path: Path) -> None:
+    (tmp_path / "t.tsv").write_bytes(b'a\tb\n1\t5" x\n2\t"y\n3\tz\n4\tw\n')
+    expected = csv_truth(tmp_path / "t.tsv", "\t")
+    assert expected[-1] == {"a": "2", "b": "y\n3\tz\n4\tw\n"}  # csv reads the quoted field to the end
+    for size in (1, 2, 5, 13, 21, 1000):
+        assert read_all(Tables(url=str(tmp_path), slice_bytes=size))[1] == expected, size
+
+
+def test_a_slice_that_ends_inside_a_quoted_field_fails(tmp_path: Path) -> None:
+    from gristmill.manifest import Item
+
+    (tmp_path / "t.csv").write_bytes(b'id,note\n1,"two\nlines"\n2,x\n')
+    source = Tables(url=str(tmp_path))
+    cut = len(b'id,note\n1,"two\n')  # a line end inside the quoted field, as if the file changed
+    with pytest.raises(ProcessingError, match=f"ends inside a quoted field \\(at byte {cut} of the file\\)"):
+        source.open(Item(f"t.csv@0-{cut}", cut))
+    assert len(source.open(Item("t.csv@0-26", 26)).rows) == 2  # the whole file
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085"])
+def test_json_lines_are_split_at_line_feeds_only(tmp_path: Path, separator: str) -> None:
+    rows = [{"id": i, "text": f"one{separator}two" if i % 3 == 0 else "plain"} for i in range(50)]
+    (tmp_path / "t.jsonl").write_bytes(
+        b"".join(orjson.dumps(row) + b"\r\n" * (i % 2) + b"\n" for i, row in enumerate(rows))
+    )
+    assert read_all(Tables(url=str(tmp_path), slice_bytes=300))[1] == rows
+
+
+def test_a_ragged_record_is_reported_at_its_byte_in_the_file(tmp_path: Path) -> None:
+    head = '\ufeffid,note\n1,"café\nau lait"\n2,x\n'.encode()
+    (tmp_path / "t.csv").write_bytes(head + b"3,y,extra\n4,z\n")
+    source = Tables(url=str(tmp_path))
+    with pytest.raises(ProcessingError, match=f"the record at byte {len(head)} of the file \\(record 3 "):
+        read_all(source)
+    (tmp_path / "t.csv").write_bytes(head + b"3,y\n" * 50 + b"4\n")
+    with pytest.raises(ProcessingError, match=f"at byte {len(head) + 4 * 50} of the file"):
+        read_all(Tables(url=str(tmp_path), slice_bytes=100))  # in a later slice

@@ -4,10 +4,11 @@ resumes slice by slice."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 import orjson
@@ -33,6 +34,7 @@ FORMATS = {  # a table's kind by its name's ending (gristmill import reads them 
 DELIMITERS = {"csv": ",", "tsv": "\t"}
 Parsed = tuple[list[str], list[dict[str, Any]]]  # a slice's columns and rows
 BLOCK = 1 << 22  # bytes read at a time while looking for where records end
+QUOTE = ord('"')
 
 
 class Rows(BaseSample):
@@ -114,7 +116,8 @@ class Tables(Source, Storage):
                     if kind == "jsonl" or not self.newlines_in_quotes:
                         cuts = _line_cuts(f, size, self.slice_bytes)
                     else:
-                        cuts = _record_cuts(f, size, self.slice_bytes)
+                        bom = self._text_encoding(0) == "utf-8-sig"
+                        cuts = _record_cuts(f, size, self.slice_bytes, DELIMITERS[kind], bom)
             except Exception as exc:
                 raise SourceError(explain(exc, f"{self.url}/{file.id}", "cut into slices")) from exc
             for start, end in itertools.pairwise(cuts):
@@ -150,8 +153,17 @@ class Tables(Source, Storage):
         text = self._decode(data, start, item_id)
         if kind == "jsonl":
             return _json_lines(text, item_id)
+        delimiter = DELIMITERS[kind]
+        bom = start == 0 and self._text_encoding(0) == "utf-8-sig" and data.startswith(codecs.BOM_UTF8)
+        if ends_in_quotes(data, delimiter, bom) and not _at_end(fs, path, end, item_id):
+            raise ProcessingError(  # csv would read the field to the slice's end: a value cut short
+                f"this slice ends inside a quoted field (at byte {end:,} of the file), so a value "
+                "would be cut short; if the file changed since it was listed, list it again "
+                "(--force-refresh), and if its fields span lines, keep newlines_in_quotes=True",
+                item_id=item_id,
+            )
         allow_fields_of(len(text))
-        lines = csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITERS[kind])
+        lines = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         if start == 0:
             columns = next(lines, [])
         else:
@@ -160,7 +172,12 @@ class Tables(Source, Storage):
             columns = self._headers[path]
         if problem := repeated_names(columns):
             raise ProcessingError(problem, item_id=item_id)
-        return columns, _records(lines, columns, item_id)
+
+        def offset(number: int) -> int:  # where record NUMBER of the slice starts in the file
+            chars = _record_start(text, number + (start == 0), delimiter)
+            return start + len(codecs.BOM_UTF8) * bom + len(text[:chars].encode(self.encoding))
+
+        return columns, _records(lines, columns, item_id, offset)
 
     def _text_encoding(self, start: int) -> str:
         """At the file's start, UTF-8 drops a byte-order mark."""
@@ -259,49 +276,113 @@ def _line_cuts(f: IO[bytes], size: int, target: int) -> list[int]:
     return [*cuts, size]
 
 
-def _record_cuts(f: IO[bytes], size: int, target: int) -> list[int]:
-    """Like `_line_cuts`, but a line end inside a quoted field (after an odd number of
-    quotes, since a quote inside one is doubled) is not a record's end. Reads the file."""
-    cuts = [0]
-    base = 0  # where `block` starts in the file
-    quotes = 0  # quotes in the file before block[seen]
-    while block := f.read(BLOCK):
-        seen = 0
-        want = cuts[-1] + target - 1 - base
-        while want < len(block):
-            newline = block.find(b"\n", max(want, seen))
-            if newline == -1:
-                break
-            quotes += block.count(b'"', seen, newline)
-            seen = newline
-            if quotes % 2 == 0 and base + newline + 1 < size:
-                cuts.append(base + newline + 1)
-                want = newline + target
+def _record_cuts(f: IO[bytes], size: int, target: int, delimiter: str, bom: bool) -> list[int]:
+    """Like `_line_cuts`, but a line end inside a quoted field is not a record's end. Reads
+    the file; ``bom``: a UTF-8 byte-order mark at its start is not text."""
+    return _Quotes(f, delimiter, bom).cuts(size, target)
+
+
+class _Quotes:
+    """Where records end in CSV/TSV bytes, with quotes read as Python's csv reader reads them
+    (its default dialect): a quote opens a quoted field only at a field's start (after the
+    delimiter or a line break); inside one, a doubled quote is a quote and any other quote
+    ends it; anywhere else a quote is text (``12" pizza``), so counting quotes is not enough.
+    Bytes are searched with ``find``: the cost is a step per quote, not per byte."""
+
+    def __init__(self, f: IO[bytes], delimiter: str, bom: bool) -> None:
+        self.f = f
+        self.starts = b"\r\n" + delimiter.encode()  # after these, a quote opens a quoted field
+        first = f.read(BLOCK)
+        skip = len(codecs.BOM_UTF8) if bom and first.startswith(codecs.BOM_UTF8) else 0
+        self.buf = b"\n" + first[skip:]  # a line start before the first field
+        self.base = skip - 1  # where buf starts in the file
+        self.inside = False  # in a quoted field at the end of what was read
+        self.pending = False  # ... whose last byte is a quote: the next byte says which
+
+    def cuts(self, size: int, target: int) -> list[int]:
+        """After the first record end at or past every ``target`` bytes, then ``size``."""
+        cuts, starts, base = [0], self.starts, self.base
+        buf, pos, inside = self.buf, 1, False
+        find, length, want = buf.find, len(buf), target - 1 - base  # want: a line end there or later
+        quote = end = -1  # the next quote and the next line end at or past want (-1: look again)
+        while True:
+            if quote < pos:
+                quote = find(b'"', pos)
+                quote = length if quote == -1 else quote
+            if inside:
+                if quote + 1 < length:  # a quote, and the byte after it
+                    pos, inside = (quote + 2, True) if buf[quote + 1] == QUOTE else (quote + 1, False)
+                    continue
+                keep = quote  # a quote at the end is read with the next byte
             else:
-                want = newline + 1
-        quotes += block.count(b'"', seen)
-        base += len(block)
-    return [*cuts, size]
+                if end < pos and end < length:
+                    end = find(b"\n", max(pos, want))
+                    end = length if end == -1 else end
+                if end < quote:
+                    if base + end + 1 >= size:
+                        break
+                    cuts.append(base + end + 1)
+                    pos, want = end + 1, end + target
+                    continue
+                if quote < length:
+                    inside, pos = buf[quote - 1] in starts, quote + 1
+                    continue
+                keep = length - 1  # the last byte says whether a quote after it starts a field
+            block = self.f.read(BLOCK)
+            self.inside, self.pending = inside, inside and keep < length
+            if not block:
+                break
+            buf, base, want = buf[keep:] + block, base + keep, want - keep
+            find, length, pos, quote, end = buf.find, len(buf), (0 if inside else 1), -1, -1
+        return [*cuts, size]
 
 
-def _records(lines: Iterator[list[str]], columns: list[str], item_id: str) -> list[dict[str, Any]]:
+def ends_in_quotes(data: bytes, delimiter: str, bom: bool) -> bool:
+    """Whether CSV/TSV ``data`` ends inside a quoted field, as csv reads it."""
+    scan = _Quotes(io.BytesIO(data), delimiter, bom)
+    scan.cuts(len(data) + 1, len(data) + 1)
+    return scan.inside and not scan.pending
+
+
+def _records(
+    lines: Iterator[list[str]], columns: list[str], item_id: str, offset: Callable[[int], int]
+) -> list[dict[str, Any]]:
     rows = []
     for number, values in enumerate(lines, 1):
         if not values:
             continue  # a blank line
         if len(values) != len(columns):
             raise ProcessingError(
-                f"record {number} of this slice has {len(values)} fields where the header has "
-                f"{len(columns)}; fix the file or exclude it",
+                f"the record at byte {offset(number):,} of the file (record {number} of this slice) "
+                f"has {len(values)} fields where the header has {len(columns)}; fix the file or exclude it",
                 item_id=item_id,
             )
         rows.append(dict(zip(columns, values, strict=True)))
     return rows
 
 
+def _record_start(text: str, number: int, delimiter: str) -> int:
+    """How many characters of ``text`` come before its record ``number`` (from 1, blank lines
+    counted). Reads it again: only a failure asks."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    for _ in itertools.islice(reader, number - 1):
+        pass
+    return sum(len(line) for line in itertools.islice(io.StringIO(text, newline=""), reader.line_num))
+
+
+def _at_end(fs: Any, path: str, end: int, item_id: str) -> bool:
+    """Whether ``end`` is the end of the file (where csv reads an unclosed quoted field to)."""
+    try:
+        return bool(fs.size(path) <= end)
+    except Exception as exc:
+        raise SourceError(explain(exc, str(fs.unstrip_protocol(path)), "read"), item_id=item_id) from exc
+
+
 def _json_lines(text: str, item_id: str) -> Parsed:
     rows = []
-    for number, line in enumerate(text.splitlines(), 1):
+    # Lines end at \n (\r\n too: \r is JSON whitespace) only: U+2028, U+2029 and U+0085, which
+    # str.splitlines() also splits at, may stand unescaped in a JSON string.
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
