@@ -1036,3 +1036,76 @@ def test_sql_sink_fails_an_item_with_a_field_the_table_lacks_unless_columns_pick
         ("2", "2.1", "c", None),
         ("2", "2.2", "d", None),
     ]
+
+
+# -- numbers as files write them, stale history, wide rows -----------------------------------
+
+WIDE = "\uff11\uff12.\uff15"  # "12.5" in full-width digits
+
+
+def test_underscores_and_non_ascii_digits_are_never_read_as_numbers(
+    target: tuple[str, str], tmp_path: Path
+) -> None:
+    """Python's int() and Decimal() read "12_34" as 1234 and "١٢٣" as 123: codes, not numbers."""
+    url, table = target
+    (tmp_path / "codes.csv").write_text(
+        f"id,code,amount,n\n1,12_34,1_000.5,7\n2,2024_01,3,-8\n3,١٢٣,{WIDE},+9\n", encoding="utf-8"
+    )
+    import_file(tmp_path / "codes.csv", url, table)
+    assert columns_of(url, table) == {"id": "integer", "code": "text", "amount": "text", "n": "integer"}
+    assert [r[1:] for r in rows(url, table)] == [
+        ("12_34", "1_000.5", 7),
+        ("2024_01", "3", -8),
+        ("١٢٣", WIDE, 9),
+    ]
+    (tmp_path / "more.csv").write_text("id,n\n4,1_0\n", encoding="utf-8")  # an integer column refuses it
+    with pytest.raises(BadValue, match="column 'n': cannot read '1_0' as an integer"):
+        import_file(tmp_path / "more.csv", url, table)
+
+
+@pytest.mark.parametrize("how", ["DROP TABLE", "DELETE FROM"])
+def test_a_file_whose_table_was_dropped_or_emptied_is_imported_again(
+    target: tuple[str, str], tmp_path: Path, how: str
+) -> None:
+    url, table = target
+    data = tmp_path / "again.csv"
+    data.write_text("id,v\n1,a\n2,b\n")
+    import_file(data, url, table)
+    db = connect(url)
+    db.execute(f"{how} {quote(table)}")
+    db.close()
+    report = import_file(data, url, table)
+    assert report.inserted == 2
+    gone = "no longer exists" if how == "DROP TABLE" else "is empty"
+    assert report.note.startswith(f"{data} was imported into {table} at ")
+    assert report.note.endswith(f"but {table} {gone}: importing it again")
+    assert rows(url, table) == [(1, "a"), (2, "b")]
+    with pytest.raises(AlreadyImported):  # the rows are there again: nothing to do
+        import_file(data, url, table)
+
+
+def test_the_command_says_in_one_line_why_it_imports_a_file_again(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text("id,v\n1,a\n")
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert gristmill("import", "x.csv", "--table", "x", "--db", url, cwd=tmp_path).returncode == 0
+    db = connect(url)
+    db.execute("DROP TABLE x")
+    db.close()
+    result = gristmill("import", "x.csv", "--table", "x", "--db", url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[0].endswith("but x no longer exists: importing it again")
+    assert rows(url, "x") == [(1, "a")]
+
+
+def test_a_whole_row_key_of_hundreds_of_columns_is_checked_on_sqlite(tmp_path: Path) -> None:
+    """SQLite refuses an expression more than 1000 deep: a flat AND of 500 columns was."""
+    width = 500
+    header = ",".join(f"c{i}" for i in range(width))
+    lines = [",".join(f"r{r}c{i}" for i in range(width)) for r in range(3)]
+    (tmp_path / "wide.csv").write_text("\n".join([header, *lines, lines[0]]) + "\n")
+    url = f"sqlite:///{tmp_path / 'wide.db'}"
+    with pytest.raises(DuplicateDataError) as raised:
+        import_file(tmp_path / "wide.csv", url, "wide")
+    assert raised.value.duplicates == 1
+    assert import_file(tmp_path / "wide.csv", url, "wide", on_duplicate="skip").inserted == 3
+    assert import_file(tmp_path / "wide.csv", url, "wide", on_duplicate="skip", force=True).skipped == 4

@@ -92,6 +92,8 @@ def import_(
         said = {"file": str(file), "table": table, "already_imported": str(done)}
         typer.echo(json.dumps(said) if as_json else str(done))
         return
+    if report.note:
+        typer.echo(report.note, err=True)
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
         return

@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from itertools import chain
@@ -44,6 +44,7 @@ HISTORY = "gristmill_imports"
 STAGE = "gristmill_stage"
 DUPLICATES = "gristmill_duplicates"
 EXAMPLES = 5  # duplicates shown in the message
+FLAT = 64  # conditions ANDed in one chain; more are nested (SQLite's expressions are at most 1000 deep)
 MISFITS = (ValueError, TypeError, OverflowError, ArithmeticError, KeyError)  # a value that does not fit
 
 
@@ -67,6 +68,7 @@ class ImportReport:
     seconds: float = 0.0
     dry_run: bool = False
     phases: dict[str, float] = field(default_factory=dict)  # seconds: read, check, write
+    note: str = ""  # why a file imported before was imported again (its table was dropped or emptied)
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -353,11 +355,24 @@ class _Import:
         self._make_history()
         earlier = self.db.query(
             f"SELECT file, imported_at, inserted FROM {self.history} WHERE sha256 = ? AND target = ? "
-            "ORDER BY imported_at LIMIT 1",
+            "ORDER BY imported_at",
             (digest, self.table),
         )
         if earlier:
             name, when, count = earlier[0]
+            # the history is stale when the rows it speaks of are gone: import again
+            if self.db.columns(self.table) is None:
+                gone = "no longer exists"
+            elif any(row[2] for row in earlier) and not self.db.query(f"SELECT 1 FROM {self.target} LIMIT 1"):
+                gone = "is empty"
+            else:
+                gone = ""
+            if gone:
+                self.report.note = (
+                    f"{self.path} was imported into {self.table} at {when}, but {self.table} {gone}: "
+                    "importing it again"
+                )
+                return
             what = (
                 f"{self.path} was already imported"
                 if name == self.path.name
@@ -482,9 +497,9 @@ class _Import:
         """Check for duplicates, then move the rows to keep from the stage into the table."""
         # Key columns, the whole row's too, compare with "=" (fast, indexable): a NULL in a key
         # is never a duplicate, as in a UNIQUE index.
-        match = " AND ".join(f"t.{quote_column(k)} = s.{quote_column(k)}" for k in keys)
+        match = _all(f"t.{quote_column(k)} = s.{quote_column(k)}" for k in keys)
         key_list = ", ".join(f"s.{quote_column(k)}" for k in keys)
-        present = " AND ".join(f"s.{quote_column(k)} IS NOT NULL" for k in keys)
+        present = _all(f"s.{quote_column(k)} IS NOT NULL" for k in keys)
         in_table = f"EXISTS (SELECT 1 FROM {self.target} t WHERE {match})"
         # the rank of each row among those of the file with its key: 1 for the first
         partition = ", ".join(map(quote_column, keys))
@@ -525,7 +540,7 @@ class _Import:
         found = quote(DUPLICATES)
         key_names = ", ".join(map(quote_column, keys))
         # grouped, not ranked: a hash of the keys instead of a sort of every row
-        same_key = " AND ".join(f"s.{quote_column(k)} = f.{quote_column(k)}" for k in keys)
+        same_key = _all(f"s.{quote_column(k)} = f.{quote_column(k)}" for k in keys)
         self.db.execute(
             f"""{self.db.temporary(DUPLICATES)} AS
             SELECT 1 AS kind, s._line, s._chunk, {key_list} FROM {quote(STAGE)} AS s JOIN (
@@ -559,6 +574,16 @@ class _Import:
             chunks=chunks,
             examples=tuple(shown),
         )
+
+
+def _all(conditions: Iterable[str], flat: int = FLAT) -> str:
+    """CONDITIONS joined with AND, nested in halves beyond FLAT of them: SQLite refuses an
+    expression more than 1000 deep, and a chain of N ANDs is N deep (a 500-column row's key)."""
+    terms = list(conditions)
+    if len(terms) <= flat:
+        return " AND ".join(terms)
+    half = len(terms) // 2
+    return f"({_all(terms[:half], flat)}) AND ({_all(terms[half:], flat)})"
 
 
 def _which(header: list[str], kinds: list[SqlType], raw: Sequence[Any]) -> tuple[str, str]:

@@ -31,11 +31,20 @@ LIMIT = 1 << 63  # an integer column holds -LIMIT to LIMIT - 1; a number beyond 
 LEADING_ZERO = re.compile(r"\s*[+-]?0[0-9][0-9.]*\s*")  # "007", "01234": codes, not numbers
 
 
+def _plain(text: str) -> str:
+    """TEXT if it is written as files write numbers: ASCII, with no "_". Python's int() and
+    Decimal() also read "12_34" as 1234 and "١٢٣" or full-width digits as numbers, which would turn codes
+    into other values."""
+    if not text.isascii() or "_" in text:
+        raise ValueError(text)
+    return text
+
+
 def _integer(value: Any) -> int:
     """VALUE as a 64-bit integer (the widest the databases keep as one), never rounded."""
     if isinstance(value, bool) or (isinstance(value, (float, Decimal)) and value != int(value)):
         raise ValueError(value)
-    number = int(value)
+    number = int(_plain(value) if isinstance(value, str) else value)
     if not -LIMIT <= number < LIMIT:
         raise ValueError(value)
     return number
@@ -43,7 +52,7 @@ def _integer(value: Any) -> int:
 
 def _decimal(value: Any) -> Decimal:
     try:
-        number = Decimal(value if isinstance(value, str) else str(value))
+        number = Decimal(_plain(value) if isinstance(value, str) else str(value))
     except InvalidOperation as exc:
         raise ValueError(value) from exc
     if not number.is_finite():
@@ -124,7 +133,7 @@ def _stamp(text: str) -> dt.datetime:
 
 
 def _finite(text: str) -> Decimal:
-    number = Decimal(text)
+    number = Decimal(_plain(text))
     if not number.is_finite():
         raise ValueError(text)
     return number
@@ -133,7 +142,9 @@ def _finite(text: str) -> Decimal:
 # How one text value (CSV) becomes its type, as an expression of "v": inlined below.
 _FROM_TEXT = {
     SqlType.TEXT: "{v} or None",
-    SqlType.INTEGER: "(int({v}) if len({v}) < 19 else integer({v})) if {v} else None",  # 18 digits fit
+    # 18 digits fit; anything else, or not ASCII, or with a "_", is checked with care
+    SqlType.INTEGER: '(int({v}) if len({v}) < 19 and {v}.isascii() and "_" not in {v} else integer({v})) '
+    "if {v} else None",
     SqlType.DECIMAL: "finite({v}) if {v} else None",
     SqlType.BOOLEAN: "BOOLEANS[{v}.strip().lower()] if {v} else None",
     SqlType.DATE: "date({v}) if {v} else None",
