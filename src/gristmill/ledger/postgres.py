@@ -238,7 +238,7 @@ class PostgresLedger:
         while not stop.is_set():
             if self._rows(claimable, params):
                 return True
-            if not self._others_hold_leases():
+            if not self.others_at_work():
                 return False
             if not said:  # a wait of up to a lease, which would otherwise look like a hang
                 log.info(
@@ -272,9 +272,6 @@ class PostgresLedger:
         return sorted((seq, id_, size, fp, 0) for seq, id_, size, fp in rows)
 
     def others_at_work(self) -> bool:
-        return self._others_hold_leases()
-
-    def _others_hold_leases(self) -> bool:
         held = self._rows(
             "SELECT 1 FROM gristmill_items WHERE run = %s AND lease_until >= now() AND owner <> %s LIMIT 1",
             (self.run, self.owner),
